@@ -1,0 +1,154 @@
+//! The fail-closed clear of the capability bounding set.
+//!
+//! Kernel rule: the bounding set limits what `execve` can add to a thread's permitted set (from
+//! a setuid-root binary or file capabilities). A capability can only leave it, through
+//! `prctl(PR_CAPBSET_DROP)`, and only with `CAP_SETPCAP` in the effective set; without it the
+//! kernel answers `EPERM` even for a capability that is already gone. So `EPERM` is fine only
+//! when nothing is left raised, and every other outcome must stop the workload.
+
+use crate::capability::CapMask;
+use crate::thread_caps;
+use nix::errno::Errno;
+
+/// The bounding set could not be emptied: the workload must not run.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct BoundingSetError {
+    /// What `PR_CAPBSET_DROP` answered, or `None` when it claimed success but left
+    /// capabilities raised.
+    pub errno: Option<Errno>,
+    /// The capabilities still raised after the attempt.
+    pub remaining: CapMask,
+}
+
+impl std::fmt::Display for BoundingSetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let why = match self.errno {
+            Some(Errno::EPERM) => "EPERM: the supervisor lacks CAP_SETPCAP".to_string(),
+            Some(errno) => format!("{errno}"),
+            None => "the kernel reported success".to_string(),
+        };
+        write!(
+            f,
+            "the capability bounding set could not be cleared ({why}); still raised: {}",
+            self.remaining.names().join(", ")
+        )
+    }
+}
+
+impl std::error::Error for BoundingSetError {}
+
+/// Decides, from what the kernel answered, whether the bounding set is now empty.
+///
+/// `cleared` is what capctl's `bounding::clear()` returned, `remaining` the set read back
+/// afterwards (every capability the kernel knows), `cleared_unknown` what
+/// `bounding::clear_unknown()` returned. A pure function, so every outcome can be tested.
+pub fn decide(
+    cleared: Result<(), Errno>,
+    remaining: CapMask,
+    cleared_unknown: Result<(), Errno>,
+) -> Result<(), BoundingSetError> {
+    match cleared {
+        // Dropped everything, and the read-back agrees.
+        Ok(()) if remaining.is_empty() => Ok(()),
+        // No CAP_SETPCAP, but there was nothing to drop: already empty.
+        Err(Errno::EPERM) if remaining.is_empty() => match cleared_unknown {
+            Ok(()) => Ok(()),
+            Err(errno) => Err(BoundingSetError {
+                errno: Some(errno),
+                remaining,
+            }),
+        },
+        // Success with capabilities left (a filter that fakes success), EPERM with capabilities
+        // raised, EINVAL at capability 0, anything else: refuse.
+        Ok(()) => Err(BoundingSetError {
+            errno: None,
+            remaining,
+        }),
+        Err(errno) => Err(BoundingSetError {
+            errno: Some(errno),
+            remaining,
+        }),
+    }
+}
+
+/// Empties the calling thread's bounding set, or says why it could not.
+///
+/// Async-signal-safe (`prctl` calls only, no allocation, no locks): callable from
+/// `CommandExt::pre_exec` and from the child of a `clone` before `execve`.
+pub fn clear() -> Result<(), BoundingSetError> {
+    let cleared = capctl::caps::bounding::clear().map_err(|e| Errno::from_raw(e.code()));
+    let remaining = thread_caps::bounding();
+    let cleared_unknown =
+        capctl::caps::bounding::clear_unknown().map_err(|e| Errno::from_raw(e.code()));
+    decide(cleared, remaining, cleared_unknown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOME: CapMask = CapMask(1 << 21);
+
+    #[test]
+    fn success_with_nothing_left_is_done() {
+        assert_eq!(decide(Ok(()), CapMask::EMPTY, Ok(())), Ok(()));
+    }
+
+    #[test]
+    fn eperm_is_accepted_only_when_the_set_is_already_empty() {
+        assert_eq!(decide(Err(Errno::EPERM), CapMask::EMPTY, Ok(())), Ok(()));
+        assert_eq!(
+            decide(Err(Errno::EPERM), SOME, Ok(())),
+            Err(BoundingSetError {
+                errno: Some(Errno::EPERM),
+                remaining: SOME
+            })
+        );
+        assert_eq!(
+            decide(Err(Errno::EPERM), CapMask::EMPTY, Err(Errno::EPERM)),
+            Err(BoundingSetError {
+                errno: Some(Errno::EPERM),
+                remaining: CapMask::EMPTY
+            })
+        );
+    }
+
+    #[test]
+    fn success_that_leaves_capabilities_raised_is_refused() {
+        assert_eq!(
+            decide(Ok(()), SOME, Ok(())),
+            Err(BoundingSetError {
+                errno: None,
+                remaining: SOME
+            })
+        );
+    }
+
+    #[test]
+    fn any_other_errno_is_refused_whatever_the_set() {
+        for errno in [Errno::EINVAL, Errno::E2BIG, Errno::EACCES, Errno::ENOSYS] {
+            for remaining in [CapMask::EMPTY, SOME] {
+                assert_eq!(
+                    decide(Err(errno), remaining, Ok(())),
+                    Err(BoundingSetError {
+                        errno: Some(errno),
+                        remaining
+                    })
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_error_names_what_is_left() {
+        let err = BoundingSetError {
+            errno: Some(Errno::EPERM),
+            remaining: SOME,
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("CAP_SETPCAP") && text.contains("CAP_SYS_ADMIN"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,69 @@
+//! Helpers shared by the tests that need a real kernel and real privileges.
+#![allow(dead_code)]
+
+use capspawn::thread_caps;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, pipe, ForkResult};
+use std::io::{Read, Write};
+
+/// Capability number of CAP_SETPCAP.
+pub const CAP_SETPCAP: u8 = 8;
+
+/// Whether this process is root with CAP_SETPCAP, as a privileged container's supervisor is.
+/// Outside CI a test without it skips (returns false, with a reason); in CI (`CI` set) it fails,
+/// because a privileged test that skips there proves nothing.
+pub fn privileged(test: &str) -> bool {
+    let sets = thread_caps::get().expect("capget");
+    if nix::unistd::geteuid().is_root() && sets.effective.contains(CAP_SETPCAP) {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: needs root with CAP_SETPCAP, and CI is set, so this is a failure, not a skip"
+    );
+    eprintln!("skipping {test}: needs root with CAP_SETPCAP");
+    false
+}
+
+/// Where a forked child writes its report.
+pub type Report<'a> = &'a mut dyn FnMut(&[u8]);
+
+/// Runs `body` in a forked child and returns the bytes it wrote. The child runs only
+/// async-signal-safe code (the test harness has other threads); it `_exit`s with status 0.
+pub fn in_child(body: fn(Report)) -> Vec<u8> {
+    let (read_end, write_end) = pipe().expect("pipe");
+    // SAFETY: the child only calls async-signal-safe functions (prctl, capget/capset, write,
+    // _exit) before it exits; `body` is a plain fn that follows the same rule.
+    match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            drop(read_end);
+            let mut out = std::fs::File::from(write_end);
+            body(&mut |bytes| {
+                let _ = out.write_all(bytes);
+            });
+            // SAFETY: _exit ends the child without running the parent's atexit handlers.
+            unsafe { libc::_exit(0) }
+        }
+        ForkResult::Parent { child } => {
+            drop(write_end);
+            let mut bytes = Vec::new();
+            std::fs::File::from(read_end)
+                .read_to_end(&mut bytes)
+                .expect("read");
+            assert_eq!(
+                waitpid(child, None).expect("waitpid"),
+                WaitStatus::Exited(child, 0)
+            );
+            bytes
+        }
+    }
+}
+
+/// Removes CAP_SETPCAP from the calling thread's effective and permitted sets, as in a
+/// container started without it.
+pub fn lose_setpcap() {
+    let mut sets = thread_caps::get().expect("capget");
+    sets.effective.0 &= !(1 << CAP_SETPCAP);
+    sets.permitted.0 &= !(1 << CAP_SETPCAP);
+    thread_caps::set(sets).expect("capset");
+}
