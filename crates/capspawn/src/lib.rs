@@ -1,15 +1,34 @@
 //! capspawn: start workloads that cannot regain their supervisor's capabilities.
 //!
-//! The core of the capspawn package (Node.js binding in `capspawn-node`), usable from Rust
-//! supervisors directly.
+//! The core of the capspawn package (its Node.js binding is `capspawn-node`), usable from Rust
+//! supervisors directly:
+//! - [`Command`] starts a workload through a `CLONE_VM` child that runs the ordered privilege
+//!   drop of [`privilege_drop::run`] and refuses to exec when the bounding set cannot be emptied;
+//! - [`CommandExt::drop_privileges`] runs the same drop in `std::process::Command::pre_exec`;
+//! - [`Reaper`] reaps children by pidfd on one thread and reports their exits.
 
 #![cfg(target_os = "linux")]
 
 pub mod bounding_set;
 pub mod capability;
+mod child;
+mod clone;
+mod command;
+mod error;
 pub mod inspect;
+mod pre_exec;
+pub mod privilege_drop;
+mod raw;
+mod reaper;
+mod resolve;
 pub mod thread_caps;
 
 pub use bounding_set::BoundingSetError;
 pub use capability::CapMask;
+pub use child::{Child, ExitStatus};
+pub use command::{Command, GroupSpec, Stdio, SupplementaryGroups, UserSpec};
+pub use error::SpawnError;
 pub use inspect::ProcessCaps;
+pub use pre_exec::CommandExt;
+pub use privilege_drop::{BoundingSetPolicy, Failure, Privileges, Stage};
+pub use reaper::Reaper;

@@ -1,0 +1,149 @@
+//! Starting the child: `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` into [`privilege_drop::run`].
+//!
+//! Sharing the supervisor's memory (`CLONE_VM`) instead of copying its page tables the way
+//! `fork` does keeps a spawn's cost flat however large the supervisor's heap is. `CLONE_VFORK`
+//! suspends the calling thread until the child has exec'd or exited, so the child can use the
+//! parent's memory (the plan, its stack, the failure slot) without any lock, and when `clone`
+//! returns we already know whether the workload runs.
+
+use crate::privilege_drop::{self, Failure, Privileges, ProcessSetup, Stage};
+use nix::errno::Errno;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+/// Stack for the child: it runs only [`privilege_drop::run`], whose frames are small.
+const CHILD_STACK_SIZE: usize = 64 * 1024;
+/// A no-access page below the stack, so an overflow faults instead of writing the heap.
+const GUARD_SIZE: usize = 4096;
+
+/// Why a spawn did not start the workload.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum StartError {
+    /// The supervisor could not create the child (`mmap`, `clone`).
+    Clone(Errno),
+    /// The child stopped before `execve` succeeded; it has been reaped.
+    Child(Failure),
+}
+
+/// What the child reads and writes in the parent's memory.
+struct Shared<'a> {
+    setup: &'a ProcessSetup<'a>,
+    privileges: &'a Privileges,
+    failure: Option<Failure>,
+}
+
+/// Starts the child, which runs [`privilege_drop::run`] and execs the workload. Returns the
+/// child's pid and pidfd once `execve` has succeeded; a child that failed is reaped first.
+pub fn start(
+    setup: &ProcessSetup,
+    privileges: &Privileges,
+) -> Result<(libc::pid_t, OwnedFd), StartError> {
+    let stack = ChildStack::new().map_err(StartError::Clone)?;
+    let mut shared = Shared {
+        setup,
+        privileges,
+        failure: None,
+    };
+    let mut pidfd: libc::c_int = -1;
+
+    // Block every signal (glibc's internal ones included) so that none is handled in the child
+    // before it has reset its handlers; restored right after clone.
+    let saved = crate::raw::set_signal_mask(!0).map_err(StartError::Clone)?;
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
+    // SAFETY: `child_main` only runs async-signal-safe code (see privilege_drop). Its stack is a
+    // fresh mapping that stays mapped until after clone returns, which with CLONE_VFORK is after
+    // the child has exec'd or exited; `shared` lives on this frame for as long. CLONE_PIDFD
+    // writes the pidfd into `pidfd`.
+    let pid = unsafe {
+        libc::clone(
+            child_main,
+            stack.top(),
+            flags,
+            (&mut shared as *mut Shared).cast(),
+            &mut pidfd as *mut libc::c_int,
+        )
+    };
+    let clone_errno = Errno::last();
+    let _ = crate::raw::set_signal_mask(saved);
+    drop(stack);
+
+    if pid == -1 {
+        return Err(StartError::Clone(clone_errno));
+    }
+    // SAFETY: CLONE_PIDFD succeeded, so `pidfd` is a new descriptor that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    match shared.failure {
+        None => Ok((pid, pidfd)),
+        Some(failure) => {
+            // The child has already exited (CLONE_VFORK returned); reap it so no zombie is left.
+            let _ = crate::child::wait_pidfd(&pidfd, libc::WEXITED);
+            Err(StartError::Child(failure))
+        }
+    }
+}
+
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `Shared` that `start` passed; its thread is suspended until we exec
+    // or exit, so this is the only access.
+    let shared = unsafe { &mut *arg.cast::<Shared>() };
+    if let Err(failure) = privilege_drop::run(Some(shared.setup), shared.privileges) {
+        shared.failure = Some(failure);
+    } else {
+        // run() with a setup returns only failures; fail closed if that ever changes.
+        shared.failure = Some(Failure {
+            stage: Stage::Exec,
+            errno: Some(Errno::EINVAL),
+            remaining: Default::default(),
+        });
+    }
+    // SAFETY: _exit ends only this child, without atexit handlers or stdio flushing, which
+    // belong to the supervisor.
+    unsafe { libc::_exit(127) }
+}
+
+/// An anonymous mapping with a guard page, for the child's stack.
+struct ChildStack {
+    base: *mut libc::c_void,
+}
+
+impl ChildStack {
+    fn new() -> Result<Self, Errno> {
+        // SAFETY: an anonymous private mapping at an address of the kernel's choosing.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                GUARD_SIZE + CHILD_STACK_SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(Errno::last());
+        }
+        let stack = ChildStack { base };
+        // SAFETY: the first page of our own mapping.
+        if unsafe { libc::mprotect(base, GUARD_SIZE, libc::PROT_NONE) } == -1 {
+            return Err(Errno::last());
+        }
+        Ok(stack)
+    }
+
+    /// The stack grows down from the end of the mapping (16-byte aligned: page aligned).
+    fn top(&self) -> *mut libc::c_void {
+        // SAFETY: one past the end of the mapping, which is where a downward stack starts.
+        unsafe {
+            self.base
+                .cast::<u8>()
+                .add(GUARD_SIZE + CHILD_STACK_SIZE)
+                .cast()
+        }
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `new`, which nothing uses any more.
+        unsafe { libc::munmap(self.base, GUARD_SIZE + CHILD_STACK_SIZE) };
+    }
+}

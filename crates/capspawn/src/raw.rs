@@ -1,0 +1,189 @@
+//! Raw syscalls for the child between `clone` and `execve`.
+//!
+//! Each wrapper is one syscall with no allocation and no lock. The set*id calls go straight to
+//! the kernel with `syscall(2)`: glibc's `setresuid`/`setgroups` wrappers broadcast the change to
+//! every thread of the process (its setxid machinery), and in a `CLONE_VM` child "every thread"
+//! means the supervisor's. glibc's own `posix_spawn` does the same.
+//!
+//! A failing call sets `errno` of the thread that called `clone`; that thread is suspended until
+//! the child execs or exits (`CLONE_VFORK`), so nothing else reads it meanwhile.
+
+use nix::errno::Errno;
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+
+fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
+    if ret == -1 {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `setgroups(2)`: replace the supplementary groups (needs `CAP_SETGID`).
+pub fn setgroups(groups: &[libc::gid_t]) -> Result<(), Errno> {
+    // SAFETY: the kernel reads `groups.len()` gids from a live slice.
+    check(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) }).map(drop)
+}
+
+/// `setresgid(2)` for this thread only.
+pub fn setresgid(gid: libc::gid_t) -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) }).map(drop)
+}
+
+/// `setresuid(2)` for this thread only.
+pub fn setresuid(uid: libc::uid_t) -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) }).map(drop)
+}
+
+/// `getresuid(2)`: (real, effective, saved).
+pub fn getresuid() -> Result<[libc::uid_t; 3], Errno> {
+    let mut ids = [0; 3];
+    let [r, e, s] = &mut ids;
+    // SAFETY: three valid, distinct out-pointers into `ids`.
+    check(unsafe { libc::syscall(libc::SYS_getresuid, r as *mut _, e as *mut _, s as *mut _) })?;
+    Ok(ids)
+}
+
+/// `getresgid(2)`: (real, effective, saved).
+pub fn getresgid() -> Result<[libc::gid_t; 3], Errno> {
+    let mut ids = [0; 3];
+    let [r, e, s] = &mut ids;
+    // SAFETY: three valid, distinct out-pointers into `ids`.
+    check(unsafe { libc::syscall(libc::SYS_getresgid, r as *mut _, e as *mut _, s as *mut _) })?;
+    Ok(ids)
+}
+
+/// `setsid(2)`: a new session and process group, with no controlling terminal.
+pub fn setsid() -> Result<(), Errno> {
+    // SAFETY: no arguments.
+    check(unsafe { libc::syscall(libc::SYS_setsid) }).map(drop)
+}
+
+/// `dup2(2)` via `dup3`-free `dup2`: `new` becomes a copy of `old`, without `FD_CLOEXEC`.
+pub fn dup2(old: RawFd, new: RawFd) -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_dup2, old, new) }).map(drop)
+}
+
+/// `fcntl(F_DUPFD_CLOEXEC, min)`: a close-on-exec copy of `fd` numbered `min` or above.
+pub fn dup_above(fd: RawFd, min: RawFd) -> Result<RawFd, Errno> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_DUPFD_CLOEXEC, min) })
+        .map(|fd| fd as RawFd)
+}
+
+/// Sets or clears `FD_CLOEXEC` on `fd`.
+pub fn set_cloexec(fd: RawFd, on: bool) -> Result<(), Errno> {
+    let flags = if on { libc::FD_CLOEXEC } else { 0 };
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFD, flags) }).map(drop)
+}
+
+/// Marks every descriptor from `first` up close-on-exec: `close_range(CLOSE_RANGE_CLOEXEC)`
+/// (Linux 5.11), else `fcntl` on each number below the `RLIMIT_NOFILE` soft limit.
+pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    let ranged = check(unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    });
+    match ranged {
+        Ok(_) => return Ok(()),
+        Err(Errno::ENOSYS | Errno::EINVAL) => {}
+        Err(errno) => return Err(errno),
+    }
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid out-pointer to an rlimit.
+    check(unsafe { libc::syscall(libc::SYS_getrlimit, libc::RLIMIT_NOFILE, &mut limit) })?;
+    let end = limit.rlim_cur.min(1 << 20) as RawFd;
+    for fd in first..end {
+        match set_cloexec(fd, true) {
+            Ok(()) | Err(Errno::EBADF) => {}
+            Err(errno) => return Err(errno),
+        }
+    }
+    Ok(())
+}
+
+/// `chdir(2)`.
+pub fn chdir(dir: &CStr) -> Result<(), Errno> {
+    // SAFETY: a NUL-terminated path that outlives the call.
+    check(unsafe { libc::syscall(libc::SYS_chdir, dir.as_ptr()) }).map(drop)
+}
+
+/// Sets every signal's disposition to the default, as `child_process` children get it (a
+/// handler of the supervisor must never run in the child, which shares its memory, and an
+/// ignored `SIGPIPE` must not leak into the workload). glibc's `sigaction` is a plain syscall
+/// wrapper; it refuses glibc's two internal signals, which `execve` resets anyway.
+pub fn default_all_signals() {
+    for signal in 1..=libc::SIGRTMAX() {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: a zeroed sigaction is SIG_DFL with an empty mask and no flags.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = libc::SIG_DFL;
+        // SAFETY: valid pointers to a sigaction; the old action is not needed.
+        unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) };
+    }
+}
+
+/// The calling thread's signal mask, as the kernel's 64-bit set.
+pub type SignalMask = u64;
+
+/// Replaces this thread's signal mask with `mask` and returns the previous one. A raw
+/// `rt_sigprocmask`, because glibc's wrapper will not block its internal signals.
+pub fn set_signal_mask(mask: SignalMask) -> Result<SignalMask, Errno> {
+    let mut old: SignalMask = 0;
+    // SAFETY: 8-byte kernel sigsets, both pointers valid for the call.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &mask,
+            &mut old,
+            std::mem::size_of::<SignalMask>(),
+        )
+    })?;
+    Ok(old)
+}
+
+/// `execve(2)`; returns only on failure.
+///
+/// # Safety
+/// `argv` and `envp` must be NULL-terminated arrays of NUL-terminated strings that stay alive.
+pub unsafe fn execve(
+    path: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+) -> Errno {
+    // SAFETY: the caller guarantees the arrays; on success this never returns.
+    unsafe { libc::syscall(libc::SYS_execve, path, argv, envp) };
+    Errno::last()
+}
+
+/// The calling thread's signal mask, unchanged.
+pub fn current_signal_mask() -> Result<SignalMask, Errno> {
+    let mut current: SignalMask = 0;
+    // SAFETY: a NULL new set only reads the mask into `current`.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_BLOCK,
+            std::ptr::null::<SignalMask>(),
+            &mut current,
+            std::mem::size_of::<SignalMask>(),
+        )
+    })?;
+    Ok(current)
+}

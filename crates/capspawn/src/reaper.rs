@@ -1,0 +1,116 @@
+//! One thread that reaps every child by its pidfd and reports how it ended.
+//!
+//! It waits on an epoll set of pidfds (a pidfd becomes readable when its process exits) and
+//! reaps each with `waitid(P_PIDFD)`: never `waitpid(-1)`, which would steal the children of
+//! libuv and everyone else in the process. One thread serves all children.
+
+use crate::child::{self, Child, ExitStatus};
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// Called once, on the reaper thread, with the child's exit status.
+pub type OnExit = Box<dyn FnOnce(ExitStatus) + Send>;
+
+struct Watched {
+    pidfd: OwnedFd,
+    on_exit: OnExit,
+}
+
+/// The reaper. Children are known by an id that is never reused (a pid can be).
+pub struct Reaper {
+    epoll: Epoll,
+    watched: Mutex<HashMap<u64, Watched>>,
+    next_id: AtomicU64,
+}
+
+impl Reaper {
+    /// The process's reaper, started on first use.
+    pub fn global() -> Result<&'static Reaper, Errno> {
+        static REAPER: OnceLock<Result<&'static Reaper, Errno>> = OnceLock::new();
+        *REAPER.get_or_init(|| {
+            let reaper: &'static Reaper = Box::leak(Box::new(Reaper {
+                epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
+                watched: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+            }));
+            std::thread::Builder::new()
+                .name("capspawn-reaper".into())
+                .spawn(move || reaper.run())
+                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EAGAIN)))?;
+            Ok(reaper)
+        })
+    }
+
+    /// Takes over `child`'s pidfd: `on_exit` runs once it has exited and been reaped. Returns
+    /// the id for [`Reaper::signal`]. The child's stdio ends stay with the caller.
+    pub fn watch(&self, child: Child, on_exit: OnExit) -> Result<u64, Errno> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        self.epoll
+            .add(&child.pidfd, EpollEvent::new(EpollFlags::EPOLLIN, id))?;
+        watched.insert(
+            id,
+            Watched {
+                pidfd: child.pidfd,
+                on_exit,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Sends `signal` to child `id`. `Ok(false)` once it has been reaped: its pidfd is closed
+    /// under the same lock, so the signal can never reach another process.
+    pub fn signal(&self, id: u64, signal: i32) -> Result<bool, Errno> {
+        let watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        match watched.get(&id) {
+            Some(w) => child::send_signal(&w.pidfd, signal).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// How many children are being watched.
+    pub fn len(&self) -> usize {
+        self.watched.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no child is being watched.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn run(&self) {
+        let mut events = [EpollEvent::empty(); 64];
+        loop {
+            let ready = match self.epoll.wait(&mut events, EpollTimeout::NONE) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(errno) => panic!("capspawn reaper: epoll_wait failed: {errno}"),
+            };
+            for event in &events[..ready] {
+                if let Some((status, on_exit)) = self.reap(event.data()) {
+                    on_exit(status);
+                }
+            }
+        }
+    }
+
+    /// Reaps child `id` if it has exited, forgetting it and closing its pidfd.
+    fn reap(&self, id: u64) -> Option<(ExitStatus, OnExit)> {
+        let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        let status =
+            match child::wait_pidfd(&watched.get(&id)?.pidfd, libc::WEXITED | libc::WNOHANG) {
+                Ok(Some(status)) => status,
+                Ok(None) => return None,
+                // ECHILD: someone else reaped it (a waitpid(-1) elsewhere); its status is lost.
+                Err(_) => ExitStatus::Exited(-1),
+            };
+        let Watched { pidfd, on_exit } = watched.remove(&id)?;
+        let _ = self.epoll.delete(&pidfd);
+        drop(pidfd);
+        Some((status, on_exit))
+    }
+}

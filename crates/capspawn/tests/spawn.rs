@@ -1,0 +1,106 @@
+//! `Command::spawn` on a real kernel: the workload's own /proc/self/status is the evidence.
+
+mod common;
+
+use capspawn::{Command, ExitStatus, ProcessCaps, SpawnError, Stage, Stdio, UserSpec};
+use common::privileged;
+use std::io::Read;
+
+/// Runs `cat /proc/self/status` as the workload and returns what it printed and its exit.
+fn workload_status(command: &mut Command) -> (String, ExitStatus) {
+    let child = command
+        .arg("/proc/self/status")
+        .stdout(Stdio::Pipe)
+        .spawn()
+        .expect("spawn");
+    let mut out = String::new();
+    std::fs::File::from(child.stdout.as_ref().unwrap().try_clone().unwrap())
+        .read_to_string(&mut out)
+        .unwrap();
+    (out, child.wait().unwrap())
+}
+
+fn field<'a>(status: &'a str, key: &str) -> &'a str {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no {key} in {status}"))
+}
+
+fn assert_no_capabilities(status: &str) {
+    let caps = ProcessCaps::from_status(status).unwrap();
+    for (name, mask) in [
+        ("CapBnd", caps.bounding),
+        ("CapEff", caps.effective),
+        ("CapPrm", caps.permitted),
+        ("CapInh", caps.inheritable),
+        ("CapAmb", caps.ambient),
+    ] {
+        assert!(mask.is_empty(), "{name} still holds {:?}", mask.names());
+    }
+    assert!(caps.no_new_privs, "NoNewPrivs is not set");
+}
+
+#[test]
+fn as_nobody_the_workload_has_no_capabilities_and_the_right_ids() {
+    if !privileged("as_nobody_the_workload_has_no_capabilities_and_the_right_ids") {
+        return;
+    }
+    let (status, exit) =
+        workload_status(Command::new("/bin/cat").user(UserSpec::Name("nobody".into())));
+    assert_eq!(exit, ExitStatus::Exited(0));
+    assert_no_capabilities(&status);
+    assert_eq!(field(&status, "Uid"), "65534\t65534\t65534\t65534");
+    assert_eq!(field(&status, "Gid"), "65534\t65534\t65534\t65534");
+    assert_eq!(field(&status, "Groups"), "65534");
+}
+
+#[test]
+fn staying_root_the_workload_still_has_no_capabilities() {
+    if !privileged("staying_root_the_workload_still_has_no_capabilities") {
+        return;
+    }
+    let (status, exit) = workload_status(&mut Command::new("cat"));
+    assert_eq!(exit, ExitStatus::Exited(0));
+    assert_no_capabilities(&status);
+    assert_eq!(field(&status, "Uid"), "0\t0\t0\t0");
+    assert_eq!(field(&status, "Groups"), "");
+}
+
+#[test]
+fn a_missing_program_is_enoent_and_a_non_executable_one_eacces() {
+    let missing = Command::new("capspawn-no-such-program")
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(missing, SpawnError::Child(f) if f.stage == Stage::Exec && f.errno == Some(nix::errno::Errno::ENOENT)),
+        "{missing:?}"
+    );
+    let dir = std::env::temp_dir().join(format!("capspawn-noexec-{}", std::process::id()));
+    std::fs::write(&dir, "#!/bin/sh\n").unwrap();
+    let denied = Command::new(&dir)
+        .user(UserSpec::Name("nobody".into()))
+        .spawn()
+        .unwrap_err();
+    std::fs::remove_file(&dir).unwrap();
+    assert!(
+        matches!(denied, SpawnError::Child(f) if f.stage == Stage::Exec && f.errno == Some(nix::errno::Errno::EACCES)),
+        "{denied:?}"
+    );
+}
+
+#[test]
+fn exit_codes_and_signals_are_reported() {
+    let exited = Command::new("sh").args(["-c", "exit 7"]).spawn().unwrap();
+    assert_eq!(exited.wait().unwrap(), ExitStatus::Exited(7));
+    let killed = Command::new("sleep").arg("30").spawn().unwrap();
+    killed.signal(libc::SIGTERM).unwrap();
+    assert_eq!(
+        killed.wait().unwrap(),
+        ExitStatus::Signaled {
+            signal: libc::SIGTERM,
+            core_dumped: false
+        }
+    );
+}
