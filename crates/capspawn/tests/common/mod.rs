@@ -67,3 +67,54 @@ pub fn lose_setpcap() {
     sets.permitted.0 &= !(1 << CAP_SETPCAP);
     thread_caps::set(sets).expect("capset");
 }
+
+/// Runs one test of this test binary again, in a new process under `wrapper` (`setpriv …`,
+/// `unshare …`), which gives it the privileges of a real deployment. Returns true in that inner
+/// run, where the caller does the test's work; the outer run (which needs the privileges to set
+/// that up, see [`privileged`]) asserts that the inner one ran and passed.
+pub fn rerun_under(wrapper: &[&str], test: &str) -> bool {
+    const INNER: &str = "CAPSPAWN_TEST_INNER";
+    if std::env::var(INNER).as_deref() == Ok(test) {
+        return true;
+    }
+    if !privileged(test) {
+        return false;
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let output = std::process::Command::new(wrapper[0])
+        .args(&wrapper[1..])
+        .arg(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(INNER, test)
+        .output()
+        .expect("run the wrapper");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{wrapper:?} {test} failed:\n{text}"
+    );
+    assert!(
+        text.contains("1 passed"),
+        "{wrapper:?} {test} ran no test:\n{text}"
+    );
+    false
+}
+
+/// The pids of this process's children that exist (running or zombie), from every thread.
+pub fn children() -> Vec<String> {
+    let mut pids = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").expect("tasks") {
+        let path = task.expect("task").path().join("children");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        pids.extend(text.split_whitespace().map(str::to_owned));
+    }
+    pids
+}
+
+/// A path under the temporary directory that does not exist yet.
+pub fn fresh_path(name: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("capspawn-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}

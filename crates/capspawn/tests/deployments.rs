@@ -1,0 +1,85 @@
+//! The spawn under the privileges of real deployments, each in its own process: a Podman
+//! supervisor without CAP_SETPCAP, one whose bounding set is already empty, a rootless one.
+
+mod common;
+
+use capspawn::{Command, ExitStatus, ProcessCaps, SpawnError, Stage, Stdio};
+use common::{children, fresh_path, rerun_under};
+use std::io::Read;
+
+fn workload_caps() -> ProcessCaps {
+    let child = Command::new("cat")
+        .arg("/proc/self/status")
+        .stdout(Stdio::Pipe)
+        .spawn()
+        .expect("spawn");
+    let mut out = String::new();
+    std::fs::File::from(child.stdout.as_ref().unwrap().try_clone().unwrap())
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
+    ProcessCaps::from_status(&out).unwrap()
+}
+
+fn assert_empty(caps: &ProcessCaps) {
+    for mask in [
+        caps.bounding,
+        caps.effective,
+        caps.permitted,
+        caps.inheritable,
+        caps.ambient,
+    ] {
+        assert!(mask.is_empty(), "{caps:?}");
+    }
+    assert!(caps.no_new_privs);
+}
+
+#[test]
+fn without_setpcap_a_raised_set_refuses_and_the_workload_never_runs() {
+    const TEST: &str = "without_setpcap_a_raised_set_refuses_and_the_workload_never_runs";
+    if !rerun_under(&["setpriv", "--bounding-set=-setpcap"], TEST) {
+        return;
+    }
+    let marker = fresh_path("podman-marker");
+    let error = Command::new("touch").arg(&marker).spawn().unwrap_err();
+    let SpawnError::Child(failure) = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(failure.stage, Stage::BoundingSet);
+    assert_eq!(failure.errno, Some(nix::errno::Errno::EPERM));
+    assert!(
+        failure
+            .remaining
+            .names()
+            .contains(&"CAP_SYS_ADMIN".to_string()),
+        "{failure:?}"
+    );
+    assert!(
+        !failure
+            .remaining
+            .names()
+            .contains(&"CAP_SETPCAP".to_string()),
+        "{failure:?}"
+    );
+    assert!(!marker.exists(), "the workload ran");
+    assert_eq!(children(), Vec::<String>::new(), "a child was left behind");
+}
+
+#[test]
+fn an_already_empty_bounding_set_runs() {
+    const TEST: &str = "an_already_empty_bounding_set_runs";
+    if !rerun_under(&["setpriv", "--bounding-set=-all"], TEST) {
+        return;
+    }
+    assert!(capspawn::thread_caps::bounding().is_empty());
+    assert_empty(&workload_caps());
+}
+
+#[test]
+fn a_rootless_supervisor_runs() {
+    const TEST: &str = "a_rootless_supervisor_runs";
+    if !rerun_under(&["unshare", "-U", "-r"], TEST) {
+        return;
+    }
+    assert_empty(&workload_caps());
+}

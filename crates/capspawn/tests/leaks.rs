@@ -1,0 +1,43 @@
+//! Many concurrent spawns leave no descriptor and no zombie behind. Alone in its own test
+//! binary, so no other test opens descriptors meanwhile.
+
+mod common;
+
+use capspawn::{Command, ExitStatus, Stdio};
+use std::io::{Read, Write};
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+#[test]
+fn concurrent_spawns_leak_no_descriptor_and_no_zombie() {
+    let before = open_fds();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let text = format!("thread {t} spawn {i}\n");
+                    let mut child = Command::new("cat")
+                        .stdin(Stdio::Pipe)
+                        .stdout(Stdio::Pipe)
+                        .stderr(Stdio::Null)
+                        .spawn()
+                        .unwrap();
+                    std::fs::File::from(child.stdin.take().unwrap())
+                        .write_all(text.as_bytes())
+                        .unwrap();
+                    let mut out = String::new();
+                    std::fs::File::from(child.stdout.take().unwrap())
+                        .read_to_string(&mut out)
+                        .unwrap();
+                    assert_eq!(out, text);
+                    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    assert_eq!(open_fds(), before, "descriptors leaked");
+    assert_eq!(common::children(), Vec::<String>::new(), "zombies left");
+}

@@ -1,0 +1,161 @@
+//! What the supervisor keeps: its threads' identities, its children, its privilege.
+
+mod common;
+
+use capspawn::{Command, CommandExt, ExitStatus, Privileges, ProcessCaps, Reaper, UserSpec};
+use common::privileged;
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn uid_line(tid: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn spawning_as_nobody_leaves_every_supervisor_thread_as_it_was() {
+    if !privileged("spawning_as_nobody_leaves_every_supervisor_thread_as_it_was") {
+        return;
+    }
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let stop_rx = std::sync::Arc::new(std::sync::Mutex::new(stop_rx));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let rx = stop_rx.clone();
+            std::thread::spawn(move || {
+                let _ = rx.lock().unwrap().recv_timeout(Duration::from_secs(30));
+            })
+        })
+        .collect();
+    let tasks = || -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .map(|t| t.unwrap().file_name().into_string().unwrap())
+            .collect()
+    };
+    let before: Vec<(String, String, ProcessCaps)> = tasks()
+        .into_iter()
+        .map(|tid| {
+            let caps = ProcessCaps::from_status(
+                &std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap(),
+            )
+            .unwrap();
+            (uid_line(&tid), tid, caps)
+        })
+        .collect();
+    assert!(before.len() >= 5);
+
+    let child = Command::new("true")
+        .user(UserSpec::Name("nobody".into()))
+        .spawn()
+        .unwrap();
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
+
+    for (uid, tid, caps) in &before {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")) else {
+            continue;
+        };
+        assert_eq!(&uid_line(tid), uid, "thread {tid} changed uid");
+        assert_eq!(
+            &ProcessCaps::from_status(&status).unwrap(),
+            caps,
+            "thread {tid} changed capabilities"
+        );
+        assert!(uid.starts_with("Uid:\t0\t0\t0\t0"), "{uid}");
+    }
+    drop(stop_tx);
+    workers.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn the_reaper_reports_each_exit_once_and_kill_after_reaping_is_refused() {
+    let reaper = Reaper::global().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let mut ids = Vec::new();
+    for code in 0..8 {
+        let child = Command::new("sh")
+            .args(["-c", &format!("exit {code}")])
+            .spawn()
+            .unwrap();
+        let tx = tx.clone();
+        ids.push(
+            reaper
+                .watch(
+                    child,
+                    Box::new(move |status| tx.send((code, status)).unwrap()),
+                )
+                .unwrap(),
+        );
+    }
+    drop(tx);
+    let mut seen: Vec<_> = rx.iter().collect();
+    seen.sort_by_key(|(code, _)| *code);
+    assert_eq!(
+        seen,
+        (0..8)
+            .map(|c| (c, ExitStatus::Exited(c)))
+            .collect::<Vec<_>>()
+    );
+    for id in ids {
+        assert_eq!(reaper.signal(id, libc::SIGKILL), Ok(false));
+    }
+
+    let sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let id = reaper
+        .watch(sleeper, Box::new(move |status| tx.send(status).unwrap()))
+        .unwrap();
+    assert_eq!(reaper.signal(id, libc::SIGKILL), Ok(true));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        ExitStatus::Signaled {
+            signal: libc::SIGKILL,
+            core_dumped: false
+        }
+    );
+}
+
+#[test]
+fn the_same_drop_works_in_std_pre_exec() {
+    if !privileged("the_same_drop_works_in_std_pre_exec") {
+        return;
+    }
+    let privileges = Command::new("x")
+        .user(UserSpec::Name("nobody".into()))
+        .privileges()
+        .unwrap();
+    assert_eq!((privileges.uid, privileges.gid), (Some(65534), Some(65534)));
+    let out = std::process::Command::new("cat")
+        .arg("/proc/self/status")
+        .drop_privileges(privileges)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let status = String::from_utf8(out.stdout).unwrap();
+    let caps = ProcessCaps::from_status(&status).unwrap();
+    assert!(
+        caps.bounding.is_empty()
+            && caps.effective.is_empty()
+            && caps.permitted.is_empty()
+            && caps.no_new_privs,
+        "{caps:?}"
+    );
+    assert!(status.contains("Uid:\t65534\t65534\t65534\t65534"));
+
+    // And it refuses: asking for a uid change without CAP_SETUID fails the spawn.
+    let refused = std::process::Command::new("true")
+        .drop_privileges(Privileges {
+            uid: Some(65534),
+            ..Default::default()
+        })
+        .drop_privileges(Privileges {
+            uid: Some(1),
+            ..Default::default()
+        })
+        .status();
+    assert_eq!(refused.unwrap_err().raw_os_error(), Some(libc::EPERM));
+}
