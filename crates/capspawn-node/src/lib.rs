@@ -1,1 +1,29 @@
+//! The Node.js binding of capspawn: it marshals JavaScript values into the core crate's types
+//! and back, and holds no logic of its own. Validation happens in TypeScript first
+//! (`src/options.ts`); the core crate resolves, spawns and reaps.
 
+#![cfg(target_os = "linux")]
+
+mod exits;
+mod inspect;
+mod napi;
+mod spawn;
+
+napi::register_module! {
+    "inspectSelf" => inspect::inspect_self,
+    "inspectPid" => inspect::inspect_pid,
+    "spawn" => spawn::spawn,
+    "kill" => exits::kill,
+    "onExit" => exits::on_exit,
+    "refExits" => exits::ref_exits,
+}
+
+/// A JS error for an errno, with Node's `code`, `errno` (negative) and `syscall`.
+pub(crate) fn errno_error(errno: capspawn::Errno, syscall: &str) -> napi::Error {
+    napi::Error::new(
+        format!("{errno:?}"),
+        format!("{syscall} failed: {}", errno.desc()),
+    )
+    .with("errno", -(errno as i32))
+    .with("syscall", syscall)
+}

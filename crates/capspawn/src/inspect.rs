@@ -38,13 +38,18 @@ impl ProcessCaps {
         })
     }
 
-    /// Process `pid`'s state, from `/proc/<pid>/status` (its main thread's sets).
+    /// Process `pid`'s state, from `/proc/<pid>/status` (its main thread's sets). `ESRCH` when
+    /// there is no such process, `EINVAL` for a pid that cannot be one.
     pub fn of_pid(pid: i32) -> Result<Self, Errno> {
         if pid <= 0 {
             return Err(Errno::EINVAL);
         }
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| match e
+            .raw_os_error()
+        {
+            Some(libc::ENOENT) => Errno::ESRCH,
+            code => Errno::from_raw(code.unwrap_or(libc::EIO)),
+        })?;
         Self::from_status(&status).ok_or(Errno::EPROTO)
     }
 
@@ -129,6 +134,6 @@ mod tests {
     fn bad_pids_are_errors() {
         assert_eq!(ProcessCaps::of_pid(0), Err(Errno::EINVAL));
         assert_eq!(ProcessCaps::of_pid(-5), Err(Errno::EINVAL));
-        assert_eq!(ProcessCaps::of_pid(i32::MAX), Err(Errno::ENOENT));
+        assert_eq!(ProcessCaps::of_pid(i32::MAX), Err(Errno::ESRCH));
     }
 }

@@ -29,6 +29,7 @@ pub use child::{Child, ExitStatus};
 pub use command::{Command, GroupSpec, Stdio, SupplementaryGroups, UserSpec};
 pub use error::SpawnError;
 pub use inspect::ProcessCaps;
+pub use nix::errno::Errno;
 pub use pre_exec::CommandExt;
 pub use privilege_drop::{BoundingSetPolicy, Failure, Privileges, Stage};
 pub use reaper::Reaper;

@@ -12,8 +12,8 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-/// Called once, on the reaper thread, with the child's exit status.
-pub type OnExit = Box<dyn FnOnce(ExitStatus) + Send>;
+/// Called once, on the reaper thread, with the child's id and exit status.
+pub type OnExit = Box<dyn FnOnce(u64, ExitStatus) + Send>;
 
 struct Watched {
     pidfd: OwnedFd,
@@ -46,12 +46,18 @@ impl Reaper {
     }
 
     /// Takes over `child`'s pidfd: `on_exit` runs once it has exited and been reaped. Returns
-    /// the id for [`Reaper::signal`]. The child's stdio ends stay with the caller.
+    /// the id for [`Reaper::signal`]. The child's stdio ends stay with the caller. If it cannot
+    /// be watched, the child is killed and reaped before the error is returned.
     pub fn watch(&self, child: Child, on_exit: OnExit) -> Result<u64, Errno> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
-        self.epoll
-            .add(&child.pidfd, EpollEvent::new(EpollFlags::EPOLLIN, id))?;
+        let event = EpollEvent::new(EpollFlags::EPOLLIN, id);
+        if let Err(errno) = self.epoll.add(&child.pidfd, event) {
+            // Nobody could reap or signal it any more: stop it rather than leave it unsupervised.
+            let _ = child.signal(libc::SIGKILL);
+            let _ = child.wait();
+            return Err(errno);
+        }
         watched.insert(
             id,
             Watched {
@@ -92,7 +98,7 @@ impl Reaper {
             };
             for event in &events[..ready] {
                 if let Some((status, on_exit)) = self.reap(event.data()) {
-                    on_exit(status);
+                    on_exit(event.data(), status);
                 }
             }
         }

@@ -86,7 +86,7 @@ fn the_reaper_reports_each_exit_once_and_kill_after_reaping_is_refused() {
             reaper
                 .watch(
                     child,
-                    Box::new(move |status| tx.send((code, status)).unwrap()),
+                    Box::new(move |_, status| tx.send((code, status)).unwrap()),
                 )
                 .unwrap(),
         );
@@ -107,7 +107,7 @@ fn the_reaper_reports_each_exit_once_and_kill_after_reaping_is_refused() {
     let sleeper = Command::new("sleep").arg("30").spawn().unwrap();
     let (tx, rx) = mpsc::channel();
     let id = reaper
-        .watch(sleeper, Box::new(move |status| tx.send(status).unwrap()))
+        .watch(sleeper, Box::new(move |_, status| tx.send(status).unwrap()))
         .unwrap();
     assert_eq!(reaper.signal(id, libc::SIGKILL), Ok(true));
     assert_eq!(

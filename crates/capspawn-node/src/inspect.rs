@@ -1,0 +1,50 @@
+//! `inspectSelf()` and `inspectPid(pid)`: a `ProcessCaps` as a plain object.
+
+use crate::napi::{Env, Result, Value};
+use capspawn::{CapMask, ProcessCaps};
+
+pub fn inspect_self(env: Env, _args: &[Value]) -> Result<Value> {
+    let caps = ProcessCaps::of_self().map_err(|errno| crate::errno_error(errno, "capget"))?;
+    to_js(env, &caps)
+}
+
+pub fn inspect_pid(env: Env, args: &[Value]) -> Result<Value> {
+    let pid = env.to_i64(*args.first().unwrap_or(&env.undefined()?))?;
+    let pid = i32::try_from(pid).unwrap_or(-1);
+    let caps = ProcessCaps::of_pid(pid).map_err(|errno| {
+        crate::errno_error(errno, "inspectPid")
+            .with("pid", pid)
+            .context(&format!("pid {pid}"))
+    })?;
+    to_js(env, &caps)
+}
+
+fn names(env: Env, mask: CapMask) -> Result<Value> {
+    env.array_from(mask.names(), |name| env.string(&name))
+}
+
+fn to_js(env: Env, caps: &ProcessCaps) -> Result<Value> {
+    let object = env.object()?;
+    for (key, mask) in [
+        ("bounding", caps.bounding),
+        ("effective", caps.effective),
+        ("permitted", caps.permitted),
+        ("inheritable", caps.inheritable),
+        ("ambient", caps.ambient),
+    ] {
+        env.set(object, key, names(env, mask)?)?;
+    }
+    env.set(object, "noNewPrivs", env.boolean(caps.no_new_privs)?)?;
+    let securebits = match caps.securebits {
+        Some(bits) => env.uint32(bits)?,
+        None => env.null()?,
+    };
+    env.set(object, "securebits", securebits)?;
+    env.set(object, "lastCap", env.uint32(caps.last_cap.into())?)?;
+    env.set(
+        object,
+        "canClearBoundingSet",
+        env.boolean(caps.can_clear_bounding_set())?,
+    )?;
+    Ok(object)
+}

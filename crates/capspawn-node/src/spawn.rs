@@ -1,0 +1,160 @@
+//! `spawn(spec)`: a validated spec (see `src/options.ts`) into a `capspawn::Command`, and the
+//! outcome back: `{ id, pid, stdio }`, or `{ failure }` when the child stopped before exec.
+//! Errors found before anything was cloned are thrown.
+
+use crate::napi::{Env, Error, Result, Value, ValueType};
+use capspawn::{
+    BoundingSetPolicy, Command, GroupSpec, SpawnError, Stdio, SupplementaryGroups, UserSpec,
+};
+use std::os::fd::IntoRawFd;
+
+fn field(env: Env, spec: Value, name: &str) -> Result<Option<Value>> {
+    match env.get(spec, name)? {
+        Some(value) if env.value_type(value)? == ValueType::Null => Ok(None),
+        other => Ok(other),
+    }
+}
+
+fn required(env: Env, spec: Value, name: &str) -> Result<Value> {
+    field(env, spec, name)?
+        .ok_or_else(|| Error::new("ERR_INVALID_ARG_VALUE", format!("spec.{name} is missing")))
+}
+
+fn strings(env: Env, array: Value) -> Result<Vec<String>> {
+    (0..env.array_len(array)?)
+        .map(|i| env.to_string(env.element(array, i)?))
+        .collect()
+}
+
+fn id(env: Env, value: Value) -> Result<u32> {
+    env.to_u32(value)
+}
+
+fn name_or_id<T>(env: Env, value: Value, name: fn(String) -> T, number: fn(u32) -> T) -> Result<T> {
+    match env.value_type(value)? {
+        ValueType::Number => Ok(number(id(env, value)?)),
+        _ => Ok(name(env.to_string(value)?)),
+    }
+}
+
+fn stdio(env: Env, value: Value) -> Result<Stdio> {
+    if env.value_type(value)? == ValueType::Number {
+        return Ok(Stdio::Fd(id(env, value)? as i32));
+    }
+    match env.to_string(value)?.as_str() {
+        "pipe" => Ok(Stdio::Pipe),
+        "inherit" => Ok(Stdio::Inherit),
+        "ignore" => Ok(Stdio::Null),
+        other => Err(Error::new(
+            "ERR_INVALID_ARG_VALUE",
+            format!("unknown stdio kind {other:?}"),
+        )),
+    }
+}
+
+fn command(env: Env, spec: Value) -> Result<Command> {
+    let mut command = Command::new(env.to_string(required(env, spec, "file")?)?);
+    let argv = strings(env, required(env, spec, "argv")?)?;
+    if let Some((argv0, args)) = argv.split_first() {
+        command.argv0(argv0).args(args);
+    }
+    let env_flat = strings(env, required(env, spec, "env")?)?;
+    command.env_vars(env_flat.chunks_exact(2).map(|pair| (&pair[0], &pair[1])));
+    if let Some(cwd) = field(env, spec, "cwd")? {
+        command.cwd(env.to_string(cwd)?);
+    }
+    let kinds = required(env, spec, "stdio")?;
+    command
+        .stdin(stdio(env, env.element(kinds, 0)?)?)
+        .stdout(stdio(env, env.element(kinds, 1)?)?)
+        .stderr(stdio(env, env.element(kinds, 2)?)?)
+        .detached(env.to_bool(required(env, spec, "detached")?)?)
+        .no_new_privs(env.to_bool(required(env, spec, "noNewPrivs")?)?)
+        .bounding_set(
+            match env.to_string(required(env, spec, "boundingSet")?)?.as_str() {
+                "inherit" => BoundingSetPolicy::Inherit,
+                _ => BoundingSetPolicy::Clear,
+            },
+        );
+    if let Some(user) = field(env, spec, "user")? {
+        command.user(name_or_id(env, user, UserSpec::Name, UserSpec::Id)?);
+    }
+    if let Some(group) = field(env, spec, "group")? {
+        command.group(name_or_id(env, group, GroupSpec::Name, GroupSpec::Id)?);
+    }
+    if let Some(groups) = field(env, spec, "supplementaryGroups")? {
+        command.supplementary_groups(if env.is_array(groups)? {
+            let gids = (0..env.array_len(groups)?).map(|i| id(env, env.element(groups, i)?));
+            SupplementaryGroups::List(gids.collect::<Result<_>>()?)
+        } else if env.to_string(groups)? == "init" {
+            SupplementaryGroups::Init
+        } else {
+            SupplementaryGroups::Clear
+        });
+    }
+    Ok(command)
+}
+
+/// The error thrown for a problem found before anything was cloned.
+fn thrown(error: SpawnError) -> Error {
+    let message = error.to_string();
+    match error {
+        SpawnError::InvalidInput { what, .. } => {
+            Error::new("ERR_INVALID_ARG_VALUE", message).with("option", what)
+        }
+        SpawnError::UnknownUser(name) => {
+            Error::new("ERR_CAPSPAWN_UNKNOWN_USER", message).with("user", name)
+        }
+        SpawnError::UnknownGroup(name) => {
+            Error::new("ERR_CAPSPAWN_UNKNOWN_GROUP", message).with("group", name)
+        }
+        SpawnError::Lookup { errno, what } => crate::errno_error(errno, what),
+        SpawnError::Setup { errno, syscall } => crate::errno_error(errno, syscall),
+        SpawnError::Child(_) => unreachable!("child failures are returned, not thrown"),
+    }
+}
+
+fn failure(env: Env, failure: capspawn::Failure) -> Result<Value> {
+    let object = env.object()?;
+    env.set(object, "stage", env.string(failure.stage.name())?)?;
+    env.set(object, "syscall", env.string(failure.stage.syscall())?)?;
+    let code = match failure.errno {
+        Some(errno) => env.string(&format!("{errno:?}"))?,
+        None => env.null()?,
+    };
+    env.set(object, "code", code)?;
+    env.set(
+        object,
+        "errno",
+        env.int32(failure.errno.map_or(0, |e| e as i32))?,
+    )?;
+    env.set(object, "message", env.string(&failure.to_string())?)?;
+    env.set(
+        object,
+        "remaining",
+        env.array_from(failure.remaining.names(), |name| env.string(&name))?,
+    )?;
+    let result = env.object()?;
+    env.set(result, "failure", object)?;
+    Ok(result)
+}
+
+pub fn spawn(env: Env, args: &[Value]) -> Result<Value> {
+    let spec = *args.first().unwrap_or(&env.undefined()?);
+    env.expect(spec, ValueType::Object)?;
+    let watcher = crate::exits::Watcher::new(env)?;
+    let mut child = match command(env, spec)?.spawn() {
+        Ok(child) => child,
+        Err(SpawnError::Child(child_failure)) => return failure(env, child_failure),
+        Err(error) => return Err(thrown(error)),
+    };
+    let stdio = [child.stdin.take(), child.stdout.take(), child.stderr.take()];
+    let pid = child.pid;
+    let id = watcher.watch(child)?;
+    let fds = stdio.map(|fd| fd.map_or(-1, IntoRawFd::into_raw_fd));
+    let result = env.object()?;
+    env.set(result, "id", env.double(id as f64)?)?;
+    env.set(result, "pid", env.int32(pid)?)?;
+    env.set(result, "stdio", env.array_from(fds, |fd| env.int32(fd))?)?;
+    Ok(result)
+}

@@ -1,0 +1,179 @@
+/**
+ * The child object: `child_process.ChildProcess`'s process semantics (streams, events, kill) on
+ * top of the native spawn and the native reaper.
+ */
+import { EventEmitter } from 'node:events';
+import { Socket } from 'node:net';
+import { constants } from 'node:os';
+import { Readable, Writable } from 'node:stream';
+import { abortError, type CodedError } from './errors.js';
+import { native, type NativeChildFailure, type NativeSpawnSpec } from './native.js';
+import { signalNumber, type Behaviour } from './options.js';
+import * as exits from './exits.js';
+
+const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name]));
+
+/** The error emitted when the child stopped before exec: Node's errno codes, or
+ * `ERR_CAPSPAWN_BOUNDING_SET` when the bounding set could not be emptied. */
+export interface SpawnError extends CodedError {
+  errno: number;
+  syscall: string;
+  path: string;
+  spawnargs: string[];
+  /** The step of the child's sequence that failed (`'exec'`, `'setuid'`, `'bounding-set'`, …). */
+  stage: string;
+  /** Capabilities still raised, for the bounding set and the verification. */
+  remaining: string[];
+}
+
+const BOUNDING_SET_FIX =
+  'Grant the supervisor CAP_SETPCAP (Podman/Docker: --cap-add SETPCAP; Kubernetes: add SETPCAP to the ' +
+  "container's securityContext.capabilities), or drop these capabilities where the container is created " +
+  "(--cap-drop). To run the workload with the set raised anyway, pass boundingSet: 'inherit'.";
+
+function spawnError(failure: NativeChildFailure, file: string, args: string[]): SpawnError {
+  const bounding = failure.stage === 'bounding-set';
+  const message = bounding
+    ? `spawn ${file}: the capability bounding set could not be emptied, so the workload was not started ` +
+      `(${failure.message}). ${BOUNDING_SET_FIX}`
+    : failure.stage === 'exec'
+      ? `spawn ${file} ${failure.code}`
+      : `spawn ${file}: ${failure.stage} failed before exec: ${failure.message}`;
+  return Object.assign(new Error(message), {
+    code: bounding ? 'ERR_CAPSPAWN_BOUNDING_SET' : (failure.code ?? 'ERR_CAPSPAWN_VERIFY'),
+    errno: -failure.errno,
+    syscall: failure.stage === 'exec' ? `spawn ${file}` : failure.syscall,
+    path: file,
+    spawnargs: args,
+    stage: failure.stage,
+    remaining: failure.remaining,
+  });
+}
+
+/** A workload started by `spawn()`. Mirrors `child_process.ChildProcess` where they overlap. */
+export class CapspawnChildProcess extends EventEmitter {
+  pid: number | undefined = undefined;
+  stdin: Writable | null = null;
+  stdout: Readable | null = null;
+  stderr: Readable | null = null;
+  stdio: [Writable | null, Readable | null, Readable | null] = [null, null, null];
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+  killed = false;
+  readonly spawnfile: string;
+  readonly spawnargs: string[];
+
+  #id = 0;
+  #referenced = true;
+  #running = false;
+  #closesNeeded = 1;
+  #timer: NodeJS.Timeout | undefined;
+  #behaviour: Behaviour;
+  #onAbort: (() => void) | undefined;
+
+  /** @internal Use `spawn()`. */
+  constructor(spec: NativeSpawnSpec, behaviour: Behaviour, args: string[]) {
+    super();
+    this.spawnfile = spec.file;
+    this.spawnargs = spec.argv;
+    this.#behaviour = behaviour;
+    exits.listen();
+    const result = native.spawn(spec);
+    if (result.failure) {
+      this.#failed(spawnError(result.failure, spec.file, args), spec);
+      return;
+    }
+    this.#id = result.id;
+    this.pid = result.pid;
+    this.#running = true;
+    exits.register(this.#id, (code, signal) => this.#exited(code, signal));
+    this.#openStdio(result.stdio);
+    this.#armTimeoutAndAbort();
+    process.nextTick(() => this.emit('spawn'));
+  }
+
+  /** Sends `signal` (default: `killSignal`, `'SIGTERM'`). False once the child is gone. */
+  kill(signal?: NodeJS.Signals | number): boolean {
+    const number = signalNumber(signal ?? this.#behaviour.killSignal);
+    if (!this.#running) return false;
+    const sent = native.kill(this.#id, number);
+    if (sent && number !== 0) this.killed = true;
+    return sent;
+  }
+
+  /** Lets the event loop keep running while the child does (the default). */
+  ref(): void {
+    if (!this.#referenced && this.#running) exits.retain();
+    this.#referenced = true;
+  }
+
+  /** Lets the event loop exit while the child still runs. */
+  unref(): void {
+    if (this.#referenced && this.#running) exits.release();
+    this.#referenced = false;
+  }
+
+  /** Whether the child keeps the event loop alive. */
+  get referenced(): boolean {
+    return this.#referenced;
+  }
+
+  #openStdio(fds: number[]): void {
+    const [stdin, stdout, stderr] = fds;
+    if (stdin !== undefined && stdin >= 0) this.stdin = new Socket({ fd: stdin, readable: false, writable: true });
+    const readable = (fd: number | undefined): Readable | null => {
+      if (fd === undefined || fd < 0) return null;
+      const socket = new Socket({ fd, readable: true, writable: false });
+      this.#closesNeeded++;
+      socket.once('close', () => this.#maybeClose());
+      return socket;
+    };
+    this.stdout = readable(stdout);
+    this.stderr = readable(stderr);
+    this.stdio = [this.stdin, this.stdout, this.stderr];
+  }
+
+  #armTimeoutAndAbort(): void {
+    const { timeout, signal } = this.#behaviour;
+    if (timeout > 0) {
+      this.#timer = setTimeout(() => this.kill(), timeout);
+    }
+    if (signal) {
+      this.#onAbort = () => {
+        if (this.kill()) this.emit('error', abortError(signal.reason));
+      };
+      if (signal.aborted) process.nextTick(this.#onAbort);
+      else signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  #exited(code: number | null, signal: number | null): void {
+    this.#running = false;
+    if (this.#referenced) exits.release();
+    clearTimeout(this.#timer);
+    if (this.#onAbort) this.#behaviour.signal?.removeEventListener('abort', this.#onAbort);
+    this.exitCode = code;
+    this.signalCode = signal === null ? null : ((SIGNAL_NAMES.get(signal) ?? `SIG${signal}`) as NodeJS.Signals);
+    this.emit('exit', this.exitCode, this.signalCode);
+    this.#maybeClose();
+  }
+
+  #maybeClose(): void {
+    if (--this.#closesNeeded === 0) this.emit('close', this.exitCode, this.signalCode);
+  }
+
+  /** The child never ran: 'error', then 'close', asynchronously, as `child_process` does. The
+   * requested pipes exist but are already at their end. */
+  #failed(error: SpawnError, spec: NativeSpawnSpec): void {
+    const ended = (index: number): Readable | null => (spec.stdio[index] === 'pipe' ? Readable.from([]) : null);
+    this.stdin = spec.stdio[0] === 'pipe' ? new Writable({ write: (_chunk, _encoding, done) => done() }) : null;
+    this.stdout = ended(1);
+    this.stderr = ended(2);
+    this.stdio = [this.stdin, this.stdout, this.stderr];
+    this.exitCode = error.errno;
+    process.nextTick(() => {
+      this.emit('error', error);
+      this.emit('close', error.errno, null);
+    });
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Errors with Node's codes: synchronous argument errors like Node's own `ERR_INVALID_ARG_TYPE`,
+ * `ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`, `ERR_UNKNOWN_SIGNAL`, and the spawn failures
+ * reported by the child (`ENOENT`, `ERR_CAPSPAWN_BOUNDING_SET`, …).
+ */
+import { inspect } from 'node:util';
+
+/** An error with a `code`, as thrown or emitted by capspawn. */
+export interface CodedError extends Error {
+  code: string;
+}
+
+function coded<E extends Error>(error: E, code: string): E & CodedError {
+  return Object.assign(error, { code });
+}
+
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return `Received ${value}`;
+  if (typeof value === 'function') return `Received function ${value.name || '<anonymous>'}`;
+  if (typeof value === 'object') return `Received ${inspect(value, { depth: 0 })}`;
+  let shown = inspect(value);
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  return `Received type ${typeof value} (${shown})`;
+}
+
+/** `The "name" argument must be of type X. Received …` (a TypeError, as Node throws it). */
+export function invalidArgType(name: string, expected: string, value: unknown): TypeError & CodedError {
+  const what = name.includes('.') ? 'property' : 'argument';
+  return coded(new TypeError(`The "${name}" ${what} must be ${expected}. ${describe(value)}`), 'ERR_INVALID_ARG_TYPE');
+}
+
+/** `The argument 'name' reason. Received …` (a TypeError, as Node throws it). */
+export function invalidArgValue(name: string, value: unknown, reason: string): TypeError & CodedError {
+  const what = name.includes('.') ? 'property' : 'argument';
+  return coded(
+    new TypeError(`The ${what} '${name}' ${reason}. Received ${inspect(value, { depth: 0 })}`),
+    'ERR_INVALID_ARG_VALUE',
+  );
+}
+
+/** `The value of "name" is out of range. It must be X. Received …` (a RangeError). */
+export function outOfRange(name: string, range: string, value: unknown): RangeError & CodedError {
+  return coded(
+    new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${inspect(value)}`),
+    'ERR_OUT_OF_RANGE',
+  );
+}
+
+/** `Unknown signal: X` (a TypeError with `ERR_UNKNOWN_SIGNAL`). */
+export function unknownSignal(signal: unknown): TypeError & CodedError {
+  return coded(new TypeError(`Unknown signal: ${String(signal)}`), 'ERR_UNKNOWN_SIGNAL');
+}
+
+/** Node's `AbortError`, emitted when `options.signal` aborts a child. */
+export function abortError(cause: unknown): Error & CodedError {
+  const error = coded(new Error('The operation was aborted', { cause }), 'ABORT_ERR');
+  error.name = 'AbortError';
+  return error;
+}

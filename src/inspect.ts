@@ -1,0 +1,19 @@
+import { invalidArgType, outOfRange } from './errors.js';
+import { native, type NativeCaps } from './native.js';
+
+/** A process's capability state, with capability names (`'CAP_CHOWN'`, or `'CAP_<n>'` for one
+ * capspawn does not name). */
+export type CapabilityState = NativeCaps;
+
+/** The calling thread's capability sets, `no_new_privs`, securebits, the kernel's last
+ * capability, and whether a fail-closed clear of the bounding set can succeed here. */
+export function inspectSelf(): CapabilityState {
+  return native.inspectSelf();
+}
+
+/** The same for process `pid`, from `/proc/<pid>/status` (securebits are not shown there: null). */
+export function inspectPid(pid: number): CapabilityState {
+  if (typeof pid !== 'number') throw invalidArgType('pid', 'of type number', pid);
+  if (!Number.isInteger(pid) || pid <= 0 || pid > 0x7fffffff) throw outOfRange('pid', 'an integer > 0', pid);
+  return native.inspectPid(pid);
+}

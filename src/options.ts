@@ -1,0 +1,231 @@
+/**
+ * `spawn()`'s arguments, validated up front: a bad value throws synchronously with Node's error
+ * codes and nothing is started.
+ */
+import { constants } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { invalidArgType, invalidArgValue, outOfRange, unknownSignal } from './errors.js';
+import type { NativeSpawnSpec, NativeStdio } from './native.js';
+
+export type StdioKind = 'pipe' | 'inherit' | 'ignore';
+export type StdioOption = StdioKind | Array<StdioKind | number | null | undefined>;
+
+/** Options of `spawn()`: `child_process.spawn`'s where they overlap, plus the privilege drop. */
+export interface SpawnOptions {
+  /** Working directory of the child. */
+  cwd?: string | URL;
+  /** The child's environment (default `process.env`); `undefined` values are left out. */
+  env?: NodeJS.ProcessEnv | Record<string, string | number | boolean | undefined>;
+  /** `argv[0]` of the child (default: the command). */
+  argv0?: string;
+  stdio?: StdioOption;
+  /** Start the child in a new session (`setsid`). */
+  detached?: boolean;
+  /** Milliseconds after which the child is sent `killSignal`. */
+  timeout?: number;
+  /** Signal sent by `timeout`, `signal` and a bare `kill()` (default `'SIGTERM'`). */
+  killSignal?: NodeJS.Signals | number;
+  /** Aborting it kills the child and emits an `AbortError`. */
+  signal?: AbortSignal;
+  /** User to run as: a name or a uid. `uid` is an alias, as in `child_process`. */
+  user?: string | number;
+  uid?: number;
+  /** Group to run as (default: the user's primary group). `gid` is an alias. */
+  group?: string | number;
+  gid?: number;
+  /** `'init'`: the user's groups (default with a user); `'clear'`: none (default otherwise); or gids. */
+  supplementaryGroups?: 'init' | 'clear' | number[];
+  /** `'clear'` (default): empty it or refuse to run; `'inherit'`: leave it (an explicit opt-out). */
+  boundingSet?: 'clear' | 'inherit';
+  /** Set `no_new_privs` (default true). */
+  noNewPrivs?: boolean;
+  /** Accepted for `child_process` compatibility; meaningless on Linux. */
+  windowsHide?: boolean;
+  windowsVerbatimArguments?: boolean;
+}
+
+/** What the JavaScript side keeps from the options. */
+export interface Behaviour {
+  timeout: number;
+  killSignal: number;
+  signal: AbortSignal | undefined;
+}
+
+const KNOWN = new Set([
+  'cwd', 'env', 'argv0', 'stdio', 'detached', 'timeout', 'killSignal', 'signal', 'user', 'uid', 'group',
+  'gid', 'supplementaryGroups', 'boundingSet', 'noNewPrivs', 'windowsHide', 'windowsVerbatimArguments',
+]);
+const MAX_ID = 0xfffffffe; // (uid_t)-1 means "unchanged" to the kernel, so it is not an id.
+
+function string(name: string, value: unknown, { empty = false } = {}): string {
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
+  if (value.includes('\0')) throw invalidArgValue(name, value, 'must be a string without null bytes');
+  if (!empty && value.length === 0) throw invalidArgValue(name, value, 'must not be empty');
+  return value;
+}
+
+function boolean(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value);
+  return value;
+}
+
+function id(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > MAX_ID) {
+    throw outOfRange(name, `an integer >= 0 && <= ${MAX_ID}`, value);
+  }
+  return value;
+}
+
+function nameOrId(name: string, value: unknown): string | number {
+  if (typeof value === 'number') return id(name, value);
+  if (typeof value === 'string') return string(name, value);
+  throw invalidArgType(name, 'of type string or number', value);
+}
+
+/** A signal name or number as its number; throws `ERR_UNKNOWN_SIGNAL` otherwise. */
+export function signalNumber(signal: unknown, name = 'signal'): number {
+  if (typeof signal === 'number') {
+    if (!Number.isInteger(signal) || signal < 0 || signal > 64) throw unknownSignal(signal);
+    return signal;
+  }
+  if (typeof signal === 'string') {
+    const number = (constants.signals as Record<string, number>)[signal];
+    if (number === undefined) throw unknownSignal(signal);
+    return number;
+  }
+  throw invalidArgType(name, 'of type string or number', signal);
+}
+
+function stdioEntry(value: unknown, index: number): NativeStdio {
+  const name = `options.stdio[${index}]`;
+  if (value === null || value === undefined) return 'pipe';
+  if (value === 'pipe' || value === 'inherit' || value === 'ignore') return value;
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) throw outOfRange(name, 'a file descriptor', value);
+    return value;
+  }
+  if (typeof value === 'string') throw invalidArgValue(name, value, "must be 'pipe', 'inherit', 'ignore' or a file descriptor");
+  throw invalidArgType(name, "one of 'pipe', 'inherit', 'ignore' or a file descriptor number", value);
+}
+
+function stdio(value: unknown): NativeStdio[] {
+  if (value === undefined) return ['pipe', 'pipe', 'pipe'];
+  if (typeof value === 'string') {
+    const kind = stdioEntry(value, 0);
+    return [kind, kind, kind];
+  }
+  if (!Array.isArray(value)) throw invalidArgType('options.stdio', 'a string or an array', value);
+  if (value.length > 3) {
+    throw invalidArgValue('options.stdio', value, 'may describe descriptors 0, 1 and 2 only');
+  }
+  return [0, 1, 2].map((i) => stdioEntry(value[i], i));
+}
+
+function environment(value: unknown): string[] {
+  const source = value === undefined ? process.env : value;
+  if (source === null || typeof source !== 'object') throw invalidArgType('options.env', 'of type object', value);
+  const pairs: string[] = [];
+  for (const [key, raw] of Object.entries(source as Record<string, unknown>)) {
+    if (raw === undefined) continue;
+    const entry = `${raw as string}`;
+    if (key.length === 0 || key.includes('=') || key.includes('\0')) {
+      throw invalidArgValue('options.env', key, 'must have keys that are non-empty and without "=" or null bytes');
+    }
+    if (entry.includes('\0')) throw invalidArgValue(`options.env.${key}`, entry, 'must be a string without null bytes');
+    pairs.push(key, entry);
+  }
+  return pairs;
+}
+
+function supplementaryGroups(value: unknown): NativeSpawnSpec['supplementaryGroups'] {
+  if (value === undefined) return null;
+  if (value === 'init' || value === 'clear') return value;
+  if (Array.isArray(value)) {
+    return value.map((gid, i) => {
+      if (typeof gid !== 'number') throw invalidArgType(`options.supplementaryGroups[${i}]`, 'of type number', gid);
+      return id(`options.supplementaryGroups[${i}]`, gid);
+    });
+  }
+  if (typeof value === 'string') throw invalidArgValue('options.supplementaryGroups', value, "must be 'init', 'clear' or an array of gids");
+  throw invalidArgType('options.supplementaryGroups', "'init', 'clear' or an array of numbers", value);
+}
+
+function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw invalidArgValue(name, value, `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}`);
+  }
+  return value as T;
+}
+
+function alias(options: SpawnOptions, name: 'user' | 'group', alt: 'uid' | 'gid'): unknown {
+  if (options[name] !== undefined && options[alt] !== undefined) {
+    throw invalidArgValue(`options.${alt}`, options[alt], `cannot be combined with options.${name}`);
+  }
+  if (options[alt] !== undefined && typeof options[alt] !== 'number') {
+    throw invalidArgType(`options.${alt}`, 'of type number', options[alt]);
+  }
+  return options[name] ?? options[alt];
+}
+
+/** Normalises `spawn(command, args?, options?)`'s arguments, as `child_process.spawn` does. */
+export function normalize(
+  command: unknown,
+  argsOrOptions?: unknown,
+  maybeOptions?: unknown,
+): { spec: NativeSpawnSpec; behaviour: Behaviour; args: string[] } {
+  const file = string('file', command);
+  let args: unknown = argsOrOptions;
+  let options: unknown = maybeOptions;
+  if (args !== undefined && args !== null && !Array.isArray(args)) {
+    if (typeof args !== 'object') throw invalidArgType('args', 'an instance of Array', args);
+    options = args;
+    args = [];
+  }
+  const argv = ((args ?? []) as unknown[]).map((arg, i) => string(`args[${i}]`, arg, { empty: true }));
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object' || Array.isArray(options)) throw invalidArgType('options', 'of type object', options);
+  const opts = options as SpawnOptions;
+  for (const key of Object.keys(opts)) {
+    if (!KNOWN.has(key)) {
+      const hint = key === 'shell' ? '; run a shell explicitly, e.g. spawn("sh", ["-c", script])' : '';
+      throw invalidArgValue(`options.${key}`, (opts as Record<string, unknown>)[key], `is not a capspawn option${hint}`);
+    }
+  }
+
+  const cwd = opts.cwd instanceof URL ? fileURLToPath(opts.cwd) : opts.cwd;
+  const user = alias(opts, 'user', 'uid');
+  const group = alias(opts, 'group', 'gid');
+  const timeout = opts.timeout ?? 0;
+  if (typeof timeout !== 'number') throw invalidArgType('options.timeout', 'of type number', timeout);
+  if (!Number.isInteger(timeout) || timeout < 0 || timeout > 0x7fffffff) {
+    throw outOfRange('options.timeout', 'an integer >= 0 && <= 2147483647', timeout);
+  }
+  const signal = opts.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
+  }
+  const spec: NativeSpawnSpec = {
+    file,
+    argv: [opts.argv0 === undefined ? file : string('options.argv0', opts.argv0, { empty: true }), ...argv],
+    env: environment(opts.env),
+    cwd: cwd === undefined ? null : string('options.cwd', cwd),
+    stdio: stdio(opts.stdio),
+    detached: boolean('options.detached', opts.detached, false),
+    user: user === undefined ? null : nameOrId(opts.user !== undefined ? 'options.user' : 'options.uid', user),
+    group: group === undefined ? null : nameOrId(opts.group !== undefined ? 'options.group' : 'options.gid', group),
+    supplementaryGroups: supplementaryGroups(opts.supplementaryGroups),
+    boundingSet: oneOf('options.boundingSet', opts.boundingSet, ['clear', 'inherit'] as const, 'clear'),
+    noNewPrivs: boolean('options.noNewPrivs', opts.noNewPrivs, true),
+  };
+  boolean('options.windowsHide', opts.windowsHide, false);
+  boolean('options.windowsVerbatimArguments', opts.windowsVerbatimArguments, false);
+  const behaviour: Behaviour = {
+    timeout,
+    killSignal: signalNumber(opts.killSignal ?? 'SIGTERM', 'options.killSignal'),
+    signal,
+  };
+  return { spec, behaviour, args: argv };
+}
