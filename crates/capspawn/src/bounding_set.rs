@@ -83,6 +83,8 @@ pub fn clear() -> Result<(), BoundingSetError> {
     decide(cleared, remaining, cleared_unknown)
 }
 
+pub use crate::clone::probe_bounding_set_clear as probe_clear;
+
 #[cfg(test)]
 mod tests {
     use super::*;

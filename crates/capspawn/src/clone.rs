@@ -6,6 +6,7 @@
 //! parent's memory (the plan, its stack, the failure slot) without any lock, and when `clone`
 //! returns we already know whether the workload runs.
 
+use crate::bounding_set::{self, BoundingSetError};
 use crate::privilege_drop::{self, Failure, Privileges, ProcessSetup, Stage};
 use nix::errno::Errno;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -37,40 +38,15 @@ pub fn start(
     setup: &ProcessSetup,
     privileges: &Privileges,
 ) -> Result<(libc::pid_t, OwnedFd), StartError> {
-    let stack = ChildStack::new().map_err(StartError::Clone)?;
     let mut shared = Shared {
         setup,
         privileges,
         failure: None,
     };
-    let mut pidfd: libc::c_int = -1;
-
-    // Block every signal (glibc's internal ones included) so that none is handled in the child
-    // before it has reset its handlers; restored right after clone.
-    let saved = crate::raw::set_signal_mask(!0).map_err(StartError::Clone)?;
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
-    // SAFETY: `child_main` only runs async-signal-safe code (see privilege_drop). Its stack is a
-    // fresh mapping that stays mapped until after clone returns, which with CLONE_VFORK is after
-    // the child has exec'd or exited; `shared` lives on this frame for as long. CLONE_PIDFD
-    // writes the pidfd into `pidfd`.
-    let pid = unsafe {
-        libc::clone(
-            child_main,
-            stack.top(),
-            flags,
-            (&mut shared as *mut Shared).cast(),
-            &mut pidfd as *mut libc::c_int,
-        )
-    };
-    let clone_errno = Errno::last();
-    let _ = crate::raw::set_signal_mask(saved);
-    drop(stack);
-
-    if pid == -1 {
-        return Err(StartError::Clone(clone_errno));
-    }
-    // SAFETY: CLONE_PIDFD succeeded, so `pidfd` is a new descriptor that nothing else owns.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    // SAFETY: `child_main` runs only async-signal-safe code (privilege_drop) and takes the
+    // `Shared` we pass, which lives on this frame until clone_vfork has returned.
+    let (pid, pidfd) = unsafe { clone_vfork(child_main, (&mut shared as *mut Shared).cast()) }
+        .map_err(StartError::Clone)?;
     match shared.failure {
         None => Ok((pid, pidfd)),
         Some(failure) => {
@@ -98,6 +74,66 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: _exit ends only this child, without atexit handlers or stdio flushing, which
     // belong to the supervisor.
     unsafe { libc::_exit(127) }
+}
+
+/// Tries the fail-closed bounding-set clear for real, in a throwaway child that clears, reports
+/// and exits without exec'ing anything. Unlike reading capability masks, this also sees an LSM
+/// or seccomp filter that refuses `PR_CAPBSET_DROP` although `CAP_SETPCAP` is effective.
+pub fn probe_bounding_set_clear() -> Result<Result<(), BoundingSetError>, Errno> {
+    let mut verdict: Option<Result<(), BoundingSetError>> = None;
+    // SAFETY: `probe_main` runs only bounding_set::clear (async-signal-safe) and writes the
+    // verdict we pass, which lives on this frame until clone_vfork has returned.
+    let (_, pidfd) = unsafe { clone_vfork(probe_main, (&mut verdict as *mut Option<_>).cast()) }?;
+    crate::child::wait_pidfd(&pidfd, libc::WEXITED)?;
+    verdict.ok_or(Errno::ECHILD)
+}
+
+extern "C" fn probe_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the verdict slot of `probe_bounding_set_clear`, whose thread is suspended
+    // until we exit.
+    let verdict = unsafe { &mut *arg.cast::<Option<Result<(), BoundingSetError>>>() };
+    *verdict = Some(bounding_set::clear());
+    // SAFETY: as in child_main.
+    unsafe { libc::_exit(0) }
+}
+
+/// `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` into `entry(arg)`; returns once the child has
+/// exec'd or exited, with its pid and pidfd. Every signal is blocked around the clone, so the
+/// child starts with all of them blocked.
+///
+/// # Safety
+/// `entry` must run only async-signal-safe code that does not return (it must exec or `_exit`),
+/// and `arg` must stay valid until this returns.
+unsafe fn clone_vfork(
+    entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    arg: *mut libc::c_void,
+) -> Result<(libc::pid_t, OwnedFd), Errno> {
+    let stack = ChildStack::new()?;
+    let mut pidfd: libc::c_int = -1;
+    // Block every signal (glibc's internal ones included) so that none is handled in the child
+    // before it has reset its handlers; restored right after clone.
+    let saved = crate::raw::set_signal_mask(!0)?;
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
+    // SAFETY: the caller vouches for `entry` and `arg`. The stack is a fresh mapping that stays
+    // mapped until after clone returns, which with CLONE_VFORK is after the child has exec'd or
+    // exited. CLONE_PIDFD writes the pidfd into `pidfd`.
+    let pid = unsafe {
+        libc::clone(
+            entry,
+            stack.top(),
+            flags,
+            arg,
+            &mut pidfd as *mut libc::c_int,
+        )
+    };
+    let clone_errno = Errno::last();
+    let _ = crate::raw::set_signal_mask(saved);
+    drop(stack);
+    if pid == -1 {
+        return Err(clone_errno);
+    }
+    // SAFETY: CLONE_PIDFD succeeded, so `pidfd` is a new descriptor that nothing else owns.
+    Ok((pid, unsafe { OwnedFd::from_raw_fd(pidfd) }))
 }
 
 /// An anonymous mapping with a guard page, for the child's stack.

@@ -74,3 +74,17 @@ fn without_setpcap_an_empty_set_is_accepted() {
     assert!(ok, "an empty set was refused: errno {errno}");
     assert_eq!(remaining, CapMask::EMPTY);
 }
+
+#[test]
+fn the_probe_clears_in_a_throwaway_child_only() {
+    if !privileged("the_probe_clears_in_a_throwaway_child_only") {
+        return;
+    }
+    let before = thread_caps::bounding();
+    assert_eq!(bounding_set::probe_clear(), Ok(Ok(())));
+    assert_eq!(
+        thread_caps::bounding(),
+        before,
+        "the probe changed the caller"
+    );
+}

@@ -40,6 +40,12 @@ fn without_setpcap_a_raised_set_refuses_and_the_workload_never_runs() {
     if !rerun_under(&["setpriv", "--bounding-set=-setpcap"], TEST) {
         return;
     }
+    let probed = capspawn::bounding_set::probe_clear().expect("probe");
+    assert_eq!(
+        probed.unwrap_err().errno,
+        Some(nix::errno::Errno::EPERM),
+        "the probe disagrees"
+    );
     let marker = fresh_path("podman-marker");
     let error = Command::new("touch").arg(&marker).spawn().unwrap_err();
     let SpawnError::Child(failure) = error else {
@@ -72,6 +78,11 @@ fn an_already_empty_bounding_set_runs() {
         return;
     }
     assert!(capspawn::thread_caps::bounding().is_empty());
+    assert_eq!(
+        capspawn::bounding_set::probe_clear(),
+        Ok(Ok(())),
+        "the probe disagrees"
+    );
     assert_empty(&workload_caps());
 }
 
@@ -81,5 +92,10 @@ fn a_rootless_supervisor_runs() {
     if !rerun_under(&["unshare", "-U", "-r"], TEST) {
         return;
     }
+    assert_eq!(
+        capspawn::bounding_set::probe_clear(),
+        Ok(Ok(())),
+        "the probe disagrees"
+    );
     assert_empty(&workload_caps());
 }
