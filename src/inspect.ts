@@ -1,5 +1,5 @@
 import { invalidArgType, outOfRange } from './errors.js';
-import { native, type NativeCaps } from './native.js';
+import { native, type NativeCaps, type ProbeResult } from './native.js';
 
 /** A process's capability state, with capability names (`'CAP_CHOWN'`, or `'CAP_<n>'` for one
  * capspawn does not name). */
@@ -16,4 +16,12 @@ export function inspectPid(pid: number): CapabilityState {
   if (typeof pid !== 'number') throw invalidArgType('pid', 'of type number', pid);
   if (!Number.isInteger(pid) || pid <= 0 || pid > 0x7fffffff) throw outOfRange('pid', 'an integer > 0', pid);
   return native.inspectPid(pid);
+}
+
+/** Tries the fail-closed bounding-set clear for real, in a throwaway child that clears, reports
+ * and exits: `ok` is whether `spawn()`'s default drop can succeed here. Unlike
+ * `canClearBoundingSet`, it also catches an LSM or seccomp profile that refuses the drop although
+ * `CAP_SETPCAP` is effective. */
+export function probeBoundingSetClear(): ProbeResult {
+  return native.probeBoundingSetClear();
 }

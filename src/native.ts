@@ -54,9 +54,20 @@ export type NativeSpawnResult =
   | { id: number; pid: number; stdio: number[]; failure?: undefined }
   | { failure: NativeChildFailure };
 
+/** The outcome of a real bounding-set clear in a throwaway child. */
+export interface ProbeResult {
+  ok: boolean;
+  /** Why it was refused: the errno's name (null when the kernel claimed success). */
+  code?: string | null;
+  errno?: number | null;
+  remaining?: string[];
+  reason?: string;
+}
+
 export interface NativeBinding {
   inspectSelf(): NativeCaps;
   inspectPid(pid: number): NativeCaps;
+  probeBoundingSetClear(): ProbeResult;
   spawn(spec: NativeSpawnSpec): NativeSpawnResult;
   /** True if sent, false once the child has been reaped. */
   kill(id: number, signal: number): boolean;

@@ -48,3 +48,26 @@ fn to_js(env: Env, caps: &ProcessCaps) -> Result<Value> {
     )?;
     Ok(object)
 }
+
+/// `probeBoundingSetClear()`: `{ ok, errno, code, remaining }` from a real trial in a throwaway
+/// child.
+pub fn probe_bounding_set_clear(env: Env, _args: &[Value]) -> Result<Value> {
+    let verdict = capspawn::bounding_set::probe_clear()
+        .map_err(|errno| crate::errno_error(errno, "clone"))?;
+    let object = env.object()?;
+    env.set(object, "ok", env.boolean(verdict.is_ok())?)?;
+    if let Err(refused) = verdict {
+        let (code, errno) = match refused.errno {
+            Some(errno) => (
+                env.string(&format!("{errno:?}"))?,
+                env.int32(-(errno as i32))?,
+            ),
+            None => (env.null()?, env.null()?),
+        };
+        env.set(object, "code", code)?;
+        env.set(object, "errno", errno)?;
+        env.set(object, "remaining", names(env, refused.remaining)?)?;
+        env.set(object, "reason", env.string(&refused.to_string())?)?;
+    }
+    Ok(object)
+}

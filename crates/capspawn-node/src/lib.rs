@@ -12,6 +12,7 @@ mod spawn;
 napi::register_module! {
     "inspectSelf" => inspect::inspect_self,
     "inspectPid" => inspect::inspect_pid,
+    "probeBoundingSetClear" => inspect::probe_bounding_set_clear,
     "spawn" => spawn::spawn,
     "kill" => exits::kill,
     "onExit" => exits::on_exit,
