@@ -34,8 +34,8 @@ const BOUNDING_SET_FIX =
 function spawnError(failure: NativeChildFailure, file: string, args: string[]): SpawnError {
   const bounding = failure.stage === 'bounding-set';
   const message = bounding
-    ? `spawn ${file}: the capability bounding set could not be emptied, so the workload was not started ` +
-      `(${failure.message}). ${BOUNDING_SET_FIX}`
+    ? `spawn ${file}: the capability bounding set could not be emptied, so the workload was not started: ` +
+      `${failure.message}. ${BOUNDING_SET_FIX}`
     : failure.stage === 'exec'
       ? `spawn ${file} ${failure.code}`
       : `spawn ${file}: ${failure.stage} failed before exec: ${failure.message}`;

@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+/**
+ * The `capspawn` command: `doctor` (can a fail-closed spawn succeed here?), `inspect` (one
+ * process's capability state) and `exec` (setpriv done right: run a command with the drop).
+ */
+import { parseArgs } from 'node:util';
+import { constants } from 'node:os';
+import { inspectPid, inspectSelf, probeBoundingSetClear, spawn, type CapabilityState, type SpawnOptions } from './index.js';
+
+const USAGE = {
+  main: `Usage: capspawn <command> [options]
+
+Commands:
+  doctor [--json]     Can a fail-closed spawn succeed here? Exit status 0 only if it can.
+  inspect PID [--json]  One process's capability sets.
+  exec [options] -- COMMAND [ARG...]  Run COMMAND with capspawn's privilege drop.
+
+Run 'capspawn <command> --help' for a command's options.`,
+  doctor: `Usage: capspawn doctor [--json]
+
+Prints this process's capability state, tries the fail-closed bounding-set clear in a throwaway
+child, and says whether spawn() will run workloads here, with the fix when it will not.
+Exit status: 0 if a fail-closed spawn succeeds here, 1 if it would be refused.`,
+  inspect: `Usage: capspawn inspect PID [--json]
+
+Prints process PID's capability sets (from /proc/PID/status).`,
+  exec: `Usage: capspawn exec [options] -- COMMAND [ARG...]
+
+Runs COMMAND like setpriv, but refuses to run it when the bounding set cannot be emptied.
+stdio is inherited, signals are forwarded, and the exit status is COMMAND's (128+n for signal n).
+
+Options:
+  --user U                 user name or uid to run as
+  --group G                group name or gid (default: the user's primary group)
+  --groups init|clear|GID,...  supplementary groups (default: init with --user, else clear)
+  --inherit-bounding-set   leave the bounding set raised (an explicit opt-out)
+  --keep-new-privs         do not set no_new_privs`,
+};
+
+class UsageError extends Error {}
+
+function table(state: CapabilityState, probe?: ReturnType<typeof probeBoundingSetClear>): string {
+  const list = (caps: string[]) => (caps.length === 0 ? '(none)' : caps.map((c) => c.replace(/^CAP_/, '').toLowerCase()).join(' '));
+  const rows: Array<[string, string]> = [
+    ['bounding', list(state.bounding)],
+    ['effective', list(state.effective)],
+    ['permitted', list(state.permitted)],
+    ['inheritable', list(state.inheritable)],
+    ['ambient', list(state.ambient)],
+    ['no_new_privs', String(state.noNewPrivs)],
+    ['securebits', state.securebits === null ? 'unknown' : `0x${state.securebits.toString(16)}`],
+    ['last_cap', String(state.lastCap)],
+  ];
+  if (probe) rows.push(['bounding-set clear', probe.ok ? 'succeeds (tried in a throwaway child)' : `refused: ${probe.code ?? 'state not as asked'}`]);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  const wrap = (text: string) => text.replace(/(.{1,70})(\s|$)/g, `$1\n${' '.repeat(width + 2)}`).trimEnd();
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${wrap(v)}`).join('\n');
+}
+
+function doctor(args: string[]): number {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, help: { type: 'boolean' } } });
+  if (values.help) return help('doctor');
+  const state = inspectSelf();
+  const probe = probeBoundingSetClear();
+  const fix = probe.ok
+    ? null
+    : state.effective.includes('CAP_SETPCAP')
+      ? 'CAP_SETPCAP is effective, yet the kernel refused the drop: an LSM (AppArmor, SELinux) or a seccomp ' +
+        "profile blocks prctl(PR_CAPBSET_DROP). Allow it in the container's profile, or drop the remaining " +
+        'capabilities where the container is created (--cap-drop).'
+      : 'The supervisor lacks CAP_SETPCAP. Podman/Docker: add --cap-add SETPCAP. Kubernetes: add SETPCAP to ' +
+        "the container's securityContext.capabilities.add. Or drop the remaining capabilities where the " +
+        'container is created (--cap-drop ALL and add back only what the supervisor needs).';
+  if (values.json) {
+    console.log(JSON.stringify({ ...state, probe, ok: probe.ok, fix }, null, 2));
+  } else {
+    console.log(table(state, probe));
+    console.log();
+    console.log(
+      probe.ok
+        ? 'OK: spawn() can empty the bounding set here; workloads will not be able to regain these capabilities.'
+        : `REFUSED: spawn() will refuse to run workloads here (ERR_CAPSPAWN_BOUNDING_SET).\n${fix}`,
+    );
+  }
+  return probe.ok ? 0 : 1;
+}
+
+function inspect(args: string[]): number {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, help: { type: 'boolean' } } });
+  if (values.help) return help('inspect');
+  if (positionals.length !== 1 || !/^[1-9][0-9]*$/.test(positionals[0]!)) throw new UsageError('inspect: PID must be one positive number');
+  const state = inspectPid(Number(positionals[0]));
+  console.log(values.json ? JSON.stringify(state, null, 2) : table(state));
+  return 0;
+}
+
+function execOptions(values: Record<string, string | boolean | undefined>): SpawnOptions {
+  const options: SpawnOptions = { stdio: 'inherit' };
+  const idOrName = (flag: string, text: string) => {
+    if (text === '') throw new UsageError(`exec: --${flag} needs a value`);
+    return /^[0-9]+$/.test(text) ? Number(text) : text;
+  };
+  if (typeof values.user === 'string') options.user = idOrName('user', values.user);
+  if (typeof values.group === 'string') options.group = idOrName('group', values.group);
+  if (typeof values.groups === 'string') {
+    const groups = values.groups;
+    if (groups === 'init' || groups === 'clear') options.supplementaryGroups = groups;
+    else if (/^[0-9]+(,[0-9]+)*$/.test(groups)) options.supplementaryGroups = groups.split(',').map(Number);
+    else throw new UsageError(`exec: --groups must be init, clear or a comma-separated list of gids, not '${groups}'`);
+  }
+  if (values['inherit-bounding-set']) options.boundingSet = 'inherit';
+  if (values['keep-new-privs']) options.noNewPrivs = false;
+  return options;
+}
+
+function exec(args: string[]): Promise<number> | number {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      user: { type: 'string' },
+      group: { type: 'string' },
+      groups: { type: 'string' },
+      'inherit-bounding-set': { type: 'boolean' },
+      'keep-new-privs': { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) return help('exec');
+  const [command, ...rest] = positionals;
+  if (command === undefined) throw new UsageError('exec: no COMMAND given (capspawn exec [options] -- COMMAND [ARG...])');
+  const child = spawn(command, rest, execOptions(values));
+  const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  return new Promise((resolve) => {
+    child.on('spawn', () => forwarded.forEach((s) => process.on(s, forward)));
+    child.on('error', (error) => {
+      console.error(`capspawn: ${(error as NodeJS.ErrnoException).code}: ${error.message}`);
+      resolve(127);
+    });
+    child.on('exit', (code, signal) => {
+      forwarded.forEach((s) => process.off(s, forward));
+      resolve(code ?? 128 + (signal ? constants.signals[signal as keyof typeof constants.signals] : 0));
+    });
+  });
+}
+
+function help(command: keyof typeof USAGE): number {
+  console.log(USAGE[command]);
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  switch (command) {
+    case 'doctor':
+      return doctor(args);
+    case 'inspect':
+      return inspect(args);
+    case 'exec':
+      return exec(args);
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      return help('main');
+    default:
+      throw new UsageError(`unknown command '${command}'`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (status) => {
+    process.exitCode = status;
+  },
+  (error: Error & { code?: string }) => {
+    const usage = error instanceof UsageError || error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || error.code?.startsWith('ERR_PARSE_ARGS');
+    console.error(`capspawn: ${error.code && !usage ? `${error.code}: ` : ''}${error.message}`);
+    if (usage) console.error("Run 'capspawn --help' for usage.");
+    process.exitCode = usage ? 2 : 1;
+  },
+);
