@@ -33,6 +33,8 @@ Options:
   --user U                 user name or uid to run as
   --group G                group name or gid (default: the user's primary group)
   --groups init|clear|GID,...  supplementary groups (default: init with --user, else clear)
+  --cap CAP,...            capabilities COMMAND keeps (e.g. NET_BIND_SERVICE); all others are dropped
+  --securebits locked      lock the securebits, so not even an exec as uid 0 regains capabilities
   --inherit-bounding-set   leave the bounding set raised (an explicit opt-out)
   --keep-new-privs         do not set no_new_privs`,
 };
@@ -108,6 +110,14 @@ function execOptions(values: Record<string, string | boolean | undefined>): Spaw
     else if (/^[0-9]+(,[0-9]+)*$/.test(groups)) options.supplementaryGroups = groups.split(',').map(Number);
     else throw new UsageError(`exec: --groups must be init, clear or a comma-separated list of gids, not '${groups}'`);
   }
+  if (typeof values.cap === 'string') {
+    if (!/^[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*$/.test(values.cap)) throw new UsageError(`exec: --cap must be a comma-separated list of capabilities, not '${values.cap}'`);
+    options.capabilities = values.cap.split(',');
+  }
+  if (typeof values.securebits === 'string') {
+    if (values.securebits !== 'locked') throw new UsageError(`exec: --securebits takes 'locked', not '${values.securebits}'`);
+    options.securebits = 'locked';
+  }
   if (values['inherit-bounding-set']) options.boundingSet = 'inherit';
   if (values['keep-new-privs']) options.noNewPrivs = false;
   return options;
@@ -121,6 +131,8 @@ function exec(args: string[]): Promise<number> | number {
       user: { type: 'string' },
       group: { type: 'string' },
       groups: { type: 'string' },
+      cap: { type: 'string' },
+      securebits: { type: 'string' },
       'inherit-bounding-set': { type: 'boolean' },
       'keep-new-privs': { type: 'boolean' },
       help: { type: 'boolean' },

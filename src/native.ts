@@ -37,6 +37,13 @@ export interface NativeSpawnSpec {
   supplementaryGroups: 'init' | 'clear' | number[] | null;
   boundingSet: 'clear' | 'inherit';
   noNewPrivs: boolean;
+  /** Capability names or numbers to keep. */
+  capabilities: string[] | null;
+  lockSecurebits: boolean;
+  umask: number | null;
+  parentDeathSignal: number | null;
+  /** [resource name, soft, hard]; Infinity is unlimited. */
+  rlimits: Array<[string, number, number]> | null;
 }
 
 /** Why the child stopped before exec (it has been reaped; the workload never ran). */

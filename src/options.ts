@@ -39,6 +39,19 @@ export interface SpawnOptions {
   boundingSet?: 'clear' | 'inherit';
   /** Set `no_new_privs` (default true). */
   noNewPrivs?: boolean;
+  /** Capabilities the workload keeps, and no others (default none): `'CAP_NET_BIND_SERVICE'`,
+   * `'NET_BIND_SERVICE'`, `'net_bind_service'`, or a number for one capspawn does not name. */
+  capabilities?: Array<string | number>;
+  /** `'locked'`: set and lock NOROOT, NO_SETUID_FIXUP, KEEP_CAPS_LOCKED (and NO_CAP_AMBIENT_RAISE
+   * unless capabilities are kept), so not even an exec as uid 0 regains capabilities. */
+  securebits?: 'locked';
+  /** Signal the child gets when the supervisor exits (`PR_SET_PDEATHSIG`). */
+  parentDeathSignal?: NodeJS.Signals | number;
+  /** The child's file mode creation mask, e.g. `0o077`. */
+  umask?: number;
+  /** Resource limits: `{ nofile: [soft, hard], core: 0, … }` (a number sets both; `Infinity` is
+   * unlimited). Names are those of `setrlimit(2)` without `RLIMIT_`. */
+  rlimits?: Record<string, number | [number, number]>;
   /** Accepted for `child_process` compatibility; meaningless on Linux. */
   windowsHide?: boolean;
   windowsVerbatimArguments?: boolean;
@@ -54,6 +67,7 @@ export interface Behaviour {
 const KNOWN = new Set([
   'cwd', 'env', 'argv0', 'stdio', 'detached', 'timeout', 'killSignal', 'signal', 'user', 'uid', 'group',
   'gid', 'supplementaryGroups', 'boundingSet', 'noNewPrivs', 'windowsHide', 'windowsVerbatimArguments',
+  'capabilities', 'securebits', 'parentDeathSignal', 'umask', 'rlimits',
 ]);
 const MAX_ID = 0xfffffffe; // (uid_t)-1 means "unchanged" to the kernel, so it is not an id.
 
@@ -151,6 +165,49 @@ function supplementaryGroups(value: unknown): NativeSpawnSpec['supplementaryGrou
   throw invalidArgType('options.supplementaryGroups', "'init', 'clear' or an array of numbers", value);
 }
 
+function umask(value: unknown): number | null {
+  if (value === undefined) return null;
+  if (typeof value !== 'number') throw invalidArgType('options.umask', 'of type number', value);
+  if (!Number.isInteger(value) || value < 0 || value > 0o777) throw outOfRange('options.umask', 'an integer >= 0 && <= 0o777', value);
+  return value;
+}
+
+function capabilities(value: unknown): string[] | null {
+  if (value === undefined) return null;
+  if (!Array.isArray(value)) throw invalidArgType('options.capabilities', 'an instance of Array', value);
+  return value.map((cap, i) => {
+    const name = `options.capabilities[${i}]`;
+    if (typeof cap === 'number') {
+      if (!Number.isInteger(cap) || cap < 0 || cap > 63) throw outOfRange(name, 'an integer >= 0 && <= 63', cap);
+      return String(cap);
+    }
+    return string(name, cap);
+  });
+}
+
+function limit(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (value !== Infinity && (!Number.isSafeInteger(value) || value < 0)) {
+    throw outOfRange(name, 'a non-negative integer or Infinity', value);
+  }
+  return value;
+}
+
+function rlimits(value: unknown): Array<[string, number, number]> | null {
+  if (value === undefined) return null;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalidArgType('options.rlimits', 'of type object', value);
+  }
+  return Object.entries(value as Record<string, unknown>).map(([resource, setting]) => {
+    const name = `options.rlimits.${resource}`;
+    const [soft, hard] = Array.isArray(setting) ? setting : [setting, setting];
+    if (Array.isArray(setting) && setting.length !== 2) throw invalidArgValue(name, setting, 'must be [soft, hard]');
+    const pair: [string, number, number] = [resource, limit(name, soft), limit(name, hard)];
+    if (pair[1] > pair[2]) throw invalidArgValue(name, setting, 'must not have a soft limit above the hard one');
+    return pair;
+  });
+}
+
 function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
@@ -219,6 +276,12 @@ export function normalize(
     supplementaryGroups: supplementaryGroups(opts.supplementaryGroups),
     boundingSet: oneOf('options.boundingSet', opts.boundingSet, ['clear', 'inherit'] as const, 'clear'),
     noNewPrivs: boolean('options.noNewPrivs', opts.noNewPrivs, true),
+    capabilities: capabilities(opts.capabilities),
+    lockSecurebits: opts.securebits !== undefined && oneOf('options.securebits', opts.securebits, ['locked'] as const, 'locked') === 'locked',
+    umask: umask(opts.umask),
+    parentDeathSignal:
+      opts.parentDeathSignal === undefined ? null : signalNumber(opts.parentDeathSignal, 'options.parentDeathSignal'),
+    rlimits: rlimits(opts.rlimits),
   };
   boolean('options.windowsHide', opts.windowsHide, false);
   boolean('options.windowsVerbatimArguments', opts.windowsVerbatimArguments, false);

@@ -4,7 +4,8 @@
 
 use crate::napi::{Env, Error, Result, Value, ValueType};
 use capspawn::{
-    BoundingSetPolicy, Command, GroupSpec, SpawnError, Stdio, SupplementaryGroups, UserSpec,
+    BoundingSetPolicy, CapMask, Command, GroupSpec, SpawnError, Stdio, SupplementaryGroups,
+    UserSpec,
 };
 use std::os::fd::IntoRawFd;
 
@@ -92,6 +93,48 @@ fn command(env: Env, spec: Value) -> Result<Command> {
             SupplementaryGroups::Clear
         });
     }
+    if let Some(names) = field(env, spec, "capabilities")? {
+        let mut keep = CapMask::EMPTY;
+        for name in strings(env, names)? {
+            let cap = capspawn::capability::parse(&name).ok_or_else(|| {
+                Error::new(
+                    "ERR_INVALID_ARG_VALUE",
+                    format!("unknown capability {name:?}"),
+                )
+                .with("capability", name)
+            })?;
+            keep.0 |= 1 << cap;
+        }
+        command.capabilities(keep);
+    }
+    command.lock_securebits(env.to_bool(required(env, spec, "lockSecurebits")?)?);
+    if let Some(mask) = field(env, spec, "umask")? {
+        command.umask(env.to_u32(mask)?);
+    }
+    if let Some(signal) = field(env, spec, "parentDeathSignal")? {
+        command.parent_death_signal(env.to_u32(signal)? as i32);
+    }
+    if let Some(limits) = field(env, spec, "rlimits")? {
+        for i in 0..env.array_len(limits)? {
+            let entry = env.element(limits, i)?;
+            let name = env.to_string(env.element(entry, 0)?)?;
+            let resource = capspawn::resolve::rlimit_resource(&name).ok_or_else(|| {
+                Error::new(
+                    "ERR_INVALID_ARG_VALUE",
+                    format!("unknown resource limit {name:?}"),
+                )
+            })?;
+            let limit = |i| -> Result<u64> {
+                let value = env.to_f64(env.element(entry, i)?)?;
+                Ok(if value.is_infinite() {
+                    libc::RLIM_INFINITY
+                } else {
+                    value as u64
+                })
+            };
+            command.rlimit(resource, limit(1)?, limit(2)?);
+        }
+    }
     Ok(command)
 }
 
@@ -104,6 +147,10 @@ fn thrown(error: SpawnError) -> Error {
         }
         SpawnError::UnknownUser(name) => {
             Error::new("ERR_CAPSPAWN_UNKNOWN_USER", message).with("user", name)
+        }
+        SpawnError::CapabilityNotHeld(missing) => {
+            Error::new("ERR_CAPSPAWN_CAPABILITY_NOT_HELD", message)
+                .with("capabilities", missing.names())
         }
         SpawnError::UnknownGroup(name) => {
             Error::new("ERR_CAPSPAWN_UNKNOWN_GROUP", message).with("group", name)

@@ -83,6 +83,30 @@ pub fn clear() -> Result<(), BoundingSetError> {
     decide(cleared, remaining, cleared_unknown)
 }
 
+/// Empties the bounding set except for `keep`, fail-closed like [`clear`]: a capability outside
+/// `keep` that stays raised refuses. With an empty `keep` this is [`clear`]. Async-signal-safe.
+pub fn clear_except(keep: CapMask) -> Result<(), BoundingSetError> {
+    if keep.is_empty() {
+        return clear();
+    }
+    let mut dropped = Ok(());
+    for cap in (0..=crate::capability::MAX_CAP_NUMBER).filter(|&cap| !keep.contains(cap)) {
+        match thread_caps::drop_bounding(cap) {
+            Ok(()) => {}
+            // Past the kernel's last capability (capability 0 always exists).
+            Err(Errno::EINVAL) if cap > 0 => break,
+            // No CAP_SETPCAP, but this one is already gone.
+            Err(Errno::EPERM) if thread_caps::bounding_contains(cap) == Some(false) => {}
+            Err(errno) => {
+                dropped = Err(errno);
+                break;
+            }
+        }
+    }
+    let remaining = CapMask(thread_caps::bounding().0 & !keep.0);
+    decide(dropped, remaining, Ok(()))
+}
+
 pub use crate::clone::probe_bounding_set_clear as probe_clear;
 
 #[cfg(test)]

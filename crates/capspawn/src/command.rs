@@ -5,6 +5,7 @@ use crate::child::Child;
 use crate::clone;
 use crate::error::SpawnError;
 use crate::privilege_drop::{BoundingSetPolicy, Privileges, ProcessSetup};
+use crate::CapMask;
 use crate::{raw, resolve};
 use nix::fcntl::OFlag;
 use std::ffi::{OsStr, OsString};
@@ -66,6 +67,11 @@ pub struct Command {
     supplementary_groups: Option<SupplementaryGroups>,
     bounding_set: BoundingSetPolicy,
     no_new_privs: bool,
+    capabilities: CapMask,
+    lock_securebits: bool,
+    umask: Option<libc::mode_t>,
+    rlimits: Vec<(libc::__rlimit_resource_t, libc::rlimit)>,
+    parent_death_signal: Option<libc::c_int>,
 }
 
 impl Command {
@@ -84,6 +90,11 @@ impl Command {
             supplementary_groups: None,
             bounding_set: BoundingSetPolicy::Clear,
             no_new_privs: true,
+            capabilities: CapMask::EMPTY,
+            lock_securebits: false,
+            umask: None,
+            rlimits: Vec::new(),
+            parent_death_signal: None,
         }
     }
 
@@ -171,6 +182,45 @@ impl Command {
         self
     }
 
+    /// Capabilities the workload keeps (default none); they must be in the supervisor's
+    /// permitted set.
+    pub fn capabilities(&mut self, keep: CapMask) -> &mut Self {
+        self.capabilities = keep;
+        self
+    }
+
+    /// Set and lock the securebits of [`crate::privilege_drop::locked_securebits`].
+    pub fn lock_securebits(&mut self, on: bool) -> &mut Self {
+        self.lock_securebits = on;
+        self
+    }
+
+    pub fn umask(&mut self, mask: libc::mode_t) -> &mut Self {
+        self.umask = Some(mask);
+        self
+    }
+
+    /// Sets a resource limit (`libc::RLIMIT_NOFILE`, …) in the child.
+    pub fn rlimit(
+        &mut self,
+        resource: libc::__rlimit_resource_t,
+        soft: u64,
+        hard: u64,
+    ) -> &mut Self {
+        let limit = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        self.rlimits.push((resource, limit));
+        self
+    }
+
+    /// The signal the child gets when the supervisor thread that spawned it exits.
+    pub fn parent_death_signal(&mut self, signal: libc::c_int) -> &mut Self {
+        self.parent_death_signal = Some(signal);
+        self
+    }
+
     /// The identity and capability state the workload will get, resolved from the databases.
     pub fn privileges(&self) -> Result<Privileges, SpawnError> {
         let user = self.user.as_ref().map(resolve::user).transpose()?;
@@ -189,7 +239,19 @@ impl Command {
         };
         let groups =
             resolve::supplementary_groups(self.supplementary_groups.as_ref(), user.as_ref(), gid)?;
+        if !self.capabilities.is_empty() {
+            let held = crate::thread_caps::get().map_err(|errno| SpawnError::Setup {
+                syscall: "capget",
+                errno,
+            })?;
+            let missing = CapMask(self.capabilities.0 & !held.permitted.0);
+            if !missing.is_empty() {
+                return Err(SpawnError::CapabilityNotHeld(missing));
+            }
+        }
         Ok(Privileges {
+            capabilities: self.capabilities,
+            lock_securebits: self.lock_securebits,
             groups,
             gid,
             uid: user.map(|u| u.uid),
@@ -239,6 +301,11 @@ impl Command {
             programs: &program_ptrs,
             argv: argv_ptrs.as_ptr(),
             envp: envp_ptrs.as_ptr(),
+            umask: self.umask,
+            rlimits: &self.rlimits,
+            parent_death_signal: self
+                .parent_death_signal
+                .map(|signal| (signal, std::process::id() as libc::pid_t)),
         };
         let (pid, pidfd) = clone::start(&setup, &privileges)?;
         let [stdin, stdout, stderr] = stdio.parent_ends;

@@ -14,6 +14,8 @@ pub enum SpawnError {
     UnknownUser(String),
     /// No such group in the group database.
     UnknownGroup(String),
+    /// A capability to keep is not in the supervisor's permitted set, so it cannot be passed on.
+    CapabilityNotHeld(crate::CapMask),
     /// A database lookup failed.
     Lookup { what: &'static str, errno: Errno },
     /// The supervisor could not prepare the child (`pipe`, `open`, `mmap`, `clone`).
@@ -40,6 +42,11 @@ impl std::fmt::Display for SpawnError {
             SpawnError::InvalidInput { what, message } => write!(f, "invalid {what}: {message}"),
             SpawnError::UnknownUser(name) => write!(f, "unknown user {name:?}"),
             SpawnError::UnknownGroup(name) => write!(f, "unknown group {name:?}"),
+            SpawnError::CapabilityNotHeld(missing) => write!(
+                f,
+                "the supervisor does not hold {} in its permitted set, so the workload cannot keep it",
+                missing.names().join(", ")
+            ),
             SpawnError::Lookup { what, errno } => {
                 write!(f, "{what} lookup failed: {}", errno.desc())
             }

@@ -20,7 +20,7 @@ mod pre_exec;
 pub mod privilege_drop;
 mod raw;
 mod reaper;
-mod resolve;
+pub mod resolve;
 pub mod thread_caps;
 
 pub use bounding_set::BoundingSetError;

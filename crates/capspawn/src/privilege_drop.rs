@@ -36,6 +36,30 @@ pub struct Privileges {
     pub bounding_set: BoundingSetPolicy,
     /// Set `PR_SET_NO_NEW_PRIVS`, so `execve` never grants privileges.
     pub no_new_privs: bool,
+    /// Capabilities the workload keeps (bounding, permitted, effective, inheritable and
+    /// ambient, so they survive `execve` for a non-root uid); every other one is dropped.
+    pub capabilities: CapMask,
+    /// Set and lock the securebits of [`locked_securebits`]: not even an exec as uid 0 regains
+    /// capabilities.
+    pub lock_securebits: bool,
+}
+
+/// The securebits `lock_securebits` sets: `NOROOT`, `NO_SETUID_FIXUP`, `KEEP_CAPS_LOCKED` and,
+/// unless capabilities are kept through the ambient set, `NO_CAP_AMBIENT_RAISE`, each locked.
+/// `KEEP_CAPS` itself is set when capabilities are kept (the kernel clears it on `execve`).
+pub fn locked_securebits(capabilities: CapMask) -> u32 {
+    use capctl::prctl::Secbits;
+    let mut bits = Secbits::NOROOT
+        | Secbits::NOROOT_LOCKED
+        | Secbits::NO_SETUID_FIXUP
+        | Secbits::NO_SETUID_FIXUP_LOCKED
+        | Secbits::KEEP_CAPS_LOCKED;
+    if capabilities.is_empty() {
+        bits |= Secbits::NO_CAP_AMBIENT_RAISE | Secbits::NO_CAP_AMBIENT_RAISE_LOCKED;
+    } else {
+        bits |= Secbits::KEEP_CAPS;
+    }
+    bits.bits() as u32
 }
 
 /// The process around the workload: descriptors, directory, session, what to execute. Only for
@@ -53,6 +77,13 @@ pub struct ProcessSetup<'a> {
     /// NULL-terminated `argv` and `envp` arrays.
     pub argv: *const *const libc::c_char,
     pub envp: *const *const libc::c_char,
+    /// The file mode creation mask to set.
+    pub umask: Option<libc::mode_t>,
+    /// Resource limits to set, while the child may still raise hard limits.
+    pub rlimits: &'a [(libc::__rlimit_resource_t, libc::rlimit)],
+    /// The signal the child gets when the supervisor thread that spawned it exits, and that
+    /// supervisor's pid, to check it did not exit before the signal was armed.
+    pub parent_death_signal: Option<(libc::c_int, libc::pid_t)>,
 }
 
 /// The step of the child sequence that failed.
@@ -62,13 +93,17 @@ pub enum Stage {
     Stdio,
     Cloexec,
     Chdir,
+    Umask,
+    Rlimit,
     Setgroups,
     Setgid,
     BoundingSet,
+    Securebits,
     Setuid,
     Ambient,
     Capset,
     NoNewPrivs,
+    ParentDeathSignal,
     Verify,
     SignalMask,
     Exec,
@@ -82,13 +117,17 @@ impl Stage {
             Stage::Stdio => "stdio",
             Stage::Cloexec => "cloexec",
             Stage::Chdir => "chdir",
+            Stage::Umask => "umask",
+            Stage::Rlimit => "rlimit",
             Stage::Setgroups => "setgroups",
             Stage::Setgid => "setgid",
             Stage::BoundingSet => "bounding-set",
+            Stage::Securebits => "securebits",
             Stage::Setuid => "setuid",
             Stage::Ambient => "ambient",
             Stage::Capset => "capset",
             Stage::NoNewPrivs => "no-new-privs",
+            Stage::ParentDeathSignal => "parent-death-signal",
             Stage::Verify => "verify",
             Stage::SignalMask => "signal-mask",
             Stage::Exec => "exec",
@@ -102,13 +141,17 @@ impl Stage {
             Stage::Stdio => "dup2",
             Stage::Cloexec => "close_range",
             Stage::Chdir => "chdir",
+            Stage::Umask => "umask",
+            Stage::Rlimit => "setrlimit",
             Stage::Setgroups => "setgroups",
             Stage::Setgid => "setresgid",
             Stage::BoundingSet => "prctl(PR_CAPBSET_DROP)",
+            Stage::Securebits => "prctl(PR_SET_SECUREBITS)",
             Stage::Setuid => "setresuid",
-            Stage::Ambient => "prctl(PR_CAP_AMBIENT_CLEAR_ALL)",
+            Stage::Ambient => "prctl(PR_CAP_AMBIENT)",
             Stage::Capset => "capset",
             Stage::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
+            Stage::ParentDeathSignal => "prctl(PR_SET_PDEATHSIG)",
             Stage::Verify => "capget",
             Stage::SignalMask => "rt_sigprocmask",
             Stage::Exec => "execve",
@@ -164,11 +207,13 @@ impl From<Failure> for std::io::Error {
 ///
 /// Every signal is blocked on entry (the parent blocked them around `clone`).
 pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), Failure> {
-    // 1. The process around the workload, first: it needs no privilege we are about to drop,
-    //    and `chdir` must still have the supervisor's access rights. Handlers go back to the
-    //    default before anything can unblock a signal, since a supervisor handler would run on
-    //    the supervisor's memory. Descriptors: stdio into place, every other one close-on-exec,
-    //    so the workload inherits nothing by accident.
+    let keep = privileges.capabilities;
+
+    // 1. The process around the workload, first: it needs no privilege we are about to drop
+    //    (chdir keeps the supervisor's access rights, setrlimit may still raise a hard limit).
+    //    Handlers go back to the default before anything can unblock a signal, since a
+    //    supervisor handler would run on the supervisor's memory. Descriptors: stdio into place,
+    //    every other one close-on-exec, so the workload inherits nothing by accident.
     if let Some(setup) = setup {
         raw::default_all_signals();
         if setup.new_session {
@@ -178,6 +223,12 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
         raw::cloexec_from(3).map_err(Failure::at(Stage::Cloexec))?;
         if let Some(cwd) = setup.cwd {
             raw::chdir(cwd).map_err(Failure::at(Stage::Chdir))?;
+        }
+        if let Some(mask) = setup.umask {
+            raw::umask(mask);
+        }
+        for (resource, limit) in setup.rlimits {
+            raw::setrlimit(*resource, limit).map_err(Failure::at(Stage::Rlimit))?;
         }
     }
 
@@ -192,28 +243,52 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     }
 
     // 3. The bounding set while we may still hold CAP_SETPCAP (setresuid drops it for a
-    //    non-root uid), fail-closed: EPERM is accepted only if nothing is left raised.
+    //    non-root uid), fail-closed: EPERM is accepted only if nothing outside `keep` is left.
+    //    Then the securebits, which need CAP_SETPCAP too; KEEP_CAPS (or keepcaps) before
+    //    setresuid, so the kept capabilities survive the uid change.
     if privileges.bounding_set == BoundingSetPolicy::Clear {
-        bounding_set::clear().map_err(|e| Failure {
+        bounding_set::clear_except(keep).map_err(|e| Failure {
             stage: Stage::BoundingSet,
             errno: e.errno,
             remaining: e.remaining,
         })?;
     }
+    if privileges.lock_securebits {
+        thread_caps::set_securebits(locked_securebits(keep))
+            .map_err(Failure::at(Stage::Securebits))?;
+    } else if !keep.is_empty() {
+        thread_caps::set_keepcaps(true).map_err(Failure::at(Stage::Securebits))?;
+    }
 
-    // 4. The uid, then empty the ambient, effective, permitted and inheritable sets: after the
-    //    uid change, because dropping CAP_SETUID first would make setresuid fail; ambient
-    //    before capset, since the kernel keeps ambient a subset of permitted and inheritable.
+    // 4. The uid, then the capability sets: after the uid change, because dropping CAP_SETUID
+    //    first would make setresuid fail. Ambient is emptied before capset (the kernel keeps it
+    //    a subset of permitted and inheritable) and refilled after it, since raising a
+    //    capability there needs it in both.
     if let Some(uid) = privileges.uid {
         raw::setresuid(uid).map_err(Failure::at(Stage::Setuid))?;
     }
     thread_caps::clear_ambient().map_err(Failure::at(Stage::Ambient))?;
-    thread_caps::set(CapSets::default()).map_err(Failure::at(Stage::Capset))?;
+    let kept = CapSets {
+        effective: keep,
+        permitted: keep,
+        inheritable: keep,
+    };
+    thread_caps::set(kept).map_err(Failure::at(Stage::Capset))?;
+    for cap in keep.numbers() {
+        thread_caps::raise_ambient(cap).map_err(Failure::at(Stage::Ambient))?;
+    }
 
-    // 5. no_new_privs last among the changes: it needs no privilege, and from here on execve
-    //    cannot grant any (setuid bits and file capabilities are ignored).
+    // 5. no_new_privs last among the privilege changes: it needs no privilege, and from here on
+    //    execve cannot grant any. The parent-death signal after every credential change, which
+    //    would reset it; then make sure the supervisor did not exit before it was armed.
     if privileges.no_new_privs {
         thread_caps::set_no_new_privs().map_err(Failure::at(Stage::NoNewPrivs))?;
+    }
+    if let Some((signal, parent)) = setup.and_then(|s| s.parent_death_signal) {
+        raw::set_parent_death_signal(signal).map_err(Failure::at(Stage::ParentDeathSignal))?;
+        if raw::getppid() != parent {
+            return Err(Failure::at(Stage::ParentDeathSignal)(Errno::ESRCH));
+        }
     }
 
     // 6. Verify by reading the state back, trusting no return value: a filter or LSM that fakes
@@ -261,49 +336,56 @@ fn place_stdio(mut stdio: [RawFd; 3]) -> Result<(), Errno> {
 
 /// Step 6: the state read back must be exactly the one asked for.
 fn verify(privileges: &Privileges) -> Result<(), Failure> {
+    let keep = privileges.capabilities;
     let refuse = |remaining: CapMask| Failure {
         stage: Stage::Verify,
         errno: None,
         remaining,
     };
+    let wrong = |stage: Stage| Failure {
+        stage,
+        errno: None,
+        remaining: CapMask::EMPTY,
+    };
     if privileges.bounding_set == BoundingSetPolicy::Clear {
-        let bounding = thread_caps::bounding();
-        if !bounding.is_empty() {
+        let extra = CapMask(thread_caps::bounding().0 & !keep.0);
+        if !extra.is_empty() {
             return Err(Failure {
                 stage: Stage::BoundingSet,
                 errno: None,
-                remaining: bounding,
+                remaining: extra,
             });
         }
     }
     let sets = thread_caps::get().map_err(Failure::at(Stage::Verify))?;
-    let held = CapMask(
-        sets.effective.0 | sets.permitted.0 | sets.inheritable.0 | thread_caps::ambient().0,
-    );
-    if !held.is_empty() {
-        return Err(refuse(held));
+    for held in [
+        sets.effective,
+        sets.permitted,
+        sets.inheritable,
+        thread_caps::ambient(),
+    ] {
+        if held != keep {
+            return Err(refuse(CapMask(held.0 & !keep.0)));
+        }
     }
-    if privileges.no_new_privs
-        && !thread_caps::no_new_privs().map_err(Failure::at(Stage::Verify))?
-    {
+    let no_new_privs = thread_caps::no_new_privs().map_err(Failure::at(Stage::Verify))?;
+    if privileges.no_new_privs && !no_new_privs {
         return Err(refuse(CapMask::EMPTY));
+    }
+    if privileges.lock_securebits {
+        let wanted = locked_securebits(keep);
+        if thread_caps::securebits().map_err(Failure::at(Stage::Verify))? & wanted != wanted {
+            return Err(wrong(Stage::Securebits));
+        }
     }
     if let Some(uid) = privileges.uid {
         if raw::getresuid().map_err(Failure::at(Stage::Verify))? != [uid; 3] {
-            return Err(Failure {
-                stage: Stage::Setuid,
-                errno: None,
-                remaining: CapMask::EMPTY,
-            });
+            return Err(wrong(Stage::Setuid));
         }
     }
     if let Some(gid) = privileges.gid {
         if raw::getresgid().map_err(Failure::at(Stage::Verify))? != [gid; 3] {
-            return Err(Failure {
-                stage: Stage::Setgid,
-                errno: None,
-                remaining: CapMask::EMPTY,
-            });
+            return Err(wrong(Stage::Setgid));
         }
     }
     Ok(())

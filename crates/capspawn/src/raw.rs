@@ -187,3 +187,38 @@ pub fn current_signal_mask() -> Result<SignalMask, Errno> {
     })?;
     Ok(current)
 }
+
+/// `umask(2)`; always succeeds.
+pub fn umask(mask: libc::mode_t) {
+    // SAFETY: integer argument only.
+    unsafe { libc::syscall(libc::SYS_umask, mask) };
+}
+
+/// `setrlimit(2)`; raising a hard limit needs `CAP_SYS_RESOURCE`.
+pub fn setrlimit(resource: libc::__rlimit_resource_t, limit: &libc::rlimit) -> Result<(), Errno> {
+    // SAFETY: a valid pointer to an rlimit for the duration of the call.
+    check(unsafe { libc::syscall(libc::SYS_setrlimit, resource, limit as *const libc::rlimit) })
+        .map(drop)
+}
+
+/// `PR_SET_PDEATHSIG`: `signal` is sent to us when the thread that created us exits.
+pub fn set_parent_death_signal(signal: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_prctl,
+            libc::PR_SET_PDEATHSIG,
+            signal as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// `getppid(2)`.
+pub fn getppid() -> libc::pid_t {
+    // SAFETY: no arguments; always succeeds.
+    unsafe { libc::syscall(libc::SYS_getppid) as libc::pid_t }
+}

@@ -171,6 +171,33 @@ pub fn pointer_array(strings: &[CString]) -> Vec<*const libc::c_char> {
         .collect()
 }
 
+/// A resource limit by its name without the prefix (`nofile` for `RLIMIT_NOFILE`, any case).
+pub fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+    const RESOURCES: [(&str, libc::__rlimit_resource_t); 16] = [
+        ("as", libc::RLIMIT_AS),
+        ("core", libc::RLIMIT_CORE),
+        ("cpu", libc::RLIMIT_CPU),
+        ("data", libc::RLIMIT_DATA),
+        ("fsize", libc::RLIMIT_FSIZE),
+        ("locks", libc::RLIMIT_LOCKS),
+        ("memlock", libc::RLIMIT_MEMLOCK),
+        ("msgqueue", libc::RLIMIT_MSGQUEUE),
+        ("nice", libc::RLIMIT_NICE),
+        ("nofile", libc::RLIMIT_NOFILE),
+        ("nproc", libc::RLIMIT_NPROC),
+        ("rss", libc::RLIMIT_RSS),
+        ("rtprio", libc::RLIMIT_RTPRIO),
+        ("rttime", libc::RLIMIT_RTTIME),
+        ("sigpending", libc::RLIMIT_SIGPENDING),
+        ("stack", libc::RLIMIT_STACK),
+    ];
+    let name = name.strip_prefix("RLIMIT_").unwrap_or(name);
+    RESOURCES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|&(_, r)| r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

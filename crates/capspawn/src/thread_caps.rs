@@ -158,3 +158,31 @@ pub fn set_no_new_privs() -> Result<(), Errno> {
 pub fn securebits() -> Result<u32, Errno> {
     prctl(libc::PR_GET_SECUREBITS, 0, 0).map(|v| v as u32)
 }
+
+/// Drops `cap` from the bounding set (`PR_CAPBSET_DROP`; needs `CAP_SETPCAP`).
+pub fn drop_bounding(cap: u8) -> Result<(), Errno> {
+    prctl(libc::PR_CAPBSET_DROP, cap.into(), 0).map(drop)
+}
+
+/// Raises `cap` in the ambient set (`PR_CAP_AMBIENT_RAISE`): it must be in both the permitted
+/// and the inheritable set, and `SECBIT_NO_CAP_AMBIENT_RAISE` must be off.
+pub fn raise_ambient(cap: u8) -> Result<(), Errno> {
+    prctl(
+        libc::PR_CAP_AMBIENT,
+        libc::PR_CAP_AMBIENT_RAISE as _,
+        cap.into(),
+    )
+    .map(drop)
+}
+
+/// `PR_SET_KEEPCAPS`: whether the permitted set survives a change of every uid to non-zero.
+/// Needs no privilege; `execve` resets it.
+pub fn set_keepcaps(keep: bool) -> Result<(), Errno> {
+    prctl(libc::PR_SET_KEEPCAPS, keep.into(), 0).map(drop)
+}
+
+/// Sets the securebits flags (`PR_SET_SECUREBITS`; needs `CAP_SETPCAP`, and a locked flag can
+/// no longer change).
+pub fn set_securebits(bits: u32) -> Result<(), Errno> {
+    prctl(libc::PR_SET_SECUREBITS, bits.into(), 0).map(drop)
+}

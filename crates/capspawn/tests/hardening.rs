@@ -1,0 +1,134 @@
+//! Capability scoping and the extra hardening options, asserted on the workload itself.
+
+mod common;
+
+use capspawn::{CapMask, Command, ExitStatus, ProcessCaps, SpawnError, Stdio, UserSpec};
+use common::privileged;
+use std::io::Read;
+
+const NET_BIND_SERVICE: u8 = 10;
+
+fn output(command: &mut Command) -> (String, ExitStatus) {
+    let mut child = command.stdout(Stdio::Pipe).spawn().expect("spawn");
+    let mut out = String::new();
+    std::fs::File::from(child.stdout.take().unwrap())
+        .read_to_string(&mut out)
+        .unwrap();
+    (out, child.wait().unwrap())
+}
+
+#[test]
+fn a_kept_capability_is_the_only_one_in_every_set() {
+    if !privileged("a_kept_capability_is_the_only_one_in_every_set") {
+        return;
+    }
+    let keep = CapMask(1 << NET_BIND_SERVICE);
+    let (status, exit) = output(
+        Command::new("cat")
+            .arg("/proc/self/status")
+            .user(UserSpec::Name("nobody".into()))
+            .capabilities(keep),
+    );
+    assert_eq!(exit, ExitStatus::Exited(0));
+    let caps = ProcessCaps::from_status(&status).unwrap();
+    for (name, mask) in [
+        ("bounding", caps.bounding),
+        ("effective", caps.effective),
+        ("permitted", caps.permitted),
+        ("inheritable", caps.inheritable),
+        ("ambient", caps.ambient),
+    ] {
+        assert_eq!(mask, keep, "{name}: {:?}", mask.names());
+    }
+    assert!(caps.no_new_privs);
+    assert!(status.contains("Uid:\t65534\t65534\t65534\t65534"));
+}
+
+#[test]
+fn a_capability_the_supervisor_lacks_cannot_be_kept() {
+    const TEST: &str = "a_capability_the_supervisor_lacks_cannot_be_kept";
+    if !common::rerun_under(
+        &["setpriv", "--inh-caps=-all", "--bounding-set=-net_raw"],
+        TEST,
+    ) {
+        return;
+    }
+    let marker = common::fresh_path("lacks-marker");
+    let error = Command::new("touch")
+        .arg(&marker)
+        .capabilities(CapMask(1 << 13))
+        .spawn()
+        .unwrap_err();
+    assert_eq!(error, SpawnError::CapabilityNotHeld(CapMask(1 << 13)));
+    assert!(!marker.exists());
+}
+
+#[test]
+fn locked_securebits_leave_root_without_capabilities_and_locked() {
+    if !privileged("locked_securebits_leave_root_without_capabilities_and_locked") {
+        return;
+    }
+    let (dump, exit) = output(Command::new("setpriv").arg("--dump").lock_securebits(true));
+    assert_eq!(exit, ExitStatus::Exited(0));
+    let line = dump
+        .lines()
+        .find(|l| l.starts_with("Securebits:"))
+        .expect(&dump);
+    for bit in [
+        "noroot",
+        "noroot_locked",
+        "no_setuid_fixup",
+        "no_setuid_fixup_locked",
+        "keep_caps_locked",
+    ] {
+        assert!(
+            line.split(&[' ', ','][..]).any(|b| b == bit),
+            "{bit} missing: {line}"
+        );
+    }
+    assert!(dump.contains("uid: 0\n"), "{dump}");
+    let (status, _) = output(
+        Command::new("cat")
+            .arg("/proc/self/status")
+            .lock_securebits(true)
+            .bounding_set(capspawn::BoundingSetPolicy::Inherit),
+    );
+    let caps = ProcessCaps::from_status(&status).unwrap();
+    // Even with the bounding set left raised, NOROOT keeps an exec as uid 0 from regaining any.
+    assert!(!caps.bounding.is_empty());
+    assert!(
+        caps.effective.is_empty() && caps.permitted.is_empty(),
+        "{caps:?}"
+    );
+}
+
+#[test]
+fn the_workload_dies_with_the_thread_that_spawned_it() {
+    let spawner = std::thread::spawn(|| {
+        Command::new("sleep")
+            .arg("30")
+            .parent_death_signal(libc::SIGKILL)
+            .spawn()
+            .unwrap()
+    });
+    let child = spawner.join().unwrap();
+    assert_eq!(
+        child.wait().unwrap(),
+        ExitStatus::Signaled {
+            signal: libc::SIGKILL,
+            core_dumped: false
+        }
+    );
+}
+
+#[test]
+fn umask_and_resource_limits_apply() {
+    let (out, exit) = output(
+        Command::new("sh")
+            .args(["-c", "umask; ulimit -Sn; ulimit -Hn"])
+            .umask(0o027)
+            .rlimit(libc::RLIMIT_NOFILE, 100, 200),
+    );
+    assert_eq!(exit, ExitStatus::Exited(0));
+    assert_eq!(out, "0027\n100\n200\n");
+}
