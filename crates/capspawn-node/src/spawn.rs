@@ -65,10 +65,10 @@ fn command(env: Env, spec: Value) -> Result<Command> {
         command.cwd(env.to_string(cwd)?);
     }
     let kinds = required(env, spec, "stdio")?;
+    for target in 0..env.array_len(kinds)? {
+        command.fd(target as usize, stdio(env, env.element(kinds, target)?)?);
+    }
     command
-        .stdin(stdio(env, env.element(kinds, 0)?)?)
-        .stdout(stdio(env, env.element(kinds, 1)?)?)
-        .stderr(stdio(env, env.element(kinds, 2)?)?)
         .detached(env.to_bool(required(env, spec, "detached")?)?)
         .no_new_privs(env.to_bool(required(env, spec, "noNewPrivs")?)?)
         .bounding_set(
@@ -195,10 +195,17 @@ pub fn spawn(env: Env, args: &[Value]) -> Result<Value> {
         Err(SpawnError::Child(child_failure)) => return failure(env, child_failure),
         Err(error) => return Err(thrown(error)),
     };
-    let stdio = [child.stdin.take(), child.stdout.take(), child.stderr.take()];
+    let standard = [child.stdin.take(), child.stdout.take(), child.stderr.take()];
+    let ends: Vec<_> = standard
+        .into_iter()
+        .chain(std::mem::take(&mut child.extra))
+        .collect();
     let pid = child.pid;
     let id = watcher.watch(child)?;
-    let fds = stdio.map(|fd| fd.map_or(-1, IntoRawFd::into_raw_fd));
+    let fds: Vec<_> = ends
+        .into_iter()
+        .map(|fd| fd.map_or(-1, IntoRawFd::into_raw_fd))
+        .collect();
     let result = env.object()?;
     env.set(result, "id", env.double(id as f64)?)?;
     env.set(result, "pid", env.int32(pid)?)?;

@@ -24,6 +24,8 @@ pub struct Child {
     pub stdin: Option<OwnedFd>,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
+    /// Our ends of the `Stdio::Pipe` sockets for descriptors 3 and up (index 0 is fd 3).
+    pub extra: Vec<Option<OwnedFd>>,
 }
 
 impl Child {

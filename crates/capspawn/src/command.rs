@@ -5,26 +5,12 @@ use crate::child::Child;
 use crate::clone;
 use crate::error::SpawnError;
 use crate::privilege_drop::{BoundingSetPolicy, Privileges, ProcessSetup};
+use crate::stdio::{Stdio, StdioFds};
 use crate::CapMask;
 use crate::{raw, resolve};
-use nix::fcntl::OFlag;
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-
-/// Where one of the child's descriptors 0, 1, 2 comes from.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Stdio {
-    /// The supervisor's own descriptor of the same number.
-    Inherit,
-    /// `/dev/null`.
-    Null,
-    /// A new pipe; the supervisor's end is in [`Child`].
-    Pipe,
-    /// This descriptor of the supervisor's.
-    Fd(RawFd),
-}
 
 /// The user to run as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,7 +46,7 @@ pub struct Command {
     argv0: Option<OsString>,
     env: Option<Vec<(OsString, OsString)>>,
     cwd: Option<PathBuf>,
-    stdio: [Stdio; 3],
+    stdio: Vec<Stdio>,
     detached: bool,
     user: Option<UserSpec>,
     group: Option<GroupSpec>,
@@ -70,7 +56,7 @@ pub struct Command {
     capabilities: CapMask,
     lock_securebits: bool,
     umask: Option<libc::mode_t>,
-    rlimits: Vec<(libc::__rlimit_resource_t, libc::rlimit)>,
+    rlimits: Vec<(crate::raw::Resource, libc::rlimit)>,
     parent_death_signal: Option<libc::c_int>,
 }
 
@@ -83,7 +69,7 @@ impl Command {
             argv0: None,
             env: None,
             cwd: None,
-            stdio: [Stdio::Inherit; 3],
+            stdio: vec![Stdio::Inherit; 3],
             detached: false,
             user: None,
             group: None,
@@ -150,6 +136,16 @@ impl Command {
         self
     }
 
+    /// Where the child's descriptor `target` comes from, for any number (0, 1, 2 are stdin,
+    /// stdout, stderr). Descriptors above 2 that are not given are closed in the child.
+    pub fn fd(&mut self, target: usize, stdio: Stdio) -> &mut Self {
+        if self.stdio.len() <= target {
+            self.stdio.resize(target + 1, Stdio::Null);
+        }
+        self.stdio[target] = stdio;
+        self
+    }
+
     /// Start the child in a new session (`setsid`), as `child_process`'s `detached`.
     pub fn detached(&mut self, detached: bool) -> &mut Self {
         self.detached = detached;
@@ -201,12 +197,7 @@ impl Command {
     }
 
     /// Sets a resource limit (`libc::RLIMIT_NOFILE`, …) in the child.
-    pub fn rlimit(
-        &mut self,
-        resource: libc::__rlimit_resource_t,
-        soft: u64,
-        hard: u64,
-    ) -> &mut Self {
+    pub fn rlimit(&mut self, resource: crate::raw::Resource, soft: u64, hard: u64) -> &mut Self {
         let limit = libc::rlimit {
             rlim_cur: soft,
             rlim_max: hard,
@@ -291,7 +282,7 @@ impl Command {
         let argv_ptrs = resolve::pointer_array(&argv);
         let envp_ptrs = resolve::pointer_array(&envp);
         let setup = ProcessSetup {
-            stdio: stdio.child_fds(),
+            stdio: &stdio.sources,
             new_session: self.detached,
             cwd: cwd.as_deref(),
             signal_mask: raw::current_signal_mask().map_err(|errno| SpawnError::Setup {
@@ -308,73 +299,16 @@ impl Command {
                 .map(|signal| (signal, std::process::id() as libc::pid_t)),
         };
         let (pid, pidfd) = clone::start(&setup, &privileges)?;
-        let [stdin, stdout, stderr] = stdio.parent_ends;
+        let mut ends = stdio.parent_ends.into_iter();
+        let mut next = || ends.next().flatten();
+        let (stdin, stdout, stderr) = (next(), next(), next());
         Ok(Child {
             pid,
             pidfd,
             stdin,
             stdout,
             stderr,
-        })
-    }
-}
-
-/// The descriptors opened for the child's stdio: the child's ends (closed in the supervisor
-/// once the child has them) and the supervisor's ends of pipes.
-struct StdioFds {
-    child_ends: [Option<OwnedFd>; 3],
-    parent_ends: [Option<OwnedFd>; 3],
-    plan: [Stdio; 3],
-}
-
-impl StdioFds {
-    fn open(plan: &[Stdio; 3]) -> Result<Self, SpawnError> {
-        let mut fds = StdioFds {
-            child_ends: [None, None, None],
-            parent_ends: [None, None, None],
-            plan: *plan,
-        };
-        for (i, stdio) in plan.iter().enumerate() {
-            match stdio {
-                Stdio::Null => {
-                    let null = nix::fcntl::open(
-                        "/dev/null",
-                        OFlag::O_RDWR | OFlag::O_CLOEXEC,
-                        nix::sys::stat::Mode::empty(),
-                    )
-                    .map_err(|errno| SpawnError::Setup {
-                        syscall: "open",
-                        errno,
-                    })?;
-                    // SAFETY: `open` just returned this descriptor; nothing else owns it.
-                    fds.child_ends[i] =
-                        Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(null) });
-                }
-                Stdio::Pipe => {
-                    // Both ends close-on-exec: the child's end loses the flag when dup2 puts it
-                    // in place, and no other child inherits ours.
-                    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|errno| {
-                        SpawnError::Setup {
-                            syscall: "pipe2",
-                            errno,
-                        }
-                    })?;
-                    let (child, parent) = if i == 0 { (read, write) } else { (write, read) };
-                    fds.child_ends[i] = Some(child);
-                    fds.parent_ends[i] = Some(parent);
-                }
-                Stdio::Inherit | Stdio::Fd(_) => {}
-            }
-        }
-        Ok(fds)
-    }
-
-    /// The descriptor each of the child's 0, 1, 2 is copied from.
-    fn child_fds(&self) -> [RawFd; 3] {
-        std::array::from_fn(|i| match (&self.child_ends[i], self.plan[i]) {
-            (Some(fd), _) => fd.as_raw_fd(),
-            (None, Stdio::Fd(fd)) => fd,
-            (None, _) => i as RawFd,
+            extra: ends.collect(),
         })
     }
 }

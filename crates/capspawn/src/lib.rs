@@ -21,15 +21,17 @@ pub mod privilege_drop;
 mod raw;
 mod reaper;
 pub mod resolve;
+mod stdio;
 pub mod thread_caps;
 
 pub use bounding_set::BoundingSetError;
 pub use capability::CapMask;
 pub use child::{Child, ExitStatus};
-pub use command::{Command, GroupSpec, Stdio, SupplementaryGroups, UserSpec};
+pub use command::{Command, GroupSpec, SupplementaryGroups, UserSpec};
 pub use error::SpawnError;
 pub use inspect::ProcessCaps;
 pub use nix::errno::Errno;
 pub use pre_exec::CommandExt;
 pub use privilege_drop::{BoundingSetPolicy, Failure, Privileges, Stage};
 pub use reaper::Reaper;
+pub use stdio::Stdio;

@@ -65,8 +65,9 @@ pub fn locked_securebits(capabilities: CapMask) -> u32 {
 /// The process around the workload: descriptors, directory, session, what to execute. Only for
 /// a `clone` child; under `Command::pre_exec` the standard library does this part.
 pub struct ProcessSetup<'a> {
-    /// The descriptors that become the child's 0, 1 and 2.
-    pub stdio: [RawFd; 3],
+    /// What each of the child's descriptors 0, 1, 2, … is copied from (`-1`: closed). None is
+    /// below `stdio.len()` unless it is its own target (see `StdioFds`).
+    pub stdio: &'a [RawFd],
     /// Start a new session (`detached`).
     pub new_session: bool,
     pub cwd: Option<&'a CStr>,
@@ -80,7 +81,7 @@ pub struct ProcessSetup<'a> {
     /// The file mode creation mask to set.
     pub umask: Option<libc::mode_t>,
     /// Resource limits to set, while the child may still raise hard limits.
-    pub rlimits: &'a [(libc::__rlimit_resource_t, libc::rlimit)],
+    pub rlimits: &'a [(crate::raw::Resource, libc::rlimit)],
     /// The signal the child gets when the supervisor thread that spawned it exits, and that
     /// supervisor's pid, to check it did not exit before the signal was armed.
     pub parent_death_signal: Option<(libc::c_int, libc::pid_t)>,
@@ -220,7 +221,8 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
             raw::setsid().map_err(Failure::at(Stage::Setsid))?;
         }
         place_stdio(setup.stdio).map_err(Failure::at(Stage::Stdio))?;
-        raw::cloexec_from(3).map_err(Failure::at(Stage::Cloexec))?;
+        let first_unplaced = setup.stdio.len().max(3) as RawFd;
+        raw::cloexec_from(first_unplaced).map_err(Failure::at(Stage::Cloexec))?;
         if let Some(cwd) = setup.cwd {
             raw::chdir(cwd).map_err(Failure::at(Stage::Chdir))?;
         }
@@ -316,19 +318,18 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     Err(Failure::at(Stage::Exec)(errno))
 }
 
-/// Puts `stdio[i]` at descriptor `i` for 0, 1 and 2. A source that sits on a lower target is
-/// first moved above 2, so one placement never overwrites another's source.
-fn place_stdio(mut stdio: [RawFd; 3]) -> Result<(), Errno> {
-    for (target, source) in stdio.iter_mut().enumerate() {
-        if *source < 3 && *source != target as RawFd {
-            *source = raw::dup_above(*source, 3)?;
-        }
-    }
-    for (target, &source) in stdio.iter().enumerate() {
-        if source == target as RawFd {
-            raw::set_cloexec(source, false)?;
-        } else {
-            raw::dup2(source, target as RawFd)?;
+/// Puts `sources[i]` at descriptor `i`. The parent made sure no source sits on another's
+/// target, so the order does not matter.
+fn place_stdio(sources: &[RawFd]) -> Result<(), Errno> {
+    for (target, &source) in sources.iter().enumerate() {
+        let target = target as RawFd;
+        match source {
+            -1 => match raw::set_cloexec(target, true) {
+                Ok(()) | Err(Errno::EBADF) => {}
+                Err(errno) => return Err(errno),
+            },
+            _ if source == target => raw::set_cloexec(target, false)?,
+            _ => raw::dup2(source, target)?,
         }
     }
     Ok(())

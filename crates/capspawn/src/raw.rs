@@ -62,17 +62,11 @@ pub fn setsid() -> Result<(), Errno> {
     check(unsafe { libc::syscall(libc::SYS_setsid) }).map(drop)
 }
 
-/// `dup2(2)` via `dup3`-free `dup2`: `new` becomes a copy of `old`, without `FD_CLOEXEC`.
+/// `dup3(old, new, 0)`: `new` becomes a copy of `old`, without `FD_CLOEXEC` (`old != new`;
+/// `dup3` because not every architecture has a `dup2` syscall).
 pub fn dup2(old: RawFd, new: RawFd) -> Result<(), Errno> {
     // SAFETY: integer arguments only.
-    check(unsafe { libc::syscall(libc::SYS_dup2, old, new) }).map(drop)
-}
-
-/// `fcntl(F_DUPFD_CLOEXEC, min)`: a close-on-exec copy of `fd` numbered `min` or above.
-pub fn dup_above(fd: RawFd, min: RawFd) -> Result<RawFd, Errno> {
-    // SAFETY: integer arguments only.
-    check(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_DUPFD_CLOEXEC, min) })
-        .map(|fd| fd as RawFd)
+    check(unsafe { libc::syscall(libc::SYS_dup3, old, new, 0) }).map(drop)
 }
 
 /// Sets or clears `FD_CLOEXEC` on `fd`.
@@ -103,8 +97,19 @@ pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    // SAFETY: a valid out-pointer to an rlimit.
-    check(unsafe { libc::syscall(libc::SYS_getrlimit, libc::RLIMIT_NOFILE, &mut limit) })?;
+    let (no_new_limit, old): (*const libc::rlimit, *mut libc::rlimit) =
+        (std::ptr::null(), &mut limit);
+    // SAFETY: prlimit64 (getrlimit on every architecture) of pid 0, the caller, reading into a
+    // valid rlimit.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_prlimit64,
+            0,
+            libc::RLIMIT_NOFILE,
+            no_new_limit,
+            old,
+        )
+    })?;
     let end = limit.rlim_cur.min(1 << 20) as RawFd;
     for fd in first..end {
         match set_cloexec(fd, true) {
@@ -194,11 +199,18 @@ pub fn umask(mask: libc::mode_t) {
     unsafe { libc::syscall(libc::SYS_umask, mask) };
 }
 
-/// `setrlimit(2)`; raising a hard limit needs `CAP_SYS_RESOURCE`.
-pub fn setrlimit(resource: libc::__rlimit_resource_t, limit: &libc::rlimit) -> Result<(), Errno> {
-    // SAFETY: a valid pointer to an rlimit for the duration of the call.
-    check(unsafe { libc::syscall(libc::SYS_setrlimit, resource, limit as *const libc::rlimit) })
-        .map(drop)
+/// A resource limit's number (`libc::RLIMIT_NOFILE`, …), whose type differs between libcs.
+#[cfg(target_env = "gnu")]
+pub type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+pub type Resource = libc::c_int;
+
+/// `setrlimit(2)`, as `prlimit64` of the caller (not every architecture has `setrlimit`);
+/// raising a hard limit needs `CAP_SYS_RESOURCE`.
+pub fn setrlimit(resource: Resource, limit: &libc::rlimit) -> Result<(), Errno> {
+    let (new, no_old): (*const libc::rlimit, *mut libc::rlimit) = (limit, std::ptr::null_mut());
+    // SAFETY: pid 0 is the caller; `new` is valid for the call; the old limit is not read.
+    check(unsafe { libc::syscall(libc::SYS_prlimit64, 0, resource, new, no_old) }).map(drop)
 }
 
 /// `PR_SET_PDEATHSIG`: `signal` is sent to us when the thread that created us exits.

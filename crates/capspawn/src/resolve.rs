@@ -172,8 +172,8 @@ pub fn pointer_array(strings: &[CString]) -> Vec<*const libc::c_char> {
 }
 
 /// A resource limit by its name without the prefix (`nofile` for `RLIMIT_NOFILE`, any case).
-pub fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
-    const RESOURCES: [(&str, libc::__rlimit_resource_t); 16] = [
+pub fn rlimit_resource(name: &str) -> Option<crate::raw::Resource> {
+    const RESOURCES: [(&str, crate::raw::Resource); 16] = [
         ("as", libc::RLIMIT_AS),
         ("core", libc::RLIMIT_CORE),
         ("cpu", libc::RLIMIT_CPU),

@@ -132,3 +132,34 @@ fn umask_and_resource_limits_apply() {
     assert_eq!(exit, ExitStatus::Exited(0));
     assert_eq!(out, "0027\n100\n200\n");
 }
+
+#[test]
+fn extra_descriptors_are_passed_and_every_other_one_is_closed() {
+    // A descriptor the supervisor leaks (no close-on-exec): the child must not get it.
+    // SAFETY: a copy of our own stdout (F_DUPFD leaves close-on-exec off), closed below.
+    let leaked = unsafe { libc::fcntl(1, libc::F_DUPFD, 10) };
+    assert!(leaked > 5);
+    let probe =
+        |fd: i32| format!("(true >&{fd}) 2>/dev/null && echo {fd}:open || echo {fd}:closed;");
+    let script = format!("echo extra >&3; {}{}{}", probe(4), probe(5), probe(leaked));
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .stdout(Stdio::Pipe)
+        .fd(3, Stdio::Pipe)
+        .fd(5, Stdio::Fd(leaked))
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    std::fs::File::from(child.stdout.take().unwrap())
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut extra = String::new();
+    std::fs::File::from(child.extra[0].take().unwrap())
+        .read_to_string(&mut extra)
+        .unwrap();
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
+    // SAFETY: the descriptor dup'd above.
+    unsafe { libc::close(leaked) };
+    assert_eq!(extra, "extra\n");
+    assert_eq!(out, format!("4:closed\n5:open\n{leaked}:closed\n"));
+}
