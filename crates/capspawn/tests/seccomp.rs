@@ -1,0 +1,99 @@
+//! A supervisor under a seccomp filter that refuses `prctl(PR_CAPBSET_DROP)` even though
+//! CAP_SETPCAP is effective (as an AppArmor or SELinux policy can), or fakes its success: every
+//! spawn is refused and no workload runs. The filter is built here, not taken from the host.
+
+mod common;
+
+use capspawn::{Command, SpawnError, Stage};
+use common::{children, fresh_path, rerun_under};
+
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: u32 = 0xc000_003e;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: u32 = 0xc000_00b7;
+
+/// Installs, on the calling thread (the one that will spawn; a clone child inherits it), a
+/// filter that answers `prctl(PR_CAPBSET_DROP, …)` with `ret` and allows everything else.
+fn refuse_capbset_drop(ret: u32) {
+    const LD_W_ABS: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    const ALLOW: u32 = 0x7fff_0000;
+    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let program = [
+        op(LD_W_ABS, 0, 0, 4), // seccomp_data.arch
+        op(JEQ_K, 0, 5, AUDIT_ARCH),
+        op(LD_W_ABS, 0, 0, 0), // seccomp_data.nr
+        op(JEQ_K, 0, 3, libc::SYS_prctl as u32),
+        op(LD_W_ABS, 0, 0, 16), // seccomp_data.args[0], low half
+        op(JEQ_K, 0, 1, libc::PR_CAPBSET_DROP as u32),
+        op(RET_K, 0, 0, ret),
+        op(RET_K, 0, 0, ALLOW),
+    ];
+    let fprog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_ptr() as *mut _,
+    };
+    // SAFETY: a valid filter program that outlives the call; the kernel copies it.
+    let installed = unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &fprog as *const _,
+        )
+    };
+    assert_eq!(
+        installed,
+        0,
+        "PR_SET_SECCOMP: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+fn assert_refused(test: &str) {
+    assert!(capspawn::thread_caps::get()
+        .unwrap()
+        .effective
+        .contains(common::CAP_SETPCAP));
+    let marker = fresh_path(test);
+    for _ in 0..20 {
+        let error = Command::new("touch").arg(&marker).spawn().unwrap_err();
+        let SpawnError::Child(failure) = error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(failure.stage, Stage::BoundingSet, "{failure:?}");
+        assert!(
+            failure
+                .remaining
+                .names()
+                .contains(&"CAP_SYS_ADMIN".to_string()),
+            "{failure:?}"
+        );
+    }
+    assert!(!marker.exists(), "a workload ran");
+    assert_eq!(children(), Vec::<String>::new(), "a child was left behind");
+    assert!(
+        capspawn::bounding_set::probe_clear().unwrap().is_err(),
+        "the probe disagrees"
+    );
+}
+
+#[test]
+fn a_filter_that_refuses_the_drop_refuses_every_spawn() {
+    const TEST: &str = "a_filter_that_refuses_the_drop_refuses_every_spawn";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    refuse_capbset_drop(0x0005_0000 | libc::EPERM as u32); // SECCOMP_RET_ERRNO | EPERM
+    assert_refused(TEST);
+}
+
+#[test]
+fn a_filter_that_fakes_success_refuses_every_spawn() {
+    const TEST: &str = "a_filter_that_fakes_success_refuses_every_spawn";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    refuse_capbset_drop(0x0005_0000); // SECCOMP_RET_ERRNO | 0: "success", nothing dropped
+    assert_refused(TEST);
+}
