@@ -56,7 +56,8 @@ export class CapspawnChildProcess extends EventEmitter {
   stdin: Writable | null = null;
   stdout: Readable | null = null;
   stderr: Readable | null = null;
-  stdio: [Writable | null, Readable | null, Readable | null] = [null, null, null];
+  /** stdin, stdout, stderr, then the sockets of `'pipe'` entries beyond 2 (or null). */
+  stdio: Array<Writable | Readable | null> = [null, null, null];
   exitCode: number | null = null;
   signalCode: NodeJS.Signals | null = null;
   killed = false;
@@ -88,8 +89,8 @@ export class CapspawnChildProcess extends EventEmitter {
     this.#running = true;
     exits.register(this.#id, (code, signal) => this.#exited(code, signal));
     this.#openStdio(result.stdio);
+    process.nextTick(() => this.emit('spawn')); // before an already-aborted signal's 'error', as child_process
     this.#armTimeoutAndAbort();
-    process.nextTick(() => this.emit('spawn'));
   }
 
   /** Sends `signal` (default: `killSignal`, `'SIGTERM'`). False once the child is gone. */
@@ -119,18 +120,18 @@ export class CapspawnChildProcess extends EventEmitter {
   }
 
   #openStdio(fds: number[]): void {
-    const [stdin, stdout, stderr] = fds;
+    const [stdin, stdout, stderr, ...extra] = fds;
     if (stdin !== undefined && stdin >= 0) this.stdin = new Socket({ fd: stdin, readable: false, writable: true });
-    const readable = (fd: number | undefined): Readable | null => {
+    const readable = (fd: number | undefined, writable = false): Socket | null => {
       if (fd === undefined || fd < 0) return null;
-      const socket = new Socket({ fd, readable: true, writable: false });
+      const socket = new Socket({ fd, readable: true, writable });
       this.#closesNeeded++;
       socket.once('close', () => this.#maybeClose());
       return socket;
     };
     this.stdout = readable(stdout);
     this.stderr = readable(stderr);
-    this.stdio = [this.stdin, this.stdout, this.stderr];
+    this.stdio = [this.stdin, this.stdout, this.stderr, ...extra.map((fd) => readable(fd, true))];
   }
 
   #armTimeoutAndAbort(): void {
@@ -152,6 +153,7 @@ export class CapspawnChildProcess extends EventEmitter {
     if (this.#referenced) exits.release();
     clearTimeout(this.#timer);
     if (this.#onAbort) this.#behaviour.signal?.removeEventListener('abort', this.#onAbort);
+    this.stdin?.destroy(); // as child_process does: nothing reads it any more, and it holds a descriptor
     this.exitCode = code;
     this.signalCode = signal === null ? null : ((SIGNAL_NAMES.get(signal) ?? `SIG${signal}`) as NodeJS.Signals);
     this.emit('exit', this.exitCode, this.signalCode);

@@ -18,6 +18,8 @@ export interface SpawnOptions {
   env?: NodeJS.ProcessEnv | Record<string, string | number | boolean | undefined>;
   /** `argv[0]` of the child (default: the command). */
   argv0?: string;
+  /** Descriptors 0, 1, 2 and beyond: `'pipe'` (a Unix socket pair beyond 2), `'inherit'`,
+   * `'ignore'` (closed beyond 2), or a supervisor fd. Every other descriptor is closed. */
   stdio?: StdioOption;
   /** Start the child in a new session (`setsid`). */
   detached?: boolean;
@@ -113,7 +115,7 @@ export function signalNumber(signal: unknown, name = 'signal'): number {
 
 function stdioEntry(value: unknown, index: number): NativeStdio {
   const name = `options.stdio[${index}]`;
-  if (value === null || value === undefined) return 'pipe';
+  if (value === null || value === undefined) return index < 3 ? 'pipe' : 'ignore';
   if (value === 'pipe' || value === 'inherit' || value === 'ignore') return value;
   if (typeof value === 'number') {
     if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) throw outOfRange(name, 'a file descriptor', value);
@@ -130,10 +132,8 @@ function stdio(value: unknown): NativeStdio[] {
     return [kind, kind, kind];
   }
   if (!Array.isArray(value)) throw invalidArgType('options.stdio', 'a string or an array', value);
-  if (value.length > 3) {
-    throw invalidArgValue('options.stdio', value, 'may describe descriptors 0, 1 and 2 only');
-  }
-  return [0, 1, 2].map((i) => stdioEntry(value[i], i));
+  if (value.length > 1024) throw invalidArgValue('options.stdio', value, 'must have at most 1024 entries');
+  return Array.from({ length: Math.max(3, value.length) }, (_, i) => stdioEntry(value[i], i));
 }
 
 function environment(value: unknown): string[] {
@@ -245,8 +245,10 @@ export function normalize(
   if (options === undefined || options === null) options = {};
   if (typeof options !== 'object' || Array.isArray(options)) throw invalidArgType('options', 'of type object', options);
   const opts = options as SpawnOptions;
-  for (const key of Object.keys(opts)) {
-    if (!KNOWN.has(key)) {
+  for (const [key, value] of Object.entries(opts)) {
+    // An unknown option could be a typo of a security option (`usr: 'nobody'`): refuse it,
+    // unless it is undefined, which asks for nothing (spread defaults often carry such keys).
+    if (!KNOWN.has(key) && value !== undefined) {
       const hint = key === 'shell' ? '; run a shell explicitly, e.g. spawn("sh", ["-c", script])' : '';
       throw invalidArgValue(`options.${key}`, (opts as Record<string, unknown>)[key], `is not a capspawn option${hint}`);
     }
