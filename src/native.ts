@@ -1,10 +1,8 @@
 /**
- * Loads the native binding and declares what it exports. The binding only marshals values; the
- * logic lives in the Rust core crate.
+ * The native binding: what it exports, loaded once by `loader.ts`. The binding only marshals
+ * values; the logic lives in the Rust core crate.
  */
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { load } from './loader.js';
 
 /** A capability state as the binding reports it. */
 export interface NativeCaps {
@@ -84,30 +82,11 @@ export interface NativeBinding {
   refExits(keepAlive: boolean): void;
 }
 
-const PLATFORM_BINARY = 'capspawn.linux-x64-gnu.node';
+/** Where the loaded binding came from. */
+const loaded = load();
 
-function load(): NativeBinding {
-  if (process.platform !== 'linux') {
-    const error = new Error(
-      `capspawn works on Linux only (capabilities are a Linux kernel feature); this is ${process.platform}`,
-    );
-    throw Object.assign(error, { code: 'ERR_CAPSPAWN_UNSUPPORTED_PLATFORM' });
-  }
-  const require = createRequire(import.meta.url);
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-  const candidates = [process.env.CAPSPAWN_NATIVE_LIBRARY_PATH, join(root, PLATFORM_BINARY)].filter(
-    (p): p is string => Boolean(p),
-  );
-  const failures: string[] = [];
-  for (const path of candidates) {
-    try {
-      return require(path) as NativeBinding;
-    } catch (error) {
-      failures.push(`${path}: ${(error as Error).message}`);
-    }
-  }
-  const error = new Error(`capspawn: could not load its native binding. Tried:\n  ${failures.join('\n  ')}`);
-  throw Object.assign(error, { code: 'ERR_CAPSPAWN_NATIVE_LOAD' });
-}
+/** The loaded binding. */
+export const native: NativeBinding = loaded.binding;
 
-export const native: NativeBinding = load();
+/** Where the binding was loaded from. */
+export const nativeOrigin = loaded.origin;
