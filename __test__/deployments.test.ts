@@ -1,0 +1,179 @@
+/**
+ * capspawn under the privileges of real deployments: the fixture supervisor runs under
+ * setpriv / unshare and reports what its workload saw, or why it was refused. A refused
+ * workload must never run: the marker file it would create must not exist, and the supervisor
+ * must have no child left.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseStatus, requirePrivilege, runReport, tempDir, type ProcStatus, type Report } from './helpers.js';
+
+beforeEach((ctx) => requirePrivilege(ctx));
+
+let dir: string;
+beforeEach(() => {
+  dir = tempDir('deploy');
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const PODMAN_WITHOUT_SETPCAP = ['setpriv', '--bounding-set=-setpcap'];
+const EMPTY_BOUNDING_SET = ['setpriv', '--bounding-set=-all'];
+const ROOTLESS = ['unshare', '-U', '-r'];
+const UNPRIVILEGED = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'];
+
+const touch = (marker: string) => ({ command: '/bin/sh', args: ['-c', `touch '${marker}'`] });
+const catStatus = (options: Record<string, unknown> = {}) => ({ command: '/bin/cat', args: ['/proc/self/status'], options });
+
+/** The workload's status from a report of a spawn that ran. */
+function workload(report: Report): ProcStatus {
+  expect(report.result, JSON.stringify(report.result)).toMatchObject({ ok: true, exitCode: 0, signalCode: null });
+  expect(report.events).toEqual(['spawn', 'exit', 'close']);
+  expect(report.children).toEqual([]);
+  return parseStatus((report.result as { stdout: string }).stdout);
+}
+
+function expectDropped(status: ProcStatus, bounding = 0n): void {
+  expect([status.capBnd, status.capEff, status.capPrm, status.capInh, status.capAmb]).toEqual([bounding, 0n, 0n, 0n, 0n]);
+  expect(status.noNewPrivs).toBe(1);
+}
+
+/** A refusal because the bounding set could not be emptied, with nothing left behind. */
+function expectBoundingSetRefusal(report: Report, marker: string): Record<string, any> {
+  expect(report.result?.ok, JSON.stringify(report.result)).toBe(false);
+  const error = (report.result as { error: Record<string, any> }).error;
+  expect(error).toMatchObject({
+    code: 'ERR_CAPSPAWN_BOUNDING_SET',
+    stage: 'bounding-set',
+    errno: -1, // EPERM
+    syscall: 'prctl(PR_CAPBSET_DROP)',
+  });
+  // Nothing could be dropped: what is still raised is the supervisor's whole set.
+  expect(error.remaining).toEqual(report.inspect.bounding);
+  expect(error.remaining).toContain('CAP_SYS_ADMIN');
+  expect(error.message).toContain('CAP_SETPCAP');
+  expect(error.message).toContain("boundingSet: 'inherit'");
+  // 'error' then 'close' with the negative errno; never 'spawn' nor 'exit'.
+  expect(report.events).toEqual(['error', 'close']);
+  expect(report.close).toEqual([-1, null]);
+  expect(fs.existsSync(marker)).toBe(false);
+  expect(report.children).toEqual([]);
+  return error;
+}
+
+describe('a Podman supervisor without CAP_SETPCAP (setpriv --bounding-set=-setpcap)', () => {
+  it('refuses the spawn, says how to fix it, and the workload never runs', () => {
+    const marker = path.join(dir, 'ran');
+    const report = runReport(PODMAN_WITHOUT_SETPCAP, touch(marker));
+    expect(report.inspect.canClearBoundingSet).toBe(false);
+    const error = expectBoundingSetRefusal(report, marker);
+    expect(error.remaining).not.toContain('CAP_SETPCAP');
+  });
+
+  it('refuses it as well for a workload that would run as nobody', () => {
+    const marker = path.join(dir, 'ran');
+    const report = runReport(PODMAN_WITHOUT_SETPCAP, { ...touch(marker), options: { user: 'nobody' } });
+    expectBoundingSetRefusal(report, marker);
+  });
+
+  it("runs with boundingSet: 'inherit' (the explicit opt-out), the rest still dropped", () => {
+    const report = runReport(PODMAN_WITHOUT_SETPCAP, catStatus({ boundingSet: 'inherit' }));
+    const supervisor = parseStatus(report.supervisorStatus);
+    expectDropped(workload(report), supervisor.capBnd);
+    // The same workload as the refused one does its work then.
+    const marker = path.join(dir, 'ran');
+    expect(runReport(PODMAN_WITHOUT_SETPCAP, { ...touch(marker), options: { boundingSet: 'inherit' } }).result).toMatchObject({ ok: true, exitCode: 0 });
+    expect(fs.existsSync(marker)).toBe(true);
+  });
+});
+
+describe('a supervisor whose bounding set is already empty (setpriv --bounding-set=-all)', () => {
+  it('runs the workload with every set empty', () => {
+    const report = runReport(EMPTY_BOUNDING_SET, catStatus());
+    expect(report.inspect.bounding).toEqual([]);
+    const status = workload(report);
+    expectDropped(status);
+    expect(status.uid).toEqual([0, 0, 0, 0]);
+  });
+
+  it('lets the workload do its work (the marker is created)', () => {
+    const marker = path.join(dir, 'ran');
+    const report = runReport(EMPTY_BOUNDING_SET, touch(marker));
+    expect(report.result).toMatchObject({ ok: true, exitCode: 0 });
+    expect(fs.existsSync(marker)).toBe(true);
+  });
+});
+
+describe('a rootless supervisor (unshare -U -r)', () => {
+  it('runs the workload with every set empty', () => {
+    const report = runReport(ROOTLESS, catStatus());
+    // Inside its user namespace the supervisor holds a full set, CAP_SETPCAP included.
+    expect(report.inspect.effective).toContain('CAP_SETPCAP');
+    expect(report.inspect.canClearBoundingSet).toBe(true);
+    const status = workload(report);
+    expectDropped(status);
+    expect(status.uid).toEqual([0, 0, 0, 0]);
+  });
+
+  it('refuses a user the namespace does not map, before the workload runs', () => {
+    const marker = path.join(dir, 'ran');
+    const report = runReport(ROOTLESS, { ...touch(marker), options: { user: 'nobody' } });
+    expect(report.result?.ok).toBe(false);
+    const error = (report.result as { error: Record<string, any> }).error;
+    // setgroups is denied in an unprivileged user namespace: the first step that fails.
+    expect(error).toMatchObject({ code: 'EPERM', errno: -1, stage: 'setgroups', syscall: 'setgroups' });
+    expect(report.events).toEqual(['error', 'close']);
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(report.children).toEqual([]);
+  });
+
+  it('refuses a gid the namespace does not map, at setresgid (EINVAL)', () => {
+    const marker = path.join(dir, 'ran');
+    const report = runReport(ROOTLESS, { ...touch(marker), options: { group: 65534 } });
+    expect(report.result).toMatchObject({
+      ok: false,
+      error: { code: 'EINVAL', errno: -22, stage: 'setgid', syscall: 'setresgid' },
+    });
+    expect(report.close).toEqual([-22, null]);
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(report.children).toEqual([]);
+  });
+});
+
+describe('an unprivileged supervisor with the bounding set still raised (setpriv --reuid=65534 …)', () => {
+  it('refuses the spawn with ERR_CAPSPAWN_BOUNDING_SET and the workload never runs', () => {
+    const marker = path.join(dir, 'ran');
+    const report = runReport(UNPRIVILEGED, touch(marker));
+    expect(parseStatus(report.supervisorStatus).uid).toEqual([65534, 65534, 65534, 65534]);
+    expect(report.inspect.effective).toEqual([]);
+    expect(report.inspect.canClearBoundingSet).toBe(false);
+    const error = expectBoundingSetRefusal(report, marker);
+    // Here CAP_SETPCAP is still in the set, just not held: it stays raised like the others.
+    expect(error.remaining).toContain('CAP_SETPCAP');
+  });
+
+  it("runs with boundingSet: 'inherit': its own uid, the set as it was, nothing else", () => {
+    const report = runReport(UNPRIVILEGED, catStatus({ boundingSet: 'inherit' }));
+    const supervisor = parseStatus(report.supervisorStatus);
+    expect(supervisor.capBnd).not.toBe(0n);
+    const status = workload(report);
+    expectDropped(status, supervisor.capBnd);
+    expect(status.uid).toEqual(supervisor.uid);
+    expect(status.gid).toEqual(supervisor.gid);
+    const marker = path.join(dir, 'ran');
+    expect(runReport(UNPRIVILEGED, { ...touch(marker), options: { boundingSet: 'inherit' } }).result).toMatchObject({ ok: true, exitCode: 0 });
+    expect(fs.existsSync(marker)).toBe(true);
+  });
+
+  it('refuses a group it has no right to, at setresgid (EPERM), and the workload never runs', () => {
+    const marker = path.join(dir, 'ran');
+    const report = runReport(UNPRIVILEGED, { ...touch(marker), options: { group: 0, boundingSet: 'inherit' } });
+    expect(report.result).toMatchObject({
+      ok: false,
+      error: { code: 'EPERM', errno: -1, stage: 'setgid', syscall: 'setresgid', message: expect.stringContaining('setgid') },
+    });
+    expect(report.events).toEqual(['error', 'close']);
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(report.children).toEqual([]);
+  });
+});
