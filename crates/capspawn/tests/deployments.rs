@@ -3,22 +3,13 @@
 
 mod common;
 
-use capspawn::{Command, ExitStatus, ProcessCaps, SpawnError, Stage, Stdio};
-use common::{children, fresh_path, rerun_under};
-use std::io::Read;
+use capspawn::{Command, ExitStatus, ProcessCaps, SpawnError, Stage};
+use common::{children, fresh_path, output, rerun_under};
 
 fn workload_caps() -> ProcessCaps {
-    let child = Command::new("cat")
-        .arg("/proc/self/status")
-        .stdout(Stdio::Pipe)
-        .spawn()
-        .expect("spawn");
-    let mut out = String::new();
-    std::fs::File::from(child.stdout.as_ref().unwrap().try_clone().unwrap())
-        .read_to_string(&mut out)
-        .unwrap();
-    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
-    ProcessCaps::from_status(&out).unwrap()
+    let (status, exit) = output(Command::new("cat").arg("/proc/self/status"));
+    assert_eq!(exit, ExitStatus::Exited(0));
+    ProcessCaps::from_status(&status).unwrap()
 }
 
 fn assert_empty(caps: &ProcessCaps) {

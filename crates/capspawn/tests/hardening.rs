@@ -3,19 +3,10 @@
 mod common;
 
 use capspawn::{CapMask, Command, ExitStatus, ProcessCaps, SpawnError, Stdio, UserSpec};
-use common::privileged;
+use common::{output, privileged};
 use std::io::Read;
 
 const NET_BIND_SERVICE: u8 = 10;
-
-fn output(command: &mut Command) -> (String, ExitStatus) {
-    let mut child = command.stdout(Stdio::Pipe).spawn().expect("spawn");
-    let mut out = String::new();
-    std::fs::File::from(child.stdout.take().unwrap())
-        .read_to_string(&mut out)
-        .unwrap();
-    (out, child.wait().unwrap())
-}
 
 #[test]
 fn a_kept_capability_is_the_only_one_in_every_set() {

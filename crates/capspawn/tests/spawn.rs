@@ -2,23 +2,8 @@
 
 mod common;
 
-use capspawn::{Command, ExitStatus, ProcessCaps, SpawnError, Stage, Stdio, UserSpec};
-use common::privileged;
-use std::io::Read;
-
-/// Runs `cat /proc/self/status` as the workload and returns what it printed and its exit.
-fn workload_status(command: &mut Command) -> (String, ExitStatus) {
-    let child = command
-        .arg("/proc/self/status")
-        .stdout(Stdio::Pipe)
-        .spawn()
-        .expect("spawn");
-    let mut out = String::new();
-    std::fs::File::from(child.stdout.as_ref().unwrap().try_clone().unwrap())
-        .read_to_string(&mut out)
-        .unwrap();
-    (out, child.wait().unwrap())
-}
+use capspawn::{Command, ExitStatus, ProcessCaps, SpawnError, Stage, UserSpec};
+use common::{output, privileged};
 
 fn field<'a>(status: &'a str, key: &str) -> &'a str {
     status
@@ -47,8 +32,11 @@ fn as_nobody_the_workload_has_no_capabilities_and_the_right_ids() {
     if !privileged("as_nobody_the_workload_has_no_capabilities_and_the_right_ids") {
         return;
     }
-    let (status, exit) =
-        workload_status(Command::new("/bin/cat").user(UserSpec::Name("nobody".into())));
+    let (status, exit) = output(
+        Command::new("/bin/cat")
+            .arg("/proc/self/status")
+            .user(UserSpec::Name("nobody".into())),
+    );
     assert_eq!(exit, ExitStatus::Exited(0));
     assert_no_capabilities(&status);
     assert_eq!(field(&status, "Uid"), "65534\t65534\t65534\t65534");
@@ -61,7 +49,7 @@ fn staying_root_the_workload_still_has_no_capabilities() {
     if !privileged("staying_root_the_workload_still_has_no_capabilities") {
         return;
     }
-    let (status, exit) = workload_status(&mut Command::new("cat"));
+    let (status, exit) = output(Command::new("cat").arg("/proc/self/status"));
     assert_eq!(exit, ExitStatus::Exited(0));
     assert_no_capabilities(&status);
     assert_eq!(field(&status, "Uid"), "0\t0\t0\t0");

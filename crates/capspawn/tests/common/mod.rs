@@ -1,7 +1,7 @@
 //! Helpers shared by the tests that need a real kernel and real privileges.
 #![allow(dead_code)]
 
-use capspawn::thread_caps;
+use capspawn::{thread_caps, Command, ExitStatus, Stdio};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, pipe, ForkResult};
 use std::io::{Read, Write};
@@ -117,4 +117,14 @@ pub fn fresh_path(name: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("capspawn-{name}-{}", std::process::id()));
     let _ = std::fs::remove_file(&path);
     path
+}
+
+/// Spawns `command` with stdout piped, and returns what it printed and how it ended.
+pub fn output(command: &mut Command) -> (String, ExitStatus) {
+    let mut child = command.stdout(Stdio::Pipe).spawn().expect("spawn");
+    let mut out = String::new();
+    std::fs::File::from(child.stdout.take().unwrap())
+        .read_to_string(&mut out)
+        .unwrap();
+    (out, child.wait().unwrap())
 }
