@@ -27,7 +27,9 @@ Prints process PID's capability sets (from /proc/PID/status).`,
   exec: `Usage: capspawn exec [options] -- COMMAND [ARG...]
 
 Runs COMMAND like setpriv, but refuses to run it when the bounding set cannot be emptied.
-stdio is inherited, signals are forwarded, and the exit status is COMMAND's (128+n for signal n).
+stdio is inherited, signals are forwarded, and the exit status is COMMAND's (128+n for signal n),
+or 125 when capspawn refused or failed to start it, 126 when it is not executable, 127 when it
+was not found.
 
 Options:
   --user U                 user name or uid to run as
@@ -40,6 +42,11 @@ Options:
 };
 
 class UsageError extends Error {}
+
+/** Exit statuses of `exec` when COMMAND did not run, as env(1) and timeout(1) use them. */
+const EXIT_REFUSED = 125;
+const EXIT_NOT_EXECUTABLE = 126;
+const EXIT_NOT_FOUND = 127;
 
 function table(state: CapabilityState, probe?: ReturnType<typeof probeBoundingSetClear>): string {
   const list = (caps: string[]) => (caps.length === 0 ? '(none)' : caps.map((c) => c.replace(/^CAP_/, '').toLowerCase()).join(' '));
@@ -90,7 +97,7 @@ function doctor(args: string[]): number {
 function inspect(args: string[]): number {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, help: { type: 'boolean' } } });
   if (values.help) return help('inspect');
-  if (positionals.length !== 1 || !/^[1-9][0-9]*$/.test(positionals[0]!)) throw new UsageError('inspect: PID must be one positive number');
+  if (positionals.length !== 1 || !/^[1-9][0-9]*$/.test(positionals[0]!) || Number(positionals[0]) > 0x7fffffff) throw new UsageError('inspect: PID must be one positive number');
   const state = inspectPid(Number(positionals[0]));
   console.log(values.json ? JSON.stringify(state, null, 2) : table(state));
   return 0;
@@ -141,17 +148,34 @@ function exec(args: string[]): Promise<number> | number {
   if (values.help) return help('exec');
   const [command, ...rest] = positionals;
   if (command === undefined) throw new UsageError('exec: no COMMAND given (capspawn exec [options] -- COMMAND [ARG...])');
-  const child = spawn(command, rest, execOptions(values));
+  const options = execOptions(values);
+  // Forward from before the spawn: a signal that arrives while the child starts must reach it
+  // (or stop us before it runs), never leave it running without us.
   const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  let child: ReturnType<typeof spawn> | undefined;
+  const pending: NodeJS.Signals[] = [];
+  const forward = (signal: NodeJS.Signals) => (child ? child.kill(signal) : pending.push(signal));
+  forwarded.forEach((s) => process.on(s, forward));
+  const stopForwarding = () => forwarded.forEach((s) => process.off(s, forward));
+  try {
+    child = spawn(command, rest, options);
+  } catch (error) {
+    stopForwarding();
+    const { code, message } = error as NodeJS.ErrnoException;
+    console.error(`capspawn: ${code}: ${message}`);
+    return EXIT_REFUSED;
+  }
+  pending.forEach((signal) => child!.kill(signal));
+  const started = child;
   return new Promise((resolve) => {
-    child.on('spawn', () => forwarded.forEach((s) => process.on(s, forward)));
-    child.on('error', (error) => {
-      console.error(`capspawn: ${(error as NodeJS.ErrnoException).code}: ${error.message}`);
-      resolve(127);
+    started.on('error', (error) => {
+      stopForwarding();
+      const { code, message } = error as NodeJS.ErrnoException;
+      console.error(`capspawn: ${code}: ${message}`);
+      resolve(code === 'ENOENT' ? EXIT_NOT_FOUND : code === 'EACCES' ? EXIT_NOT_EXECUTABLE : EXIT_REFUSED);
     });
-    child.on('exit', (code, signal) => {
-      forwarded.forEach((s) => process.off(s, forward));
+    started.on('exit', (code, signal) => {
+      stopForwarding();
       resolve(code ?? 128 + (signal ? constants.signals[signal as keyof typeof constants.signals] : 0));
     });
   });
