@@ -251,8 +251,9 @@ impl Command {
         })
     }
 
-    /// Starts the workload. Returns once it has been exec'd; if any step of the child's
-    /// sequence failed, the child has been reaped and the workload never ran.
+    /// Starts the workload. Returns once `execve` has replaced the child's image (the new program
+    /// may not have run an instruction yet, and `/proc/<pid>/cmdline` may still be empty); if any
+    /// step of the child's sequence failed, the child has been reaped and the workload never ran.
     pub fn spawn(&self) -> Result<Child, SpawnError> {
         // Everything that allocates or looks something up happens here, before clone.
         let privileges = self.privileges()?;
