@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CapspawnChildProcess } from '../dist/index.js';
+import type { CapabilityState, CapspawnChildProcess } from '../dist/index.js';
 
 export const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
@@ -179,17 +179,7 @@ export function tempDir(prefix: string): string {
 /** What `fixtures/spawn-report.mjs` prints. */
 export interface Report {
   /** `inspectSelf()` of the fixture (the supervisor), before spawning. */
-  inspect: {
-    bounding: string[];
-    effective: string[];
-    permitted: string[];
-    inheritable: string[];
-    ambient: string[];
-    noNewPrivs: boolean;
-    securebits: number | null;
-    lastCap: number;
-    canClearBoundingSet: boolean;
-  };
+  inspect: CapabilityState;
   /** The fixture's own `/proc/self/status`. */
   supervisorStatus: string;
   /** The fixture's descriptors, and whether each is close-on-exec. */
