@@ -25,8 +25,8 @@ export interface NativeSpawnSpec {
   file: string;
   /** argv, argv[0] included. */
   argv: string[];
-  /** Alternating keys and values. */
-  env: string[];
+  /** Alternating keys and values; null: the supervisor's own environment. */
+  env: string[] | null;
   cwd: string | null;
   stdio: NativeStdio[];
   detached: boolean;

@@ -4,6 +4,7 @@
  */
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
 import { invalidArgType, invalidArgValue, outOfRange, unknownSignal } from './errors.js';
 import type { NativeSpawnSpec, NativeStdio } from './native.js';
 
@@ -136,7 +137,11 @@ function stdio(value: unknown): NativeStdio[] {
   return Array.from({ length: Math.max(3, value.length) }, (_, i) => stdioEntry(value[i], i));
 }
 
-function environment(value: unknown): string[] {
+function environment(value: unknown): string[] | null {
+  // The supervisor's own environment is read natively (environ), which is what process.env is
+  // on the main thread: copying it through JavaScript was the largest cost of a spawn. A
+  // worker has its own copy of process.env, so it passes it.
+  if (value === undefined && isMainThread) return null;
   const source = value === undefined ? process.env : value;
   if (source === null || typeof source !== 'object') throw invalidArgType('options.env', 'of type object', value);
   const pairs: string[] = [];

@@ -59,8 +59,10 @@ fn command(env: Env, spec: Value) -> Result<Command> {
     if let Some((argv0, args)) = argv.split_first() {
         command.argv0(argv0).args(args);
     }
-    let env_flat = strings(env, required(env, spec, "env")?)?;
-    command.env_vars(env_flat.chunks_exact(2).map(|pair| (&pair[0], &pair[1])));
+    if let Some(vars) = field(env, spec, "env")? {
+        let env_flat = strings(env, vars)?;
+        command.env_vars(env_flat.chunks_exact(2).map(|pair| (&pair[0], &pair[1])));
+    }
     if let Some(cwd) = field(env, spec, "cwd")? {
         command.cwd(env.to_string(cwd)?);
     }

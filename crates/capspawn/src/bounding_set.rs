@@ -78,8 +78,13 @@ pub fn decide(
 pub fn clear() -> Result<(), BoundingSetError> {
     let cleared = capctl::caps::bounding::clear().map_err(|e| Errno::from_raw(e.code()));
     let remaining = thread_caps::bounding();
-    let cleared_unknown =
-        capctl::caps::bounding::clear_unknown().map_err(|e| Errno::from_raw(e.code()));
+    // Only the EPERM verdict depends on clear_unknown(); skip its syscalls otherwise.
+    let cleared_unknown = match cleared {
+        Err(Errno::EPERM) if remaining.is_empty() => {
+            capctl::caps::bounding::clear_unknown().map_err(|e| Errno::from_raw(e.code()))
+        }
+        _ => Ok(()),
+    };
     decide(cleared, remaining, cleared_unknown)
 }
 

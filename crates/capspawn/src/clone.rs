@@ -108,27 +108,28 @@ unsafe fn clone_vfork(
     entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
     arg: *mut libc::c_void,
 ) -> Result<(libc::pid_t, OwnedFd), Errno> {
-    let stack = ChildStack::new()?;
+    // One stack per calling thread, mapped once: CLONE_VFORK suspends this thread until its
+    // child has exec'd or exited, so no two children use it at once.
+    thread_local! {
+        static STACK: std::cell::OnceCell<ChildStack> = const { std::cell::OnceCell::new() };
+    }
+    let stack_top = STACK.with(|cell| -> Result<*mut libc::c_void, Errno> {
+        if cell.get().is_none() {
+            let _ = cell.set(ChildStack::new()?);
+        }
+        Ok(cell.get().expect("set just above").top())
+    })?;
     let mut pidfd: libc::c_int = -1;
     // Block every signal (glibc's internal ones included) so that none is handled in the child
     // before it has reset its handlers; restored right after clone.
     let saved = crate::raw::set_signal_mask(!0)?;
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
-    // SAFETY: the caller vouches for `entry` and `arg`. The stack is a fresh mapping that stays
-    // mapped until after clone returns, which with CLONE_VFORK is after the child has exec'd or
-    // exited. CLONE_PIDFD writes the pidfd into `pidfd`.
-    let pid = unsafe {
-        libc::clone(
-            entry,
-            stack.top(),
-            flags,
-            arg,
-            &mut pidfd as *mut libc::c_int,
-        )
-    };
+    // SAFETY: the caller vouches for `entry` and `arg`. The stack is this thread's mapping,
+    // which lives as long as the thread; with CLONE_VFORK this thread is suspended until the
+    // child has exec'd or exited. CLONE_PIDFD writes the pidfd into `pidfd`.
+    let pid = unsafe { libc::clone(entry, stack_top, flags, arg, &mut pidfd as *mut libc::c_int) };
     let clone_errno = Errno::last();
     let _ = crate::raw::set_signal_mask(saved);
-    drop(stack);
     if pid == -1 {
         return Err(clone_errno);
     }

@@ -348,23 +348,17 @@ fn verify(privileges: &Privileges) -> Result<(), Failure> {
         errno: None,
         remaining: CapMask::EMPTY,
     };
-    if privileges.bounding_set == BoundingSetPolicy::Clear {
-        let extra = CapMask(thread_caps::bounding().0 & !keep.0);
-        if !extra.is_empty() {
-            return Err(Failure {
-                stage: Stage::BoundingSet,
-                errno: None,
-                remaining: extra,
-            });
-        }
-    }
+    // The bounding set was read back in step 3 (bounding_set decides on the read-back, not on
+    // what prctl answered), and nothing can raise it since, so it is not read twice.
+    // The ambient set is read only for the kept capabilities: the kernel keeps it a subset of
+    // permitted and inheritable at all times, so those two, read back here, bound it.
     let sets = thread_caps::get().map_err(Failure::at(Stage::Verify))?;
-    for held in [
-        sets.effective,
-        sets.permitted,
-        sets.inheritable,
-        thread_caps::ambient(),
-    ] {
+    let ambient = CapMask(
+        keep.numbers()
+            .filter(|&cap| thread_caps::ambient_contains(cap))
+            .fold(0, |mask, cap| mask | 1 << cap),
+    );
+    for held in [sets.effective, sets.permitted, sets.inheritable, ambient] {
         if held != keep {
             return Err(refuse(CapMask(held.0 & !keep.0)));
         }

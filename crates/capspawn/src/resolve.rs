@@ -98,10 +98,15 @@ pub fn supplementary_groups(
 }
 
 fn can_set_groups() -> bool {
+    // A process's /proc/self/setgroups is fixed once its user namespace's gid_map is written,
+    // so it is read once; the capability is checked every time.
+    static DENIED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let has_setgid =
         crate::thread_caps::get().is_ok_and(|sets| sets.effective.contains(CAP_SETGID));
-    let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
-    has_setgid && !denied
+    has_setgid
+        && !*DENIED.get_or_init(|| {
+            std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+        })
 }
 
 /// The paths to try for `program`, in order: itself if it has a slash, else each directory of

@@ -90,6 +90,15 @@ pub fn ambient() -> CapMask {
     CapMask(mask)
 }
 
+/// Whether `cap` is in the ambient set (`PR_CAP_AMBIENT_IS_SET`).
+pub fn ambient_contains(cap: u8) -> bool {
+    prctl(
+        libc::PR_CAP_AMBIENT,
+        libc::PR_CAP_AMBIENT_IS_SET as _,
+        cap.into(),
+    ) == Ok(1)
+}
+
 /// Empties the ambient set (`PR_CAP_AMBIENT_CLEAR_ALL`; needs no privilege).
 pub fn clear_ambient() -> Result<(), Errno> {
     prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as _, 0).map(drop)
