@@ -15,6 +15,7 @@ mod child;
 mod clone;
 mod command;
 mod error;
+mod failure;
 pub mod inspect;
 mod pre_exec;
 pub mod privilege_drop;

@@ -1,0 +1,121 @@
+//! How a failed step of the child's sequence is reported: the stage, the errno, and the
+//! capabilities still held.
+
+use crate::capability::CapMask;
+use nix::errno::Errno;
+
+/// The step of the child sequence that failed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Setsid,
+    Stdio,
+    Cloexec,
+    Chdir,
+    Umask,
+    Rlimit,
+    Setgroups,
+    Setgid,
+    BoundingSet,
+    Securebits,
+    Setuid,
+    Ambient,
+    Capset,
+    NoNewPrivs,
+    ParentDeathSignal,
+    Verify,
+    SignalMask,
+    Exec,
+}
+
+impl Stage {
+    /// The name reported to users (`error.stage`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Setsid => "setsid",
+            Stage::Stdio => "stdio",
+            Stage::Cloexec => "cloexec",
+            Stage::Chdir => "chdir",
+            Stage::Umask => "umask",
+            Stage::Rlimit => "rlimit",
+            Stage::Setgroups => "setgroups",
+            Stage::Setgid => "setgid",
+            Stage::BoundingSet => "bounding-set",
+            Stage::Securebits => "securebits",
+            Stage::Setuid => "setuid",
+            Stage::Ambient => "ambient",
+            Stage::Capset => "capset",
+            Stage::NoNewPrivs => "no-new-privs",
+            Stage::ParentDeathSignal => "parent-death-signal",
+            Stage::Verify => "verify",
+            Stage::SignalMask => "signal-mask",
+            Stage::Exec => "exec",
+        }
+    }
+
+    /// The system call that failed at this stage (`error.syscall`).
+    pub fn syscall(self) -> &'static str {
+        match self {
+            Stage::Setsid => "setsid",
+            Stage::Stdio => "dup2",
+            Stage::Cloexec => "close_range",
+            Stage::Chdir => "chdir",
+            Stage::Umask => "umask",
+            Stage::Rlimit => "setrlimit",
+            Stage::Setgroups => "setgroups",
+            Stage::Setgid => "setresgid",
+            Stage::BoundingSet => "prctl(PR_CAPBSET_DROP)",
+            Stage::Securebits => "prctl(PR_SET_SECUREBITS)",
+            Stage::Setuid => "setresuid",
+            Stage::Ambient => "prctl(PR_CAP_AMBIENT)",
+            Stage::Capset => "capset",
+            Stage::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
+            Stage::ParentDeathSignal => "prctl(PR_SET_PDEATHSIG)",
+            Stage::Verify => "capget",
+            Stage::SignalMask => "rt_sigprocmask",
+            Stage::Exec => "execve",
+        }
+    }
+}
+
+/// Why the child stopped before the workload ran.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub stage: Stage,
+    /// The errno of the failed call; `None` when the kernel reported success but the state
+    /// read back was not the one asked for.
+    pub errno: Option<Errno>,
+    /// Capabilities still held (for the bounding set and the verification).
+    pub remaining: CapMask,
+}
+
+impl Failure {
+    /// The failure of `stage` with the errno the closure is given.
+    pub(crate) fn at(stage: Stage) -> impl Fn(Errno) -> Failure {
+        move |errno| Failure {
+            stage,
+            errno: Some(errno),
+            remaining: CapMask::EMPTY,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} failed", self.stage.syscall())?;
+        if let Some(errno) = self.errno {
+            write!(f, ": {}", errno.desc())?;
+        }
+        if !self.remaining.is_empty() {
+            write!(f, " (still raised: {})", self.remaining.names().join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl From<Failure> for std::io::Error {
+    fn from(failure: Failure) -> Self {
+        std::io::Error::from_raw_os_error(failure.errno.unwrap_or(Errno::EPERM) as i32)
+    }
+}
