@@ -110,7 +110,14 @@ pub fn get() -> Result<CapSets, Errno> {
         version: CAPABILITY_VERSION_3,
         pid: 0,
     };
-    let mut data = [CapData::default(); 2];
+    // Every capability held until the kernel says otherwise: a capget that "succeeds" without
+    // writing (a filter faking success) must read as a full set, so the verification refuses.
+    let full = CapData {
+        effective: u32::MAX,
+        permitted: u32::MAX,
+        inheritable: u32::MAX,
+    };
+    let mut data = [full; 2];
     // SAFETY: version 3 capget writes exactly two CapData words into `data`, which outlives the
     // call; both pointers are valid and properly aligned #[repr(C)] values.
     Errno::result(unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) })?;
