@@ -13,23 +13,27 @@ const AUDIT_ARCH: u32 = 0xc000_003e;
 const AUDIT_ARCH: u32 = 0xc000_00b7;
 
 /// Installs, on the calling thread (the one that will spawn; a clone child inherits it), a
-/// filter that answers `prctl(PR_CAPBSET_DROP, …)` with `ret` and allows everything else.
-fn refuse_capbset_drop(ret: u32) {
+/// filter that answers syscall `nr` with `ret` (only when its first argument is `arg0`, if
+/// given), and allows everything else.
+fn answer(nr: libc::c_long, arg0: Option<u32>, ret: u32) {
     const LD_W_ABS: u16 = 0x20;
     const JEQ_K: u16 = 0x15;
     const RET_K: u16 = 0x06;
     const ALLOW: u32 = 0x7fff_0000;
     let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
-    let program = [
-        op(LD_W_ABS, 0, 0, 4), // seccomp_data.arch
-        op(JEQ_K, 0, 5, AUDIT_ARCH),
-        op(LD_W_ABS, 0, 0, 0), // seccomp_data.nr
-        op(JEQ_K, 0, 3, libc::SYS_prctl as u32),
-        op(LD_W_ABS, 0, 0, 16), // seccomp_data.args[0], low half
-        op(JEQ_K, 0, 1, libc::PR_CAPBSET_DROP as u32),
-        op(RET_K, 0, 0, ret),
-        op(RET_K, 0, 0, ALLOW),
-    ];
+    // Each test jumps to the final ALLOW when it does not match.
+    let checks: Vec<(u32, u32)> = [(4, AUDIT_ARCH), (0, nr as u32)] // seccomp_data.arch, .nr
+        .into_iter()
+        .chain(arg0.map(|a| (16, a))) // seccomp_data.args[0], low half
+        .collect();
+    let mut program = Vec::new();
+    for (i, &(offset, value)) in checks.iter().enumerate() {
+        let to_allow = (2 * (checks.len() - i) - 1) as u8;
+        program.push(op(LD_W_ABS, 0, 0, offset));
+        program.push(op(JEQ_K, 0, to_allow, value));
+    }
+    program.push(op(RET_K, 0, 0, ret));
+    program.push(op(RET_K, 0, 0, ALLOW));
     let fprog = libc::sock_fprog {
         len: program.len() as u16,
         filter: program.as_ptr() as *mut _,
@@ -84,7 +88,12 @@ fn a_filter_that_refuses_the_drop_refuses_every_spawn() {
     if !rerun_under(&["env"], TEST) {
         return;
     }
-    refuse_capbset_drop(0x0005_0000 | libc::EPERM as u32); // SECCOMP_RET_ERRNO | EPERM
+    let drop = libc::PR_CAPBSET_DROP as u32;
+    answer(
+        libc::SYS_prctl,
+        Some(drop),
+        0x0005_0000 | libc::EPERM as u32,
+    ); // SECCOMP_RET_ERRNO | EPERM
     assert_refused(TEST);
 }
 
@@ -94,6 +103,24 @@ fn a_filter_that_fakes_success_refuses_every_spawn() {
     if !rerun_under(&["env"], TEST) {
         return;
     }
-    refuse_capbset_drop(0x0005_0000); // SECCOMP_RET_ERRNO | 0: "success", nothing dropped
+    let drop = libc::PR_CAPBSET_DROP as u32;
+    answer(libc::SYS_prctl, Some(drop), 0x0005_0000); // SECCOMP_RET_ERRNO | 0: "success", nothing dropped
     assert_refused(TEST);
+}
+
+#[test]
+fn a_filter_that_fakes_capget_refuses_every_spawn() {
+    const TEST: &str = "a_filter_that_fakes_capget_refuses_every_spawn";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    let marker = fresh_path(TEST);
+    answer(libc::SYS_capget, None, 0x0005_0000); // "success", nothing written
+    let error = Command::new("touch").arg(&marker).spawn().unwrap_err();
+    let SpawnError::Child(failure) = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(failure.stage, Stage::Verify, "{failure:?}");
+    assert!(!marker.exists(), "a workload ran");
+    assert_eq!(children(), Vec::<String>::new(), "a child was left behind");
 }
