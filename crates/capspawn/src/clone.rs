@@ -13,8 +13,13 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 /// Stack for the child: it runs only [`privilege_drop::run`], whose frames are small.
 const CHILD_STACK_SIZE: usize = 64 * 1024;
-/// A no-access page below the stack, so an overflow faults instead of writing the heap.
-const GUARD_SIZE: usize = 4096;
+/// The size of the no-access page below the stack, so an overflow faults instead of writing
+/// the heap: one page, whatever the page size.
+fn guard_size() -> usize {
+    // SAFETY: sysconf only reads a system setting.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(page).unwrap_or(4096).max(4096)
+}
 
 /// Why a spawn did not start the workload.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -80,6 +85,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
 /// and exits without exec'ing anything. Unlike reading capability masks, this also sees an LSM
 /// or seccomp filter that refuses `PR_CAPBSET_DROP` although `CAP_SETPCAP` is effective.
 pub fn probe_bounding_set_clear() -> Result<Result<(), BoundingSetError>, Errno> {
+    crate::thread_caps::record_kernel_last_cap();
     let mut verdict: Option<Result<(), BoundingSetError>> = None;
     // SAFETY: `probe_main` runs only bounding_set::clear (async-signal-safe) and writes the
     // verdict we pass, which lives on this frame until clone_vfork has returned.
@@ -133,22 +139,35 @@ unsafe fn clone_vfork(
     if pid == -1 {
         return Err(clone_errno);
     }
-    // SAFETY: CLONE_PIDFD succeeded, so `pidfd` is a new descriptor that nothing else owns.
+    if pidfd < 0 {
+        // A kernel older than 5.2 ignores CLONE_PIDFD: the child runs, but we could neither
+        // signal it safely nor reap it by pidfd. Stop it (it is still our unreaped child, so the
+        // pid is its own) and refuse.
+        // SAFETY: kill and waitpid on our own unreaped child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        return Err(Errno::ENOSYS);
+    }
+    // SAFETY: CLONE_PIDFD gave us this new descriptor; nothing else owns it.
     Ok((pid, unsafe { OwnedFd::from_raw_fd(pidfd) }))
 }
 
 /// An anonymous mapping with a guard page, for the child's stack.
 struct ChildStack {
     base: *mut libc::c_void,
+    guard: usize,
 }
 
 impl ChildStack {
     fn new() -> Result<Self, Errno> {
+        let guard = guard_size();
         // SAFETY: an anonymous private mapping at an address of the kernel's choosing.
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                GUARD_SIZE + CHILD_STACK_SIZE,
+                guard + CHILD_STACK_SIZE,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
                 -1,
@@ -158,9 +177,9 @@ impl ChildStack {
         if base == libc::MAP_FAILED {
             return Err(Errno::last());
         }
-        let stack = ChildStack { base };
+        let stack = ChildStack { base, guard };
         // SAFETY: the first page of our own mapping.
-        if unsafe { libc::mprotect(base, GUARD_SIZE, libc::PROT_NONE) } == -1 {
+        if unsafe { libc::mprotect(base, guard, libc::PROT_NONE) } == -1 {
             return Err(Errno::last());
         }
         Ok(stack)
@@ -172,7 +191,7 @@ impl ChildStack {
         unsafe {
             self.base
                 .cast::<u8>()
-                .add(GUARD_SIZE + CHILD_STACK_SIZE)
+                .add(self.guard + CHILD_STACK_SIZE)
                 .cast()
         }
     }
@@ -181,6 +200,6 @@ impl ChildStack {
 impl Drop for ChildStack {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping made in `new`, which nothing uses any more.
-        unsafe { libc::munmap(self.base, GUARD_SIZE + CHILD_STACK_SIZE) };
+        unsafe { libc::munmap(self.base, self.guard + CHILD_STACK_SIZE) };
     }
 }

@@ -230,6 +230,17 @@ impl Command {
         };
         let groups =
             resolve::supplementary_groups(self.supplementary_groups.as_ref(), user.as_ref(), gid)?;
+        if groups
+            .as_ref()
+            .is_some_and(|g| g.len() > crate::privilege_drop::MAX_GROUPS)
+        {
+            return Err(SpawnError::InvalidInput {
+                what: "supplementaryGroups",
+                message: format!("more than {} groups", crate::privilege_drop::MAX_GROUPS),
+            });
+        }
+        // The child's read-back of the bounding set checks where the kernel's list ends.
+        crate::thread_caps::record_kernel_last_cap();
         if !self.capabilities.is_empty() {
             let held = crate::thread_caps::get().map_err(|errno| SpawnError::Setup {
                 syscall: "capget",

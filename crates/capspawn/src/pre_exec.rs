@@ -13,6 +13,7 @@ pub trait CommandExt {
 
 impl CommandExt for std::process::Command {
     fn drop_privileges(&mut self, privileges: Privileges) -> &mut Self {
+        crate::thread_caps::record_kernel_last_cap();
         let hook = move || privilege_drop::run(None, &privileges).map_err(std::io::Error::from);
         // SAFETY: `run` without a process setup is async-signal-safe (raw syscalls, no
         // allocation, no locks), as a pre_exec hook must be; `privileges` was built in the parent.

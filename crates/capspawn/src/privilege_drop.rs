@@ -45,6 +45,10 @@ pub struct Privileges {
     pub lock_securebits: bool,
 }
 
+/// The most supplementary groups a spawn can set: step 6 reads them back into a buffer on the
+/// child's stack, which must not allocate.
+pub const MAX_GROUPS: usize = 4096;
+
 /// The securebits `lock_securebits` sets: `NOROOT`, `NO_SETUID_FIXUP`, `KEEP_CAPS_LOCKED` and,
 /// unless capabilities are kept through the ambient set, `NO_CAP_AMBIENT_RAISE`, each locked.
 /// `KEEP_CAPS` itself is set when capabilities are kept (the kernel clears it on `execve`).
@@ -152,8 +156,11 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     //    first would make setresuid fail. Ambient is emptied before capset (the kernel keeps it
     //    a subset of permitted and inheritable) and refilled after it, since raising a
     //    capability there needs it in both.
+    //    The uid change makes the memory we share with the supervisor dumpable again when the
+    //    fs.suid_dumpable sysctl is 1, i.e. ptraceable by the new uid until execve: undo it at once.
     if let Some(uid) = privileges.uid {
         raw::setresuid(uid).map_err(Failure::at(Stage::Setuid))?;
+        raw::set_dumpable(false).map_err(Failure::at(Stage::Setuid))?;
     }
     thread_caps::clear_ambient().map_err(Failure::at(Stage::Ambient))?;
     let kept = CapSets {
@@ -267,6 +274,17 @@ fn verify(privileges: &Privileges) -> Result<(), Failure> {
     if let Some(gid) = privileges.gid {
         if raw::getresgid().map_err(Failure::at(Stage::Verify))? != [gid; 3] {
             return Err(wrong(Stage::Setgid));
+        }
+    }
+    if let Some(wanted) = &privileges.groups {
+        let mut buffer = [0; MAX_GROUPS];
+        let count = raw::getgroups(&mut buffer).map_err(Failure::at(Stage::Verify))?;
+        let held = &buffer[..count];
+        let same = held.len() == wanted.len()
+            && wanted.iter().all(|g| held.contains(g))
+            && held.iter().all(|g| wanted.contains(g));
+        if !same {
+            return Err(wrong(Stage::Setgroups));
         }
     }
     Ok(())

@@ -128,18 +128,27 @@ pub fn chdir(dir: &CStr) -> Result<(), Errno> {
 
 /// Sets every signal's disposition to the default, as `child_process` children get it (a
 /// handler of the supervisor must never run in the child, which shares its memory, and an
-/// ignored `SIGPIPE` must not leak into the workload). glibc's `sigaction` is a plain syscall
-/// wrapper; it refuses glibc's two internal signals, which `execve` resets anyway.
+/// ignored `SIGPIPE` must not leak into the workload). The raw `rt_sigaction`: musl's wrapper
+/// takes a lock for `SIGABRT`, and glibc's refuses its own two internal signals.
 pub fn default_all_signals() {
-    for signal in 1..=libc::SIGRTMAX() {
+    // The kernel's `struct sigaction` (handler, flags, restorer, mask on x86_64 and aarch64);
+    // all zero is SIG_DFL with no flags and an empty mask.
+    let default = [0u64; 4];
+    for signal in 1..=64 {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: a zeroed sigaction is SIG_DFL with an empty mask and no flags.
-        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-        action.sa_sigaction = libc::SIG_DFL;
-        // SAFETY: valid pointers to a sigaction; the old action is not needed.
-        unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) };
+        // SAFETY: a valid kernel sigaction for the call; the old action is not read; the mask
+        // size is the kernel's 8 bytes.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                default.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                std::mem::size_of::<SignalMask>(),
+            )
+        };
     }
 }
 
@@ -233,4 +242,28 @@ pub fn set_parent_death_signal(signal: libc::c_int) -> Result<(), Errno> {
 pub fn getppid() -> libc::pid_t {
     // SAFETY: no arguments; always succeeds.
     unsafe { libc::syscall(libc::SYS_getppid) as libc::pid_t }
+}
+
+/// `getgroups(2)` into `groups`; the number written. The kernel keeps the list sorted.
+pub fn getgroups(groups: &mut [libc::gid_t]) -> Result<usize, Errno> {
+    // SAFETY: the kernel writes at most `groups.len()` gids into the live slice.
+    check(unsafe { libc::syscall(libc::SYS_getgroups, groups.len(), groups.as_mut_ptr()) })
+        .map(|n| n as usize)
+}
+
+/// `PR_SET_DUMPABLE`: whether the process (here: the memory it shares with the supervisor) may
+/// be ptraced by its own uid.
+pub fn set_dumpable(dumpable: bool) -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_prctl,
+            libc::PR_SET_DUMPABLE,
+            dumpable as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    })
+    .map(drop)
 }

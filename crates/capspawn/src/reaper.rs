@@ -46,8 +46,9 @@ impl Reaper {
     }
 
     /// Takes over `child`'s pidfd: `on_exit` runs once it has exited and been reaped. Returns
-    /// the id for [`Reaper::signal`]. The child's stdio ends stay with the caller. If it cannot
-    /// be watched, the child is killed and reaped before the error is returned.
+    /// the id for [`Reaper::signal`]. Take the child's stdio ends out first: the ones left in it
+    /// are closed. If it cannot be watched, the child is killed and reaped before the error is
+    /// returned.
     pub fn watch(&self, child: Child, on_exit: OnExit) -> Result<u64, Errno> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());

@@ -7,6 +7,7 @@
 
 use crate::capability::{CapMask, MAX_CAP_NUMBER};
 use nix::errno::Errno;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// `_LINUX_CAPABILITY_VERSION_3` (`<linux/capability.h>`): two 32-bit words per set.
 const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
@@ -44,24 +45,49 @@ fn prctl(
 }
 
 /// Whether capability `cap` is in the thread's bounding set (`PR_CAPBSET_READ`); `None` when the
-/// kernel does not know `cap` (it answers `EINVAL`).
+/// read fails (`EINVAL`: the kernel does not know `cap`).
 pub fn bounding_contains(cap: u8) -> Option<bool> {
     prctl(libc::PR_CAPBSET_READ, cap.into(), 0)
         .ok()
         .map(|raised| raised == 1)
 }
 
+/// The kernel's last capability as `/proc/sys/kernel/cap_last_cap` reports it, recorded by
+/// [`record_kernel_last_cap`] in the parent (`u8::MAX`: not recorded), so that [`bounding`] in a
+/// child can tell a real end of the capabilities from answers that were tampered with.
+static KERNEL_LAST_CAP: AtomicU8 = AtomicU8::new(u8::MAX);
+
+/// Reads `/proc/sys/kernel/cap_last_cap` once and records it for [`bounding`]. Not
+/// async-signal-safe: call it in the parent, before `clone` or `fork`.
+pub fn record_kernel_last_cap() {
+    if KERNEL_LAST_CAP.load(Ordering::Relaxed) != u8::MAX {
+        return;
+    }
+    let text = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap_or_default();
+    if let Ok(last) = text.trim().parse::<u8>() {
+        KERNEL_LAST_CAP.store(last.min(MAX_CAP_NUMBER), Ordering::Relaxed);
+    }
+}
+
 /// The bounding set: every capability `PR_CAPBSET_READ` says is raised, up to the kernel's last.
+///
+/// Fail-closed: the read must end with `EINVAL` just past the kernel's last capability (as
+/// recorded by [`record_kernel_last_cap`], when it was). Any other error, an `EINVAL` elsewhere,
+/// or no end at all means the answers cannot be trusted, and every capability counts as raised.
 pub fn bounding() -> CapMask {
+    let recorded = KERNEL_LAST_CAP.load(Ordering::Relaxed);
     let mut mask = 0u64;
     for cap in 0..=MAX_CAP_NUMBER {
-        match bounding_contains(cap) {
-            Some(true) => mask |= 1 << cap,
-            Some(false) => {}
-            None => break,
+        match prctl(libc::PR_CAPBSET_READ, cap.into(), 0) {
+            Ok(1) => mask |= 1 << cap,
+            Ok(0) => {}
+            Err(Errno::EINVAL) if cap > 0 && (recorded == u8::MAX || cap == recorded + 1) => {
+                return CapMask(mask);
+            }
+            _ => return CapMask(u64::MAX),
         }
     }
-    CapMask(mask)
+    CapMask(u64::MAX)
 }
 
 /// The kernel's highest capability number (`/proc/sys/kernel/cap_last_cap`), found the way the

@@ -124,3 +124,56 @@ fn a_filter_that_fakes_capget_refuses_every_spawn() {
     assert!(!marker.exists(), "a workload ran");
     assert_eq!(children(), Vec::<String>::new(), "a child was left behind");
 }
+
+#[test]
+fn a_filter_that_fakes_the_bounding_set_reads_refuses_every_spawn() {
+    const TEST: &str = "a_filter_that_fakes_the_bounding_set_reads_refuses_every_spawn";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    answer(
+        libc::SYS_prctl,
+        Some(libc::PR_CAPBSET_DROP as u32),
+        0x0005_0000 | libc::EPERM as u32,
+    );
+    answer(
+        libc::SYS_prctl,
+        Some(libc::PR_CAPBSET_READ as u32),
+        0x0005_0000,
+    ); // "not raised"
+    let marker = fresh_path(TEST);
+    for keep in [capspawn::CapMask::EMPTY, capspawn::CapMask(1 << 10)] {
+        let error = Command::new("touch")
+            .arg(&marker)
+            .user(capspawn::UserSpec::Name("nobody".into()))
+            .capabilities(keep)
+            .spawn()
+            .unwrap_err();
+        let SpawnError::Child(failure) = error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(failure.stage, Stage::BoundingSet, "{keep:?}: {failure:?}");
+    }
+    assert!(!marker.exists(), "a workload ran");
+    assert_eq!(children(), Vec::<String>::new(), "a child was left behind");
+}
+
+#[test]
+fn a_filter_that_fakes_setgroups_refuses_every_spawn() {
+    const TEST: &str = "a_filter_that_fakes_setgroups_refuses_every_spawn";
+    if !rerun_under(&["setpriv", "--groups=6,999"], TEST) {
+        return;
+    }
+    answer(libc::SYS_setgroups, None, 0x0005_0000); // "success", groups unchanged
+    let marker = fresh_path(TEST);
+    let error = Command::new("touch")
+        .arg(&marker)
+        .user(capspawn::UserSpec::Name("nobody".into()))
+        .spawn()
+        .unwrap_err();
+    let SpawnError::Child(failure) = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(failure.stage, Stage::Setgroups, "{failure:?}");
+    assert!(!marker.exists(), "a workload ran");
+}
