@@ -40,7 +40,11 @@ function spawnError(failure: NativeChildFailure, file: string, args: string[]): 
       ? `spawn ${file} ${failure.code}`
       : `spawn ${file}: ${failure.stage} failed before exec: ${failure.message}`;
   return Object.assign(new Error(message), {
-    code: bounding ? 'ERR_CAPSPAWN_BOUNDING_SET' : (failure.code ?? 'ERR_CAPSPAWN_VERIFY'),
+    code: bounding
+      ? 'ERR_CAPSPAWN_BOUNDING_SET'
+      : failure.stage === 'died'
+        ? 'ERR_CAPSPAWN_CHILD_DIED'
+        : (failure.code ?? 'ERR_CAPSPAWN_VERIFY'),
     errno: -failure.errno,
     syscall: failure.stage === 'exec' ? `spawn ${file}` : failure.syscall,
     path: file,

@@ -52,7 +52,15 @@ pub fn start(
     // `Shared` we pass, which lives on this frame until clone_vfork has returned.
     let (pid, pidfd) = unsafe { clone_vfork(child_main, (&mut shared as *mut Shared).cast()) }
         .map_err(StartError::Clone)?;
-    match shared.failure {
+    let died = Failure {
+        stage: Stage::Died,
+        errno: None,
+        remaining: Default::default(),
+    };
+    let exec_reached = setup
+        .exec_reached
+        .load(std::sync::atomic::Ordering::Relaxed);
+    match shared.failure.or((!exec_reached).then_some(died)) {
         None => Ok((pid, pidfd)),
         Some(failure) => {
             // The child has already exited (CLONE_VFORK returned); reap it so no zombie is left.

@@ -309,6 +309,7 @@ impl Command {
             parent_death_signal: self
                 .parent_death_signal
                 .map(|signal| (signal, std::process::id() as libc::pid_t)),
+            exec_reached: Default::default(),
         };
         let (pid, pidfd) = clone::start(&setup, &privileges)?;
         let mut ends = stdio.parent_ends.into_iter();

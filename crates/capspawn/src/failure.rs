@@ -25,6 +25,8 @@ pub enum Stage {
     Verify,
     SignalMask,
     Exec,
+    /// The child died before it could report (a signal, the OOM killer).
+    Died,
 }
 
 impl Stage {
@@ -49,6 +51,7 @@ impl Stage {
             Stage::Verify => "verify",
             Stage::SignalMask => "signal-mask",
             Stage::Exec => "exec",
+            Stage::Died => "died",
         }
     }
 
@@ -73,6 +76,7 @@ impl Stage {
             Stage::Verify => "capget",
             Stage::SignalMask => "rt_sigprocmask",
             Stage::Exec => "execve",
+            Stage::Died => "clone",
         }
     }
 }
@@ -101,6 +105,9 @@ impl Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.stage == Stage::Died {
+            return write!(f, "the child died before exec (a signal or the OOM killer)");
+        }
         write!(f, "{} failed", self.stage.syscall())?;
         if let Some(errno) = self.errno {
             write!(f, ": {}", errno.desc())?;

@@ -13,6 +13,7 @@ use crate::thread_caps::{self, CapSets};
 use nix::errno::Errno;
 use std::ffi::CStr;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What to do with the capability bounding set.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -90,6 +91,9 @@ pub struct ProcessSetup<'a> {
     /// The signal the child gets when the supervisor thread that spawned it exits, and that
     /// supervisor's pid, to check it did not exit before the signal was armed.
     pub parent_death_signal: Option<(libc::c_int, libc::pid_t)>,
+    /// Set by the child just before `execve`: a child that exits without it and without a
+    /// failure died on the way (a signal, the OOM killer), and the workload never ran.
+    pub exec_reached: AtomicBool,
 }
 
 /// The child's whole sequence, in order. With a `setup` (a `clone` child) it ends in `execve`
@@ -195,6 +199,7 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     // 7. Unblock signals only now, with default handlers, then exec. A PATH search tries each
     //    candidate the parent resolved, like execvp: EACCES is remembered, ENOENT moves on.
     raw::set_signal_mask(setup.signal_mask).map_err(Failure::at(Stage::SignalMask))?;
+    setup.exec_reached.store(true, Ordering::Relaxed);
     let mut errno = Errno::ENOENT;
     for &program in setup.programs {
         // SAFETY: the parent built `program`, `argv` and `envp` as NUL-terminated strings and

@@ -177,3 +177,24 @@ fn a_filter_that_fakes_setgroups_refuses_every_spawn() {
     assert_eq!(failure.stage, Stage::Setgroups, "{failure:?}");
     assert!(!marker.exists(), "a workload ran");
 }
+
+#[test]
+fn a_child_killed_before_exec_is_a_failed_spawn() {
+    const TEST: &str = "a_child_killed_before_exec_is_a_failed_spawn";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    answer(libc::SYS_setresuid, None, 0x8000_0000); // SECCOMP_RET_KILL_PROCESS
+    let marker = fresh_path(TEST);
+    let error = Command::new("touch")
+        .arg(&marker)
+        .user(capspawn::UserSpec::Name("nobody".into()))
+        .spawn()
+        .unwrap_err();
+    let SpawnError::Child(failure) = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(failure.stage, Stage::Died, "{failure:?}");
+    assert!(!marker.exists(), "a workload ran");
+    assert_eq!(children(), Vec::<String>::new(), "a child was left behind");
+}
