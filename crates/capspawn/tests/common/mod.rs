@@ -1,7 +1,7 @@
 //! Helpers shared by the tests that need a real kernel and real privileges.
 #![allow(dead_code)]
 
-use capspawn::{thread_caps, Command, ExitStatus, Stdio};
+use capspawn::{thread_caps, Command, ExitStatus, Failure, SpawnError, Stdio};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, pipe, ForkResult};
 use std::io::{Read, Write};
@@ -127,4 +127,19 @@ pub fn output(command: &mut Command) -> (String, ExitStatus) {
         .read_to_string(&mut out)
         .unwrap();
     (out, child.wait().unwrap())
+}
+
+/// Spawns `touch <marker>` configured by `configure`, which must be refused by the child: returns
+/// the failure, after checking that the workload never ran (no marker) and no child was left.
+pub fn refused(marker_name: &str, configure: impl FnOnce(&mut Command) -> &mut Command) -> Failure {
+    let marker = fresh_path(marker_name);
+    let mut command = Command::new("touch");
+    command.arg(&marker);
+    let error = configure(&mut command).spawn().unwrap_err();
+    let SpawnError::Child(failure) = error else {
+        panic!("{error:?}")
+    };
+    assert!(!marker.exists(), "a workload ran");
+    assert_eq!(children(), Vec::<String>::new(), "a child was left behind");
+    failure
 }
