@@ -1,9 +1,8 @@
 // Checks the hand-written Node-API layer (crates/capspawn-node/src/napi) from JS.
 //
 // Run from the repo root:
-//   npm run build:native -- --features napi-selftest && node crates/capspawn-node/selftest.cjs
-// (then rebuild without the feature: `npm run build:native`). Another addon
-// path can be given as CAPSPAWN_NODE=/path/to/addon.node.
+//   scripts/napi-selftest   (part of npm test; builds the addon with the
+//   napi-selftest feature and passes its path as CAPSPAWN_NODE).
 'use strict';
 const assert = require('node:assert/strict');
 const path = require('node:path');

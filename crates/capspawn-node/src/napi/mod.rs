@@ -12,14 +12,14 @@
 //!
 //! Register functions with [`register_module!`] from the crate root; see
 //! `module.rs`. The `napi-selftest` cargo feature adds `exports.__selftest`.
-// A general-purpose layer: the binding uses only part of it at any time, so
-// unused helpers are expected, not dead.
+// A few helpers (Buffers, `has`, `push`, `Tsfn::release`) serve only the selftest, which
+// `npm test` runs (scripts/napi-selftest); the binding itself does not need them.
 #![allow(dead_code)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod error;
 mod module;
-mod reference;
+mod instance_data;
 #[cfg(feature = "napi-selftest")]
 mod selftest;
 pub mod sys;
@@ -33,7 +33,6 @@ pub(crate) use module::register_module;
 pub use {
     error::{Error, PropValue, Result, ERR_INTERNAL, ERR_NAPI},
     module::{init_module, Callback, MAX_ARGS},
-    reference::Ref,
     tsfn::Tsfn,
     value::ValueType,
 };
@@ -52,11 +51,6 @@ impl Env {
     pub unsafe fn from_raw(raw: sys::napi_env) -> Self {
         Env(raw)
     }
-
-    /// The raw `napi_env`, for calls this layer does not wrap.
-    pub fn raw(self) -> sys::napi_env {
-        self.0
-    }
 }
 
 /// A JS value handle (`napi_value`), valid until the current callback returns.
@@ -71,10 +65,5 @@ impl Value {
     /// `raw` must be a live handle of the env of the running callback.
     pub unsafe fn from_raw(raw: sys::napi_value) -> Self {
         Value(raw)
-    }
-
-    /// The raw `napi_value`.
-    pub fn raw(self) -> sys::napi_value {
-        self.0
     }
 }

@@ -26,7 +26,6 @@ opaque! {
     napi_env => napi_env__,
     napi_value => napi_value__,
     napi_callback_info => napi_callback_info__,
-    napi_ref => napi_ref__,
     napi_threadsafe_function => napi_threadsafe_function__,
 }
 
@@ -111,7 +110,6 @@ extern "C" {
     ) -> napi_status;
     pub fn napi_get_undefined(env: napi_env, result: *mut napi_value) -> napi_status;
     pub fn napi_get_null(env: napi_env, result: *mut napi_value) -> napi_status;
-    pub fn napi_get_global(env: napi_env, result: *mut napi_value) -> napi_status;
     pub fn napi_get_boolean(env: napi_env, value: bool, result: *mut napi_value) -> napi_status;
     pub fn napi_create_object(env: napi_env, result: *mut napi_value) -> napi_status;
     pub fn napi_create_array(env: napi_env, result: *mut napi_value) -> napi_status;
@@ -151,10 +149,6 @@ extern "C" {
         bufsize: usize,
         result: *mut usize,
     ) -> napi_status;
-    pub fn napi_get_value_int32(env: napi_env, value: napi_value, result: *mut i32) -> napi_status;
-    pub fn napi_get_value_uint32(env: napi_env, value: napi_value, result: *mut u32)
-        -> napi_status;
-    pub fn napi_get_value_int64(env: napi_env, value: napi_value, result: *mut i64) -> napi_status;
     pub fn napi_get_value_double(env: napi_env, value: napi_value, result: *mut f64)
         -> napi_status;
     pub fn napi_get_value_bool(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
@@ -206,19 +200,6 @@ extern "C" {
     pub fn napi_get_and_clear_last_exception(env: napi_env, result: *mut napi_value)
         -> napi_status;
     pub fn napi_fatal_exception(env: napi_env, err: napi_value) -> napi_status;
-
-    pub fn napi_create_reference(
-        env: napi_env,
-        value: napi_value,
-        initial_refcount: u32,
-        result: *mut napi_ref,
-    ) -> napi_status;
-    pub fn napi_delete_reference(env: napi_env, reference: napi_ref) -> napi_status;
-    pub fn napi_get_reference_value(
-        env: napi_env,
-        reference: napi_ref,
-        result: *mut napi_value,
-    ) -> napi_status;
 
     pub fn napi_set_instance_data(
         env: napi_env,

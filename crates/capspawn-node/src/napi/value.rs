@@ -62,8 +62,6 @@ plain_creators! {
     undefined() => napi_get_undefined;
     /// `napi_get_null`.
     null() => napi_get_null;
-    /// `napi_get_global`: `globalThis`.
-    global() => napi_get_global;
     /// `napi_get_boolean`.
     boolean(b: bool) => napi_get_boolean;
     /// `napi_create_int32`.

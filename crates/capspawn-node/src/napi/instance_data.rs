@@ -1,27 +1,12 @@
-//! Keeping JS values alive across callbacks (`napi_ref`) and per-env state.
+//! Per-env state (`napi_set_instance_data`).
 
 use std::any::Any;
 use std::ffi::c_void;
 use std::ptr;
 
-use super::{sys, Env, Error, Result, Value};
-
-/// A strong reference (`napi_create_reference` with count 1): keeps a JS
-/// value alive beyond the callback that received it. JS-thread only (not
-/// `Send`). Must be given back with [`Ref::delete`]; a `Ref` that is just
-/// dropped leaks the value until the env is torn down.
-#[derive(Debug)]
-pub struct Ref(sys::napi_ref);
+use super::{sys, Env, Error, Result};
 
 impl Env {
-    /// `napi_create_reference(value, 1)`.
-    pub fn reference(self, value: Value) -> Result<Ref> {
-        let mut out = ptr::null_mut();
-        // SAFETY: live env, handle of this env, valid out-slot.
-        self.check(unsafe { sys::napi_create_reference(self.0, value.0, 1, &mut out) })?;
-        Ok(Ref(out))
-    }
-
     /// `napi_set_instance_data`: stores per-env state, dropped by Node's
     /// finalizer when the env (main thread or worker) is torn down. Set-once:
     /// Node would overwrite silently without finalizing the old data, which
@@ -71,20 +56,4 @@ unsafe extern "C" fn drop_instance_data(
     // SAFETY: `data` is the `Box<Box<dyn Any>>` leaked in `set_instance_data`;
     // Node calls this finalizer exactly once.
     drop(unsafe { Box::from_raw(data.cast::<Box<dyn Any>>()) });
-}
-
-impl Ref {
-    /// `napi_get_reference_value`: the referenced value as a fresh handle.
-    pub fn get(&self, env: Env) -> Result<Value> {
-        let mut out = ptr::null_mut();
-        // SAFETY: live env; `self.0` is an undeleted reference of this env.
-        env.check(unsafe { sys::napi_get_reference_value(env.0, self.0, &mut out) })?;
-        Ok(Value(out))
-    }
-
-    /// `napi_delete_reference`: lets the value be collected again.
-    pub fn delete(self, env: Env) -> Result<()> {
-        // SAFETY: live env; consuming `self` makes this the only delete.
-        env.check(unsafe { sys::napi_delete_reference(env.0, self.0) })
-    }
 }
