@@ -268,9 +268,13 @@ impl Command {
     pub fn spawn(&self) -> Result<Child, SpawnError> {
         // Everything that allocates or looks something up happens here, before clone.
         let privileges = self.privileges()?;
-        let env: Vec<(OsString, OsString)> = match &self.env {
-            Some(vars) => vars.clone(),
-            None => std::env::vars_os().collect(),
+        let inherited: Vec<(OsString, OsString)>;
+        let env = match &self.env {
+            Some(vars) => vars,
+            None => {
+                inherited = std::env::vars_os().collect();
+                &inherited
+            }
         };
         let path = env
             .iter()
@@ -282,7 +286,7 @@ impl Command {
             .chain(self.args.iter().map(OsString::as_os_str))
             .map(|arg| resolve::c_string("args", arg.as_bytes()))
             .collect::<Result<Vec<_>, _>>()?;
-        let envp = resolve::environment(&env)?;
+        let envp = resolve::environment(env)?;
         let cwd = self
             .cwd
             .as_ref()

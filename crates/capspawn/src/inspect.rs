@@ -1,6 +1,6 @@
 //! A process's capability state, for reports and for checking a child.
 
-use crate::capability::{CapMask, MAX_CAP_NUMBER};
+use crate::capability::CapMask;
 use crate::thread_caps;
 use nix::errno::Errno;
 
@@ -73,7 +73,7 @@ impl ProcessCaps {
             ambient: mask("CapAmb")?,
             no_new_privs: field("NoNewPrivs")? == "1",
             securebits: None,
-            last_cap: last_cap_from_proc().unwrap_or_else(thread_caps::last_cap),
+            last_cap: thread_caps::record_kernel_last_cap().unwrap_or_else(thread_caps::last_cap),
         })
     }
 
@@ -82,11 +82,6 @@ impl ProcessCaps {
     pub fn can_clear_bounding_set(&self) -> bool {
         self.effective.contains(CAP_SETPCAP) || self.bounding.is_empty()
     }
-}
-
-fn last_cap_from_proc() -> Option<u8> {
-    let text = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok()?;
-    text.trim().parse().ok().filter(|&n| n <= MAX_CAP_NUMBER)
 }
 
 #[cfg(test)]
@@ -127,7 +122,7 @@ mod tests {
             },
             proc
         );
-        assert_eq!(ours.last_cap, last_cap_from_proc().unwrap());
+        assert_eq!(Some(ours.last_cap), thread_caps::record_kernel_last_cap());
     }
 
     #[test]

@@ -79,16 +79,6 @@ impl Reaper {
         }
     }
 
-    /// How many children are being watched.
-    pub fn len(&self) -> usize {
-        self.watched.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    /// Whether no child is being watched.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn run(&self) {
         let mut events = [EpollEvent::empty(); 64];
         loop {

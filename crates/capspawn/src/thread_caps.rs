@@ -57,16 +57,22 @@ pub fn bounding_contains(cap: u8) -> Option<bool> {
 /// child can tell a real end of the capabilities from answers that were tampered with.
 static KERNEL_LAST_CAP: AtomicU8 = AtomicU8::new(u8::MAX);
 
-/// Reads `/proc/sys/kernel/cap_last_cap` once and records it for [`bounding`]. Not
-/// async-signal-safe: call it in the parent, before `clone` or `fork`.
-pub fn record_kernel_last_cap() {
-    if KERNEL_LAST_CAP.load(Ordering::Relaxed) != u8::MAX {
-        return;
+/// Reads `/proc/sys/kernel/cap_last_cap` once and records it for [`bounding`]; returns it
+/// (`None` if it cannot be read). Not async-signal-safe: call it in the parent, before `clone`
+/// or `fork`.
+pub fn record_kernel_last_cap() -> Option<u8> {
+    let recorded = KERNEL_LAST_CAP.load(Ordering::Relaxed);
+    if recorded != u8::MAX {
+        return Some(recorded);
     }
-    let text = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap_or_default();
-    if let Ok(last) = text.trim().parse::<u8>() {
-        KERNEL_LAST_CAP.store(last.min(MAX_CAP_NUMBER), Ordering::Relaxed);
-    }
+    let text = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok()?;
+    let last = text
+        .trim()
+        .parse::<u8>()
+        .ok()
+        .filter(|&n| n <= MAX_CAP_NUMBER)?;
+    KERNEL_LAST_CAP.store(last, Ordering::Relaxed);
+    Some(last)
 }
 
 /// The bounding set: every capability `PR_CAPBSET_READ` says is raised, up to the kernel's last.

@@ -18,8 +18,8 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod error;
-mod module;
 mod instance_data;
+mod module;
 #[cfg(feature = "napi-selftest")]
 mod selftest;
 pub mod sys;
