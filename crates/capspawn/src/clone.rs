@@ -48,10 +48,12 @@ pub fn start(
         privileges,
         failure: None,
     };
+    let dumpable = SupervisorDumpable::keep(privileges);
     // SAFETY: `child_main` runs only async-signal-safe code (privilege_drop) and takes the
     // `Shared` we pass, which lives on this frame until clone_vfork has returned.
-    let (pid, pidfd) = unsafe { clone_vfork(child_main, (&mut shared as *mut Shared).cast()) }
-        .map_err(StartError::Clone)?;
+    let cloned = unsafe { clone_vfork(child_main, (&mut shared as *mut Shared).cast()) };
+    drop(dumpable);
+    let (pid, pidfd) = cloned.map_err(StartError::Clone)?;
     let died = Failure {
         stage: Stage::Died,
         errno: None,
@@ -66,6 +68,49 @@ pub fn start(
             // The child has already exited (CLONE_VFORK returned); reap it so no zombie is left.
             let _ = crate::child::wait_pidfd(&pidfd, libc::WEXITED);
             Err(StartError::Child(failure))
+        }
+    }
+}
+
+/// The supervisor's `PR_SET_DUMPABLE` flag across a spawn that changes uid or gid.
+///
+/// The flag belongs to the memory, which a `CLONE_VM` child shares with the supervisor: the
+/// kernel clears it when the child changes its uid or gid, and step 4 of the drop makes sure it
+/// stays clear until `execve`, so the new uid cannot ptrace that memory. Left so, the supervisor
+/// would lose its core dumps and its own uid's access to it (ptrace, most of `/proc/<pid>`).
+/// Once the child has exec'd (into memory of its own) or exited, the flag is put back as it
+/// was. One such spawn at a time: a restore must never make the memory dumpable while another
+/// thread's child is between its uid change and `execve`.
+struct SupervisorDumpable {
+    was: Option<bool>,
+    _one_at_a_time: Option<std::sync::MutexGuard<'static, ()>>,
+}
+
+impl SupervisorDumpable {
+    fn keep(privileges: &Privileges) -> Self {
+        static UID_CHANGES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        if privileges.uid.is_none() && privileges.gid.is_none() {
+            return SupervisorDumpable {
+                was: None,
+                _one_at_a_time: None,
+            };
+        }
+        let guard = UID_CHANGES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        SupervisorDumpable {
+            was: capctl::prctl::get_dumpable().ok(),
+            _one_at_a_time: Some(guard),
+        }
+    }
+}
+
+impl Drop for SupervisorDumpable {
+    fn drop(&mut self) {
+        if let Some(was) = self.was {
+            if capctl::prctl::get_dumpable().ok() != Some(was) {
+                let _ = capctl::prctl::set_dumpable(was);
+            }
         }
     }
 }

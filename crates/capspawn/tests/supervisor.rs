@@ -3,7 +3,7 @@
 mod common;
 
 use capspawn::{Command, CommandExt, ExitStatus, Privileges, ProcessCaps, Reaper, UserSpec};
-use common::privileged;
+use common::{privileged, rerun_under};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -158,4 +158,53 @@ fn the_same_drop_works_in_std_pre_exec() {
         })
         .status();
     assert_eq!(refused.unwrap_err().raw_os_error(), Some(libc::EPERM));
+}
+
+/// `PR_GET_DUMPABLE` of this process.
+fn dumpable() -> bool {
+    // SAFETY: integer arguments only.
+    let answer = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
+    assert!(
+        answer >= 0,
+        "PR_GET_DUMPABLE: {}",
+        std::io::Error::last_os_error()
+    );
+    answer == 1
+}
+
+fn set_dumpable(dumpable: bool) {
+    assert_eq!(
+        // SAFETY: integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, dumpable as libc::c_ulong, 0, 0, 0) },
+        0
+    );
+}
+
+#[test]
+fn a_spawn_as_another_user_leaves_the_supervisor_dumpable_as_it_was() {
+    // The child's uid change makes the memory it shares with the supervisor non-dumpable; alone
+    // in its own process, so that no other test's spawn is between setresuid and execve.
+    const TEST: &str = "a_spawn_as_another_user_leaves_the_supervisor_dumpable_as_it_was";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    let nobody = || UserSpec::Name("nobody".into());
+    assert!(dumpable());
+    let child = Command::new("true").user(nobody()).spawn().unwrap();
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
+    assert!(dumpable(), "non-dumpable after a workload ran as nobody");
+
+    // A child refused after its uid change (nothing to exec) leaves it as it was too.
+    let missing = Command::new("/nonexistent/capspawn-test")
+        .user(nobody())
+        .spawn();
+    assert!(missing.is_err());
+    assert!(dumpable(), "non-dumpable after a refused spawn as nobody");
+
+    // A supervisor that made itself non-dumpable stays so.
+    set_dumpable(false);
+    let child = Command::new("true").user(nobody()).spawn().unwrap();
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
+    assert!(!dumpable());
+    set_dumpable(true);
 }
