@@ -136,6 +136,32 @@ fn a_filter_that_fakes_the_bounding_set_reads_refuses_every_spawn() {
 }
 
 #[test]
+fn a_filter_that_breaks_the_bounding_set_reads_refuses_every_spawn() {
+    // PR_CAPBSET_DROP refused, and PR_CAPBSET_READ failing with an errno the kernel never gives
+    // it (EACCES): nothing can be known about the set, so the spawn is refused, and in a debug
+    // build too (capctl debug-asserts EINVAL there, which must not panic in the child).
+    const TEST: &str = "a_filter_that_breaks_the_bounding_set_reads_refuses_every_spawn";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    answer(
+        libc::SYS_prctl,
+        Some(libc::PR_CAPBSET_DROP as u32),
+        0x0005_0000 | libc::EPERM as u32,
+    );
+    answer(
+        libc::SYS_prctl,
+        Some(libc::PR_CAPBSET_READ as u32),
+        0x0005_0000 | libc::EACCES as u32,
+    );
+    for keep in [CapMask::EMPTY, CapMask(1 << 10)] {
+        let failure = refused(TEST, |command| command.capabilities(keep));
+        assert_eq!(failure.stage, Stage::BoundingSet, "{keep:?}: {failure:?}");
+    }
+    assert!(capspawn::bounding_set::probe_clear().unwrap().is_err());
+}
+
+#[test]
 fn a_filter_that_fakes_setgroups_refuses_every_spawn() {
     const TEST: &str = "a_filter_that_fakes_setgroups_refuses_every_spawn";
     if !rerun_under(&["setpriv", "--groups=6,999"], TEST) {
