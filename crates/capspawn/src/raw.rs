@@ -77,7 +77,9 @@ pub fn set_cloexec(fd: RawFd, on: bool) -> Result<(), Errno> {
 }
 
 /// Marks every descriptor from `first` up close-on-exec: `close_range(CLOSE_RANGE_CLOEXEC)`
-/// (Linux 5.11), else `fcntl` on each number below the `RLIMIT_NOFILE` soft limit.
+/// (Linux 5.11). Before 5.11, `fcntl` on each descriptor `/proc/self/fd` lists; without a
+/// readable `/proc`, on every number below the `RLIMIT_NOFILE` hard limit (not the soft one: a
+/// descriptor opened before the soft limit was lowered stays open above it).
 pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
     // SAFETY: integer arguments only.
     let ranged = check(unsafe {
@@ -92,6 +94,9 @@ pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
         Ok(_) => return Ok(()),
         Err(Errno::ENOSYS | Errno::EINVAL) => {}
         Err(errno) => return Err(errno),
+    }
+    if cloexec_listed(first).is_ok() {
+        return Ok(());
     }
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -110,7 +115,8 @@ pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
             old,
         )
     })?;
-    let end = limit.rlim_cur.min(1 << 20) as RawFd;
+    // The kernel keeps the hard limit at or below fs.nr_open (at most about 2^30).
+    let end = limit.rlim_max.max(limit.rlim_cur).min(RawFd::MAX as u64) as RawFd;
     for fd in first..end {
         match set_cloexec(fd, true) {
             Ok(()) | Err(Errno::EBADF) => {}
@@ -118,6 +124,87 @@ pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
         }
     }
     Ok(())
+}
+
+/// `fcntl(FD_CLOEXEC)` on each descriptor from `first` up that `/proc/self/fd` lists, read
+/// with `getdents64` into a buffer on the stack. Any failure means "use the fallback".
+fn cloexec_listed(first: RawFd) -> Result<(), Errno> {
+    let path = b"/proc/self/fd\0";
+    // SAFETY: a NUL-terminated path; the new descriptor is closed below.
+    let dir = check(unsafe {
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    })? as RawFd;
+    let listed = each_listed_fd(dir, |fd| {
+        if fd < first || fd == dir {
+            return Ok(());
+        }
+        match set_cloexec(fd, true) {
+            Ok(()) | Err(Errno::EBADF) => Ok(()),
+            Err(errno) => Err(errno),
+        }
+    });
+    // SAFETY: closes the descriptor opened above, which nothing else uses.
+    unsafe { libc::syscall(libc::SYS_close, dir) };
+    listed
+}
+
+/// Calls `each` with every descriptor number in the open `/proc/<pid>/fd` directory `dir`.
+fn each_listed_fd(
+    dir: RawFd,
+    mut each: impl FnMut(RawFd) -> Result<(), Errno>,
+) -> Result<(), Errno> {
+    // struct linux_dirent64: d_ino (8 bytes), d_off (8), d_reclen (2), d_type (1), d_name.
+    const RECLEN: usize = 16;
+    const NAME: usize = 19;
+    #[repr(C, align(8))]
+    struct Entries([u8; 4096]);
+    let mut entries = Entries([0; 4096]);
+    loop {
+        // SAFETY: the kernel writes at most `entries.0.len()` bytes into the live buffer.
+        let filled = check(unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                dir,
+                entries.0.as_mut_ptr(),
+                entries.0.len(),
+            )
+        })? as usize;
+        if filled == 0 {
+            return Ok(());
+        }
+        let mut at = 0;
+        while at + NAME < filled {
+            let reclen = u16::from_ne_bytes([entries.0[at + RECLEN], entries.0[at + RECLEN + 1]]);
+            let end = (at + reclen as usize).min(filled);
+            if end <= at + NAME {
+                return Err(Errno::EIO);
+            }
+            if let Some(fd) = fd_number(&entries.0[at + NAME..end]) {
+                each(fd)?;
+            }
+            at = end;
+        }
+    }
+}
+
+/// The descriptor a `/proc/<pid>/fd` entry names (decimal digits up to the NUL); `None` for
+/// `.` and `..`.
+fn fd_number(name: &[u8]) -> Option<RawFd> {
+    let digits = name.split(|&b| b == 0).next()?;
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0 as RawFd, |fd, &b| {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        fd.checked_mul(10)?.checked_add(RawFd::from(b - b'0'))
+    })
 }
 
 /// `chdir(2)`.
@@ -266,4 +353,19 @@ pub fn set_dumpable(dumpable: bool) -> Result<(), Errno> {
         )
     })
     .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fd_number;
+
+    #[test]
+    fn fd_numbers_are_read_from_proc_entry_names() {
+        assert_eq!(fd_number(b"0\0"), Some(0));
+        assert_eq!(fd_number(b"1047\0\0\0"), Some(1047));
+        assert_eq!(fd_number(b"2147483647\0"), Some(i32::MAX));
+        for name in [&b".\0"[..], b"..\0", b"\0", b"", b"12a\0", b"2147483648\0"] {
+            assert_eq!(fd_number(name), None, "{name:?}");
+        }
+    }
 }

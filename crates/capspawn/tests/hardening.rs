@@ -3,7 +3,7 @@
 mod common;
 
 use capspawn::{CapMask, Command, ExitStatus, ProcessCaps, SpawnError, Stdio, UserSpec};
-use common::{output, privileged};
+use common::{answer, output, privileged, rerun_under};
 use std::io::Read;
 
 const NET_BIND_SERVICE: u8 = 10;
@@ -153,4 +153,68 @@ fn extra_descriptors_are_passed_and_every_other_one_is_closed() {
     unsafe { libc::close(leaked) };
     assert_eq!(extra, "extra\n");
     assert_eq!(out, format!("4:closed\n5:open\n{leaked}:closed\n"));
+}
+
+/// Leaves a descriptor open at each of `fds`, without close-on-exec, and lowers
+/// RLIMIT_NOFILE to `soft`/`hard` (below some of them, as a supervisor may after opening them).
+fn leak_descriptors(fds: &[i32], soft: u64, hard: u64) {
+    for &fd in fds {
+        // SAFETY: dup3 of our stdout onto a free number (close-on-exec off); kept open on purpose.
+        assert_eq!(unsafe { libc::dup3(1, fd, 0) }, fd);
+    }
+    let limit = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: a valid rlimit for this process.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+}
+
+/// Which of `fds` the workload has open, asked of bash (which takes any descriptor number in a
+/// redirection, and needs no /proc for it).
+fn open_in_workload(fds: &[i32]) -> String {
+    let probe: String = fds
+        .iter()
+        .map(|fd| format!("(true >&{fd}) 2>/dev/null && echo -n '{fd} ';"))
+        .collect();
+    let (out, exit) = output(Command::new("bash").args(["-c", &format!("{probe} true")]));
+    assert_eq!(exit, ExitStatus::Exited(0));
+    out
+}
+
+/// With `close_range` answered ENOSYS (a kernel before 5.11).
+fn without_close_range() {
+    answer(
+        libc::SYS_close_range,
+        None,
+        0x0005_0000 | libc::ENOSYS as u32,
+    );
+}
+
+#[test]
+fn before_close_range_no_descriptor_leaks_even_above_the_limits() {
+    const TEST: &str = "before_close_range_no_descriptor_leaks_even_above_the_limits";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    leak_descriptors(&[20, 300, 1000], 64, 512);
+    without_close_range();
+    // Descriptor 1 is the check that the probe sees an open descriptor.
+    assert_eq!(open_in_workload(&[1, 20, 300, 1000]), "1 ");
+}
+
+#[test]
+fn before_close_range_and_without_proc_no_descriptor_below_the_hard_limit_leaks() {
+    const TEST: &str =
+        "before_close_range_and_without_proc_no_descriptor_below_the_hard_limit_leaks";
+    if !rerun_under(&["unshare", "--mount", "--propagation", "private"], TEST) {
+        return;
+    }
+    // SAFETY: a NUL-terminated path; only this test process's own mount namespace changes.
+    let unmounted = unsafe { libc::umount2(c"/proc".as_ptr(), libc::MNT_DETACH) };
+    assert_eq!(unmounted, 0, "{}", std::io::Error::last_os_error());
+    assert!(std::fs::read_dir("/proc/self/fd").is_err());
+    leak_descriptors(&[20, 300], 64, 512);
+    without_close_range();
+    assert_eq!(open_in_workload(&[1, 20, 300]), "1 ");
 }

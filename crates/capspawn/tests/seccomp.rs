@@ -5,60 +5,13 @@
 mod common;
 
 use capspawn::{CapMask, Stage, UserSpec};
-use common::{refused, rerun_under};
+use common::{answer, refused, rerun_under};
 
 /// Capability number of CAP_SYS_ADMIN.
 const CAP_SYS_ADMIN: u8 = 21;
 
 fn nobody() -> UserSpec {
     UserSpec::Name("nobody".into())
-}
-
-#[cfg(target_arch = "x86_64")]
-const AUDIT_ARCH: u32 = 0xc000_003e;
-#[cfg(target_arch = "aarch64")]
-const AUDIT_ARCH: u32 = 0xc000_00b7;
-
-/// Installs, on the calling thread (the one that will spawn; a clone child inherits it), a
-/// filter that answers syscall `nr` with `ret` (only when its first argument is `arg0`, if
-/// given), and allows everything else.
-fn answer(nr: libc::c_long, arg0: Option<u32>, ret: u32) {
-    const LD_W_ABS: u16 = 0x20;
-    const JEQ_K: u16 = 0x15;
-    const RET_K: u16 = 0x06;
-    const ALLOW: u32 = 0x7fff_0000;
-    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
-    // Each test jumps to the final ALLOW when it does not match.
-    let checks: Vec<(u32, u32)> = [(4, AUDIT_ARCH), (0, nr as u32)] // seccomp_data.arch, .nr
-        .into_iter()
-        .chain(arg0.map(|a| (16, a))) // seccomp_data.args[0], low half
-        .collect();
-    let mut program = Vec::new();
-    for (i, &(offset, value)) in checks.iter().enumerate() {
-        let to_allow = (2 * (checks.len() - i) - 1) as u8;
-        program.push(op(LD_W_ABS, 0, 0, offset));
-        program.push(op(JEQ_K, 0, to_allow, value));
-    }
-    program.push(op(RET_K, 0, 0, ret));
-    program.push(op(RET_K, 0, 0, ALLOW));
-    let fprog = libc::sock_fprog {
-        len: program.len() as u16,
-        filter: program.as_ptr() as *mut _,
-    };
-    // SAFETY: a valid filter program that outlives the call; the kernel copies it.
-    let installed = unsafe {
-        libc::prctl(
-            libc::PR_SET_SECCOMP,
-            libc::SECCOMP_MODE_FILTER,
-            &fprog as *const _,
-        )
-    };
-    assert_eq!(
-        installed,
-        0,
-        "PR_SET_SECCOMP: {}",
-        std::io::Error::last_os_error()
-    );
 }
 
 fn assert_refused(test: &str) {
