@@ -76,58 +76,34 @@ pub fn set_cloexec(fd: RawFd, on: bool) -> Result<(), Errno> {
     check(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFD, flags) }).map(drop)
 }
 
-/// Marks every descriptor from `first` up close-on-exec: `close_range(CLOSE_RANGE_CLOEXEC)`
-/// (Linux 5.11). Before 5.11, `fcntl` on each descriptor `/proc/self/fd` lists; without a
-/// readable `/proc`, on every number below the `RLIMIT_NOFILE` hard limit (not the soft one: a
-/// descriptor opened before the soft limit was lowered stays open above it).
+/// Makes sure no descriptor from `first` up reaches the workload: marks them close-on-exec
+/// with `close_range(CLOSE_RANGE_CLOEXEC)` (Linux 5.11); on 5.9 and 5.10, which lack the flag,
+/// closes them with `close_range` (this child has its own descriptor table); before 5.9, marks
+/// each one `/proc/self/fd` lists. Without a real procfs there, it fails: no bound on the
+/// descriptor numbers is certain (one opened before `RLIMIT_NOFILE` was lowered stays above it).
 pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
-    // SAFETY: integer arguments only.
-    let ranged = check(unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first as libc::c_uint,
-            libc::c_uint::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    });
-    match ranged {
-        Ok(_) => return Ok(()),
-        Err(Errno::ENOSYS | Errno::EINVAL) => {}
-        Err(errno) => return Err(errno),
-    }
-    if cloexec_listed(first).is_ok() {
-        return Ok(());
-    }
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    let close_range = |flags: libc::c_uint| {
+        // SAFETY: integer arguments only.
+        check(unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                first as libc::c_uint,
+                libc::c_uint::MAX,
+                flags,
+            )
+        })
+        .map(drop)
     };
-    let (no_new_limit, old): (*const libc::rlimit, *mut libc::rlimit) =
-        (std::ptr::null(), &mut limit);
-    // SAFETY: prlimit64 (getrlimit on every architecture) of pid 0, the caller, reading into a
-    // valid rlimit.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_prlimit64,
-            0,
-            libc::RLIMIT_NOFILE,
-            no_new_limit,
-            old,
-        )
-    })?;
-    // The kernel keeps the hard limit at or below fs.nr_open (at most about 2^30).
-    let end = limit.rlim_max.max(limit.rlim_cur).min(RawFd::MAX as u64) as RawFd;
-    for fd in first..end {
-        match set_cloexec(fd, true) {
-            Ok(()) | Err(Errno::EBADF) => {}
-            Err(errno) => return Err(errno),
-        }
+    match close_range(libc::CLOSE_RANGE_CLOEXEC) {
+        Err(Errno::EINVAL) => close_range(0),
+        Err(Errno::ENOSYS) => cloexec_listed(first),
+        done => done,
     }
-    Ok(())
 }
 
 /// `fcntl(FD_CLOEXEC)` on each descriptor from `first` up that `/proc/self/fd` lists, read
-/// with `getdents64` into a buffer on the stack. Any failure means "use the fallback".
+/// with `getdents64` into a buffer on the stack. Fails unless that directory is on procfs and
+/// its listing includes the descriptor reading it: anything else could be an incomplete list.
 fn cloexec_listed(first: RawFd) -> Result<(), Errno> {
     let path = b"/proc/self/fd\0";
     // SAFETY: a NUL-terminated path; the new descriptor is closed below.
@@ -139,21 +115,43 @@ fn cloexec_listed(first: RawFd) -> Result<(), Errno> {
             libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
         )
     })? as RawFd;
-    let listed = each_listed_fd(dir, |fd| {
-        if fd < first || fd == dir {
-            return Ok(());
-        }
-        match set_cloexec(fd, true) {
-            Ok(()) | Err(Errno::EBADF) => Ok(()),
-            Err(errno) => Err(errno),
-        }
+    let mut saw_dir = false;
+    let listed = on_procfs(dir).and_then(|()| {
+        each_listed_fd(dir, |fd| {
+            saw_dir |= fd == dir;
+            if fd < first || fd == dir {
+                return Ok(());
+            }
+            match set_cloexec(fd, true) {
+                Ok(()) | Err(Errno::EBADF) => Ok(()),
+                Err(errno) => Err(errno),
+            }
+        })
     });
     // SAFETY: closes the descriptor opened above, which nothing else uses.
     unsafe { libc::syscall(libc::SYS_close, dir) };
-    listed
+    match listed {
+        Ok(()) if !saw_dir => Err(Errno::EIO),
+        other => other,
+    }
+}
+
+/// `ENOTSUP` unless `fd` is on procfs (`fstatfs`): an empty directory or a bind mount over
+/// `/proc` would list nothing.
+fn on_procfs(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: statfs is plain data, for which all zeroes is a valid value.
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the kernel writes one statfs into the live value.
+    check(unsafe { libc::syscall(libc::SYS_fstatfs, fd, &mut stat as *mut libc::statfs) })?;
+    if stat.f_type as u64 == libc::PROC_SUPER_MAGIC as u64 {
+        Ok(())
+    } else {
+        Err(Errno::ENOTSUP)
+    }
 }
 
 /// Calls `each` with every descriptor number in the open `/proc/<pid>/fd` directory `dir`.
+/// `EIO` for anything but whole records naming `.`, `..` or a descriptor number.
 fn each_listed_fd(
     dir: RawFd,
     mut each: impl FnMut(RawFd) -> Result<(), Errno>,
@@ -177,17 +175,21 @@ fn each_listed_fd(
         if filled == 0 {
             return Ok(());
         }
+        let records = entries.0.get(..filled).ok_or(Errno::EIO)?;
         let mut at = 0;
-        while at + NAME < filled {
-            let reclen = u16::from_ne_bytes([entries.0[at + RECLEN], entries.0[at + RECLEN + 1]]);
-            let end = (at + reclen as usize).min(filled);
-            if end <= at + NAME {
-                return Err(Errno::EIO);
+        while at < filled {
+            let record = records.get(at..).ok_or(Errno::EIO)?;
+            let reclen = match record.get(RECLEN..RECLEN + 2) {
+                Some(&[low, high]) => u16::from_ne_bytes([low, high]) as usize,
+                _ => return Err(Errno::EIO),
+            };
+            let name = record.get(NAME..reclen).ok_or(Errno::EIO)?;
+            match fd_number(name) {
+                Some(fd) => each(fd)?,
+                None if name.starts_with(b".\0") || name.starts_with(b"..\0") => {}
+                None => return Err(Errno::EIO),
             }
-            if let Some(fd) = fd_number(&entries.0[at + NAME..end]) {
-                each(fd)?;
-            }
-            at = end;
+            at += reclen;
         }
     }
 }

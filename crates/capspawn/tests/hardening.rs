@@ -2,8 +2,11 @@
 
 mod common;
 
-use capspawn::{CapMask, Command, ExitStatus, ProcessCaps, SpawnError, Stdio, UserSpec};
-use common::{answer, output, privileged, rerun_under};
+use capspawn::{
+    CapMask, Command, Errno, ExitStatus, ProcessCaps, SpawnError, Stage, Stdio, UserSpec,
+};
+use common::{answer, answer_when, output, privileged, rerun_under};
+use nix::sys::wait::{waitid, Id, WaitPidFlag};
 use std::io::Read;
 
 const NET_BIND_SERVICE: u8 = 10;
@@ -182,13 +185,31 @@ fn open_in_workload(fds: &[i32]) -> String {
     out
 }
 
-/// With `close_range` answered ENOSYS (a kernel before 5.11).
+/// With `close_range` answered ENOSYS (a kernel before 5.9).
 fn without_close_range() {
     answer(
         libc::SYS_close_range,
         None,
         0x0005_0000 | libc::ENOSYS as u32,
     );
+}
+
+#[test]
+fn without_close_range_cloexec_the_descriptors_are_closed_instead() {
+    // Linux 5.9 and 5.10 have close_range but not CLOSE_RANGE_CLOEXEC (EINVAL).
+    const TEST: &str = "without_close_range_cloexec_the_descriptors_are_closed_instead";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    leak_descriptors(&[20, 300, 1000], 64, 512);
+    let cloexec = libc::CLOSE_RANGE_CLOEXEC;
+    answer_when(
+        libc::SYS_close_range,
+        Some((2, cloexec)),
+        0x0005_0000 | libc::EINVAL as u32,
+    );
+    // Descriptor 1 is the check that the probe sees an open descriptor.
+    assert_eq!(open_in_workload(&[1, 20, 300, 1000]), "1 ");
 }
 
 #[test]
@@ -199,14 +220,14 @@ fn before_close_range_no_descriptor_leaks_even_above_the_limits() {
     }
     leak_descriptors(&[20, 300, 1000], 64, 512);
     without_close_range();
-    // Descriptor 1 is the check that the probe sees an open descriptor.
     assert_eq!(open_in_workload(&[1, 20, 300, 1000]), "1 ");
 }
 
 #[test]
-fn before_close_range_and_without_proc_no_descriptor_below_the_hard_limit_leaks() {
-    const TEST: &str =
-        "before_close_range_and_without_proc_no_descriptor_below_the_hard_limit_leaks";
+fn before_close_range_and_without_procfs_every_spawn_is_refused() {
+    // No bound on the descriptor numbers is certain then, and a directory that is not procfs
+    // at /proc/self/fd would list nothing.
+    const TEST: &str = "before_close_range_and_without_procfs_every_spawn_is_refused";
     if !rerun_under(&["unshare", "--mount", "--propagation", "private"], TEST) {
         return;
     }
@@ -214,7 +235,41 @@ fn before_close_range_and_without_proc_no_descriptor_below_the_hard_limit_leaks(
     let unmounted = unsafe { libc::umount2(c"/proc".as_ptr(), libc::MNT_DETACH) };
     assert_eq!(unmounted, 0, "{}", std::io::Error::last_os_error());
     assert!(std::fs::read_dir("/proc/self/fd").is_err());
-    leak_descriptors(&[20, 300], 64, 512);
     without_close_range();
-    assert_eq!(open_in_workload(&[1, 20, 300]), "1 ");
+    // `common::refused` without /proc: no marker, and no child left (asked of waitid).
+    let refused = |name: &str| -> capspawn::Failure {
+        let marker = common::fresh_path(name);
+        let error = Command::new("touch").arg(&marker).spawn().unwrap_err();
+        let SpawnError::Child(failure) = error else {
+            panic!("{error:?}")
+        };
+        assert!(!marker.exists(), "a workload ran");
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        assert_eq!(waitid(Id::All, flags), Err(Errno::ECHILD));
+        failure
+    };
+    let failure = refused("no-proc");
+    assert_eq!(
+        (failure.stage, failure.errno),
+        (Stage::Cloexec, Some(Errno::ENOENT))
+    );
+
+    // An empty tmpfs with a /proc/self/fd directory in it.
+    // SAFETY: NUL-terminated strings; a mount in this test process's own namespace.
+    let mounted = unsafe {
+        libc::mount(
+            c"none".as_ptr(),
+            c"/proc".as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(mounted, 0, "{}", std::io::Error::last_os_error());
+    std::fs::create_dir_all("/proc/self/fd").unwrap();
+    let failure = refused("tmpfs-proc");
+    assert_eq!(
+        (failure.stage, failure.errno),
+        (Stage::Cloexec, Some(Errno::ENOTSUP))
+    );
 }

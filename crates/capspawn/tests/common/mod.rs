@@ -153,6 +153,11 @@ const AUDIT_ARCH: u32 = 0xc000_00b7;
 /// filter that answers syscall `nr` with `ret` (only when its first argument is `arg0`, if
 /// given), and allows everything else.
 pub fn answer(nr: libc::c_long, arg0: Option<u32>, ret: u32) {
+    answer_when(nr, arg0.map(|value| (0, value)), ret);
+}
+
+/// [`answer`], only when argument `index` (its low 32 bits) is `value`, if given.
+pub fn answer_when(nr: libc::c_long, arg: Option<(u32, u32)>, ret: u32) {
     const LD_W_ABS: u16 = 0x20;
     const JEQ_K: u16 = 0x15;
     const RET_K: u16 = 0x06;
@@ -161,7 +166,7 @@ pub fn answer(nr: libc::c_long, arg0: Option<u32>, ret: u32) {
     // Each test jumps to the final ALLOW when it does not match.
     let checks: Vec<(u32, u32)> = [(4, AUDIT_ARCH), (0, nr as u32)] // seccomp_data.arch, .nr
         .into_iter()
-        .chain(arg0.map(|a| (16, a))) // seccomp_data.args[0], low half
+        .chain(arg.map(|(index, value)| (16 + 8 * index, value))) // seccomp_data.args[i], low half
         .collect();
     let mut program = Vec::new();
     for (i, &(offset, value)) in checks.iter().enumerate() {
