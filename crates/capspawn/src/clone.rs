@@ -48,7 +48,7 @@ pub fn start(
         privileges,
         failure: None,
     };
-    let dumpable = SupervisorDumpable::keep(privileges);
+    let dumpable = SupervisorDumpable::enter();
     // SAFETY: `child_main` runs only async-signal-safe code (privilege_drop) and takes the
     // `Shared` we pass, which lives on this frame until clone_vfork has returned.
     let cloned = unsafe { clone_vfork(child_main, (&mut shared as *mut Shared).cast()) };
@@ -72,45 +72,51 @@ pub fn start(
     }
 }
 
-/// The supervisor's `PR_SET_DUMPABLE` flag across a spawn that changes uid or gid.
+/// The supervisor's `PR_SET_DUMPABLE` flag across spawns.
 ///
 /// The flag belongs to the memory, which a `CLONE_VM` child shares with the supervisor: the
-/// kernel clears it when the child changes its uid or gid, and step 4 of the drop makes sure it
-/// stays clear until `execve`, so the new uid cannot ptrace that memory. Left so, the supervisor
-/// would lose its core dumps and its own uid's access to it (ptrace, most of `/proc/<pid>`).
-/// Once the child has exec'd (into memory of its own) or exited, the flag is put back as it
-/// was. One such spawn at a time: a restore must never make the memory dumpable while another
-/// thread's child is between its uid change and `execve`.
-struct SupervisorDumpable {
-    was: Option<bool>,
-    _one_at_a_time: Option<std::sync::MutexGuard<'static, ()>>,
+/// child clears it before it drops anything (step 1 of the drop), and the kernel clears it on
+/// a uid change, so no process can ptrace that memory through the child. Left so, the
+/// supervisor would lose its core dumps and its own uid's access to it (ptrace, most of
+/// `/proc/<pid>`). Once the last child in flight has exec'd (into memory of its own) or
+/// exited, the flag is set back to 1 if it was 1 before the first of them (never while
+/// another child is still before `execve`). Other values stay cleared: `PR_SET_DUMPABLE`
+/// cannot set 2 (`fs.suid_dumpable=2`), and 0 is what the supervisor had.
+struct SupervisorDumpable;
+
+struct InFlight {
+    children: usize,
+    was_dumpable: bool,
+}
+
+static IN_FLIGHT: std::sync::Mutex<InFlight> = std::sync::Mutex::new(InFlight {
+    children: 0,
+    was_dumpable: false,
+});
+
+fn in_flight() -> std::sync::MutexGuard<'static, InFlight> {
+    IN_FLIGHT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl SupervisorDumpable {
-    fn keep(privileges: &Privileges) -> Self {
-        static UID_CHANGES: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        if privileges.uid.is_none() && privileges.gid.is_none() {
-            return SupervisorDumpable {
-                was: None,
-                _one_at_a_time: None,
-            };
+    fn enter() -> Self {
+        let mut state = in_flight();
+        if state.children == 0 {
+            state.was_dumpable = crate::raw::dumpable() == Ok(1);
         }
-        let guard = UID_CHANGES
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        SupervisorDumpable {
-            was: capctl::prctl::get_dumpable().ok(),
-            _one_at_a_time: Some(guard),
-        }
+        state.children += 1;
+        SupervisorDumpable
     }
 }
 
 impl Drop for SupervisorDumpable {
     fn drop(&mut self) {
-        if let Some(was) = self.was {
-            if capctl::prctl::get_dumpable().ok() != Some(was) {
-                let _ = capctl::prctl::set_dumpable(was);
-            }
+        let mut state = in_flight();
+        state.children -= 1;
+        if state.children == 0 && state.was_dumpable && crate::raw::dumpable() != Ok(1) {
+            let _ = crate::raw::set_dumpable(true);
         }
     }
 }

@@ -7,6 +7,7 @@ use nix::errno::Errno;
 /// The step of the child sequence that failed.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Stage {
+    Dumpable,
     Setsid,
     Stdio,
     Cloexec,
@@ -33,6 +34,7 @@ impl Stage {
     /// The name reported to users (`error.stage`).
     pub fn name(self) -> &'static str {
         match self {
+            Stage::Dumpable => "dumpable",
             Stage::Setsid => "setsid",
             Stage::Stdio => "stdio",
             Stage::Cloexec => "cloexec",
@@ -58,6 +60,7 @@ impl Stage {
     /// The system call that failed at this stage (`error.syscall`).
     pub fn syscall(self) -> &'static str {
         match self {
+            Stage::Dumpable => "prctl(PR_SET_DUMPABLE)",
             Stage::Setsid => "setsid",
             Stage::Stdio => "dup2",
             Stage::Cloexec => "close_range",

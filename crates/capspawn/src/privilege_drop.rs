@@ -104,11 +104,16 @@ pub struct ProcessSetup<'a> {
 pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), Failure> {
     let keep = privileges.capabilities;
 
-    // 1. The process around the workload, first: it needs no privilege we are about to drop
+    // 1. Before anything is dropped, the memory non-dumpable: it is the supervisor's (CLONE_VM)
+    //    or a copy of it (fork), and once this child holds fewer capabilities than the
+    //    supervisor, a process with the same uid and those fewer capabilities could ptrace it
+    //    and write there. The parent gives the supervisor its flag back after execve.
+    //    Then the process around the workload: it needs no privilege we are about to drop
     //    (chdir keeps the supervisor's access rights, setrlimit may still raise a hard limit).
     //    Handlers go back to the default before anything can unblock a signal, since a
     //    supervisor handler would run on the supervisor's memory. Descriptors: stdio into place,
-    //    every other one close-on-exec, so the workload inherits nothing by accident.
+    //    every other one close-on-exec (or closed), so the workload inherits nothing by accident.
+    raw::set_dumpable(false).map_err(Failure::at(Stage::Dumpable))?;
     if let Some(setup) = setup {
         raw::default_all_signals();
         if setup.new_session {
@@ -160,11 +165,11 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     //    first would make setresuid fail. Ambient is emptied before capset (the kernel keeps it
     //    a subset of permitted and inheritable) and refilled after it, since raising a
     //    capability there needs it in both.
-    //    The uid change makes the memory we share with the supervisor dumpable again when the
-    //    fs.suid_dumpable sysctl is 1, i.e. ptraceable by the new uid until execve: undo it at once.
+    //    The uid change makes the memory dumpable again when the fs.suid_dumpable sysctl is 1,
+    //    i.e. ptraceable by the new uid until execve: undo it at once.
     if let Some(uid) = privileges.uid {
         raw::setresuid(uid).map_err(Failure::at(Stage::Setuid))?;
-        raw::set_dumpable(false).map_err(Failure::at(Stage::Setuid))?;
+        raw::set_dumpable(false).map_err(Failure::at(Stage::Dumpable))?;
     }
     thread_caps::clear_ambient().map_err(Failure::at(Stage::Ambient))?;
     let kept = CapSets {

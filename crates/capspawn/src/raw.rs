@@ -340,6 +340,13 @@ pub fn getgroups(groups: &mut [libc::gid_t]) -> Result<usize, Errno> {
         .map(|n| n as usize)
 }
 
+/// `PR_GET_DUMPABLE`: 1 when the process may be ptraced by its own uid, 0 when only with
+/// `CAP_SYS_PTRACE`, 2 when only by root (`fs.suid_dumpable=2`).
+pub fn dumpable() -> Result<libc::c_long, Errno> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_prctl, libc::PR_GET_DUMPABLE, 0, 0, 0, 0) })
+}
+
 /// `PR_SET_DUMPABLE`: whether the process (here: the memory it shares with the supervisor) may
 /// be ptraced by its own uid.
 pub fn set_dumpable(dumpable: bool) -> Result<(), Errno> {

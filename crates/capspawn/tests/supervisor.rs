@@ -208,3 +208,44 @@ fn a_spawn_as_another_user_leaves_the_supervisor_dumpable_as_it_was() {
     assert!(!dumpable());
     set_dumpable(true);
 }
+
+#[test]
+fn the_shared_memory_is_not_dumpable_while_a_child_drops_privileges() {
+    // Without a uid change too: a child with fewer capabilities than the supervisor could
+    // otherwise be ptraced by a process with the same uid and those fewer capabilities, and
+    // it shares the supervisor's memory. A thread watches the flag while others spawn.
+    const TEST: &str = "the_shared_memory_is_not_dumpable_while_a_child_drops_privileges";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    assert!(dumpable());
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut cleared = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                cleared += u64::from(!dumpable());
+            }
+            cleared
+        })
+    };
+    let spawners: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(|| {
+                for _ in 0..100 {
+                    let child = Command::new("true").spawn().unwrap();
+                    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
+                }
+            })
+        })
+        .collect();
+    spawners.into_iter().for_each(|s| s.join().unwrap());
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let cleared = watcher.join().unwrap();
+    assert!(
+        cleared > 0,
+        "the flag was never seen cleared during 200 spawns"
+    );
+    assert!(dumpable(), "not given back after the last child exec'd");
+}
