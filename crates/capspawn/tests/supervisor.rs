@@ -2,7 +2,9 @@
 
 mod common;
 
-use capspawn::{Command, CommandExt, ExitStatus, Privileges, ProcessCaps, Reaper, UserSpec};
+use capspawn::{
+    Command, CommandExt, ExitStatus, GroupSpec, Privileges, ProcessCaps, Reaper, UserSpec,
+};
 use common::{privileged, rerun_under};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -193,6 +195,17 @@ fn a_spawn_as_another_user_leaves_the_supervisor_dumpable_as_it_was() {
     let child = Command::new("true").user(nobody()).spawn().unwrap();
     assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
     assert!(dumpable(), "non-dumpable after a workload ran as nobody");
+
+    // A gid change alone clears the flag too (the kernel does it for any credential change).
+    let child = Command::new("true")
+        .group(GroupSpec::Id(65534))
+        .spawn()
+        .unwrap();
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
+    assert!(
+        dumpable(),
+        "non-dumpable after a workload ran with gid 65534"
+    );
 
     // A child refused after its uid change (nothing to exec) leaves it as it was too.
     let missing = Command::new("/nonexistent/capspawn-test")
