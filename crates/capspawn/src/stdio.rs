@@ -7,14 +7,15 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 /// Where one of the child's descriptors comes from.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Stdio {
-    /// The supervisor's own descriptor of the same number.
+    /// The supervisor's own descriptor of the same number (closed if it is closed there).
     Inherit,
     /// `/dev/null` for 0, 1 and 2; closed for a descriptor beyond them.
     Null,
     /// A new pipe for 0, 1 and 2 (the child reads 0, writes 1 and 2); a Unix stream socket pair
     /// beyond them, usable both ways. The supervisor's end is in [`crate::Child`].
     Pipe,
-    /// This descriptor of the supervisor's.
+    /// This descriptor of the supervisor's, which must be open (else the spawn fails with
+    /// `EBADF`).
     Fd(RawFd),
 }
 
@@ -39,12 +40,21 @@ impl StdioFds {
             parent_ends: plan.iter().map(|_| None).collect(),
             sources: Vec::with_capacity(plan.len()),
         };
+        // The supervisor's descriptors first, before anything new is opened: a closed one's
+        // number would be taken by a pipe made below, and the child would get that instead (its
+        // own stdin pipe's write end as stderr, say). `Inherit` of a closed one leaves it closed,
+        // as it is in the supervisor; `Fd` of one that is not open is an error.
         for (target, stdio) in plan.iter().enumerate() {
-            let source = match (stdio, target) {
-                (Stdio::Inherit, _) => target as RawFd,
-                (Stdio::Fd(fd), _) => *fd,
-                (Stdio::Null, 3..) => -1,
-                (Stdio::Null, _) => fds.keep(open_null()?),
+            fds.sources.push(match *stdio {
+                Stdio::Inherit if is_open(target as RawFd) => target as RawFd,
+                Stdio::Fd(fd) if is_open(fd) => fd,
+                Stdio::Fd(_) => return Err(setup_error("fcntl")(nix::errno::Errno::EBADF)),
+                Stdio::Inherit | Stdio::Null | Stdio::Pipe => -1,
+            });
+        }
+        for (target, stdio) in plan.iter().enumerate() {
+            match (stdio, target) {
+                (Stdio::Null, 0..=2) => fds.sources[target] = fds.keep(open_null()?),
                 (Stdio::Pipe, _) => {
                     let (child, parent) = if target < 3 {
                         pipe(target)?
@@ -52,10 +62,10 @@ impl StdioFds {
                         socket_pair()?
                     };
                     fds.parent_ends[target] = Some(parent);
-                    fds.keep(child)
+                    fds.sources[target] = fds.keep(child);
                 }
-            };
-            fds.sources.push(source);
+                _ => {}
+            }
         }
         let count = plan.len() as RawFd;
         for target in 0..fds.sources.len() {
@@ -75,6 +85,11 @@ impl StdioFds {
         self.child_ends.push(fd);
         raw
     }
+}
+
+/// Whether `fd` is an open descriptor of this process.
+fn is_open(fd: RawFd) -> bool {
+    fd >= 0 && nix::fcntl::fcntl(fd, nix::fcntl::F_GETFD).is_ok()
 }
 
 fn open_null() -> Result<OwnedFd, SpawnError> {

@@ -273,3 +273,67 @@ fn before_close_range_and_without_procfs_every_spawn_is_refused() {
         (Stage::Cloexec, Some(Errno::ENOTSUP))
     );
 }
+
+#[test]
+fn a_supervisor_with_closed_stdio_gives_the_child_none_of_its_new_pipes_by_mistake() {
+    // A daemon started with 0 and 2 closed: the stdin pipe made for the child takes numbers 0
+    // and 2, so an inherited stderr must not pick its write end up.
+    const TEST: &str =
+        "a_supervisor_with_closed_stdio_gives_the_child_none_of_its_new_pipes_by_mistake";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    // Rust's runtime opens /dev/null on a closed 0, 1 or 2 at startup, so close them here
+    // (alone in this process), keeping stderr for the assertions' messages.
+    // SAFETY: a copy of stderr, then closing 0 and 2, which nothing else in this process uses.
+    let saved_stderr = unsafe {
+        let saved = libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 10);
+        libc::close(0);
+        libc::close(2);
+        saved
+    };
+    // SAFETY: F_GETFD only reads descriptor flags.
+    let is_open = |fd: i32| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1;
+    let closed = !is_open(0) && !is_open(2);
+    let mut child = Command::new("readlink")
+        .args(["/proc/self/fd/0", "/proc/self/fd/2"])
+        .stdin(Stdio::Pipe)
+        .stdout(Stdio::Pipe)
+        .stderr(Stdio::Inherit)
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    std::fs::File::from(child.stdout.take().unwrap())
+        .read_to_string(&mut out)
+        .unwrap();
+    drop(child.stdin.take());
+    let exit = child.wait().unwrap();
+    // SAFETY: puts the saved stderr back at 2 (0 may now be the pipe end just dropped: free).
+    unsafe { libc::dup2(saved_stderr, 2) };
+    assert!(closed);
+    // Descriptor 0 is the stdin pipe; 2 is closed, as in the supervisor (readlink fails on it).
+    assert_eq!(exit, ExitStatus::Exited(1));
+    assert!(
+        out.starts_with("pipe:[") && out.lines().count() == 1,
+        "{out:?}"
+    );
+
+    // A descriptor that is not open cannot be passed.
+    assert!(!is_open(900));
+    for fd in [900, -1] {
+        let error = Command::new("true")
+            .fd(3, Stdio::Fd(fd))
+            .spawn()
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SpawnError::Setup {
+                    errno: Errno::EBADF,
+                    ..
+                }
+            ),
+            "{fd}: {error:?}"
+        );
+    }
+}
