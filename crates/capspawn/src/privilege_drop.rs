@@ -202,7 +202,8 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     let Some(setup) = setup else { return Ok(()) };
 
     // 7. Unblock signals only now, with default handlers, then exec. A PATH search tries each
-    //    candidate the parent resolved, like execvp: EACCES is remembered, ENOENT moves on.
+    //    candidate the parent resolved, as glibc's execvp does: EACCES is remembered, the
+    //    errors of a missing or unreachable file move on, any other stops.
     raw::set_signal_mask(setup.signal_mask).map_err(Failure::at(Stage::SignalMask))?;
     setup.exec_reached.store(true, Ordering::Relaxed);
     let mut errno = Errno::ENOENT;
@@ -210,7 +211,7 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
         // SAFETY: the parent built `program`, `argv` and `envp` as NUL-terminated strings and
         // NULL-terminated arrays, and keeps them alive until the child has exec'd or exited.
         match unsafe { raw::execve(program, setup.argv, setup.envp) } {
-            Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP | Errno::ENAMETOOLONG => {}
+            Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ETIMEDOUT => {}
             Errno::EACCES => errno = Errno::EACCES,
             other => {
                 errno = other;

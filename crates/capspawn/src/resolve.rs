@@ -18,11 +18,23 @@ pub struct ResolvedUser {
     pub primary_gid: Option<libc::gid_t>,
 }
 
+/// `id` itself, unless it is `(uid_t)-1` / `(gid_t)-1`, which `setresuid`/`setresgid` take as
+/// "leave unchanged", not as an id.
+fn id(what: &'static str, id: u32) -> Result<u32, SpawnError> {
+    if id == u32::MAX {
+        return Err(SpawnError::InvalidInput {
+            what,
+            message: format!("{id} ((uid_t)-1) means 'unchanged' to the kernel, not an id"),
+        });
+    }
+    Ok(id)
+}
+
 /// Looks a user up by name or uid.
 pub fn user(spec: &UserSpec) -> Result<ResolvedUser, SpawnError> {
     let found = match spec {
         UserSpec::Name(name) => User::from_name(name),
-        UserSpec::Id(uid) => User::from_uid(Uid::from_raw(*uid)),
+        UserSpec::Id(uid) => User::from_uid(Uid::from_raw(id("user", *uid)?)),
     }
     .map_err(|errno| SpawnError::Lookup {
         what: "user",
@@ -46,7 +58,7 @@ pub fn user(spec: &UserSpec) -> Result<ResolvedUser, SpawnError> {
 /// Looks a group up by name; a gid is taken as it is.
 pub fn group(spec: &GroupSpec) -> Result<libc::gid_t, SpawnError> {
     match spec {
-        GroupSpec::Id(gid) => Ok(*gid),
+        GroupSpec::Id(gid) => id("group", *gid),
         GroupSpec::Name(name) => match Group::from_name(name) {
             Ok(Some(group)) => Ok(group.gid.as_raw()),
             Ok(None) => Err(SpawnError::UnknownGroup(name.clone())),
@@ -90,7 +102,11 @@ pub fn supplementary_groups(
             message: "'init' needs a user to take the groups of".into(),
         }),
         Some(SupplementaryGroups::Clear) => Ok(Some(Vec::new())),
-        Some(SupplementaryGroups::List(gids)) => Ok(Some(gids.clone())),
+        Some(SupplementaryGroups::List(gids)) => gids
+            .iter()
+            .map(|&gid| id("supplementaryGroups", gid))
+            .collect::<Result<_, _>>()
+            .map(Some),
         None if user.is_some() => init(),
         None if can_set_groups() => Ok(Some(Vec::new())),
         None => Ok(None),
@@ -125,9 +141,8 @@ pub fn program_candidates(
     if bytes.contains(&b'/') {
         return Ok(vec![c_string("command", bytes)?]);
     }
-    let path = path
-        .map(OsStr::as_bytes)
-        .unwrap_or(b"/usr/local/bin:/usr/bin:/bin");
+    // Without a PATH, glibc's execvp (and so child_process) searches /bin, then /usr/bin.
+    let path = path.map(OsStr::as_bytes).unwrap_or(b"/bin:/usr/bin");
     path.split(|&b| b == b':')
         .map(|dir| {
             let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
@@ -218,6 +233,25 @@ mod tests {
         let found = program_candidates(OsStr::new("ls"), Some(OsStr::new("/a:/b/::/c"))).unwrap();
         let found: Vec<_> = found.iter().map(|c| c.to_str().unwrap()).collect();
         assert_eq!(found, ["/a/ls", "/b/ls", "./ls", "/c/ls"]);
+    }
+
+    #[test]
+    fn without_a_path_the_search_is_glibc_execvp_s() {
+        let found = program_candidates(OsStr::new("ls"), None).unwrap();
+        let found: Vec<_> = found.iter().map(|c| c.to_str().unwrap()).collect();
+        assert_eq!(found, ["/bin/ls", "/usr/bin/ls"]);
+    }
+
+    #[test]
+    fn minus_one_is_not_an_id() {
+        let invalid = |r: Result<(), SpawnError>| matches!(r, Err(SpawnError::InvalidInput { .. }));
+        assert!(invalid(user(&UserSpec::Id(u32::MAX)).map(drop)));
+        assert!(invalid(group(&GroupSpec::Id(u32::MAX)).map(drop)));
+        let list = SupplementaryGroups::List(vec![0, u32::MAX]);
+        assert!(invalid(
+            supplementary_groups(Some(&list), None, None).map(drop)
+        ));
+        assert_eq!(group(&GroupSpec::Id(u32::MAX - 1)).unwrap(), u32::MAX - 1);
     }
 
     #[test]

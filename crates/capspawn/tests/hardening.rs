@@ -232,7 +232,7 @@ fn before_close_range_and_without_procfs_every_spawn_is_refused() {
         return;
     }
     // SAFETY: a NUL-terminated path; only this test process's own mount namespace changes.
-    let unmounted = unsafe { libc::umount2(c"/proc".as_ptr(), libc::MNT_DETACH) };
+    let unmounted = unsafe { libc::umount2(b"/proc\0".as_ptr().cast(), libc::MNT_DETACH) };
     assert_eq!(unmounted, 0, "{}", std::io::Error::last_os_error());
     assert!(std::fs::read_dir("/proc/self/fd").is_err());
     without_close_range();
@@ -258,9 +258,9 @@ fn before_close_range_and_without_procfs_every_spawn_is_refused() {
     // SAFETY: NUL-terminated strings; a mount in this test process's own namespace.
     let mounted = unsafe {
         libc::mount(
-            c"none".as_ptr(),
-            c"/proc".as_ptr(),
-            c"tmpfs".as_ptr(),
+            b"none\0".as_ptr().cast(),
+            b"/proc\0".as_ptr().cast(),
+            b"tmpfs\0".as_ptr().cast(),
             0,
             std::ptr::null(),
         )
