@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawn, type SpawnOptions } from '../dist/index.js';
+import { nativeOrigin } from '../dist/native.js';
 import { FIXTURES, childPids, fdCount, outcome, readStatus, requirePrivilege, runReport, tempDir } from './helpers.js';
 
 // Every spawn here is refused by design on a supervisor that cannot empty the bounding set.
@@ -374,6 +375,29 @@ describe('ref and unref', () => {
     const out = execFileSync(process.execPath, [fixture, 'ref-again'], { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'inherit'] });
     const lines = out.trim().split('\n').map((line) => JSON.parse(line));
     expect(lines).toEqual([{ pid: expect.any(Number), referenced: true }, { exit: [0, null] }]);
+  });
+});
+
+describe('two copies of capspawn in one process', () => {
+  it('share the binding: every exit reaches its child, and unref() in one spares the other', () => {
+    // Two copies of the JS (as two installs of one version give), loading this build's binding.
+    const root = path.join(FIXTURES, '..', '..');
+    const dir = tempDir('copies');
+    for (const copy of ['a', 'b']) {
+      fs.cpSync(path.join(root, 'dist'), path.join(dir, copy, 'dist'), { recursive: true });
+      fs.writeFileSync(path.join(dir, copy, 'package.json'), JSON.stringify({ type: 'module' }));
+    }
+    const out = execFileSync(process.execPath, [path.join(FIXTURES, 'two-copies.mjs'), path.join(dir, 'a'), path.join(dir, 'b')], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: { ...process.env, CAPSPAWN_NATIVE_LIBRARY_PATH: nativeOrigin.path },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const report = JSON.parse(out.trim().split('\n').pop()!) as { exits: Record<string, unknown>; lingering: number };
+    process.kill(report.lingering, 'SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+    // The process ended by itself once A's last child had exited; B's unref'd sleeper still ran.
+    expect(report.exits).toEqual({ a1: [0, null], b1: [0, null], a2: [0, null] });
   });
 });
 

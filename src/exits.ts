@@ -6,33 +6,42 @@ import { native } from './native.js';
 
 type OnExit = (code: number | null, signal: number | null) => void;
 
-const running = new Map<number, OnExit>();
-let referenced = 0;
-let listening = false;
+interface Routing {
+  running: Map<number, OnExit>;
+  referenced: number;
+  listening: boolean;
+}
+
+/** The routing lives on the binding, not in this module: two copies of this module in one
+ * process (two installs of one version, say) load the same `.node` file, get the same binding
+ * object and share its one exit channel, so they must share the routing too. */
+const ROUTING = Symbol.for('capspawn.exits');
+const holder = native as unknown as { [ROUTING]?: Routing };
+const routing: Routing = (holder[ROUTING] ??= { running: new Map(), referenced: 0, listening: false });
 
 /** Sets up the native exit callback; must happen before the first spawn. */
 export function listen(): void {
-  if (listening) return;
+  if (routing.listening) return;
   native.onExit((id, code, signal) => {
-    const onExit = running.get(id);
-    running.delete(id);
+    const onExit = routing.running.get(id);
+    routing.running.delete(id);
     onExit?.(code, signal);
   });
-  listening = true;
+  routing.listening = true;
 }
 
 /** Routes child `id`'s exit to `onExit`, and counts it as referenced. */
 export function register(id: number, onExit: OnExit): void {
-  running.set(id, onExit);
+  routing.running.set(id, onExit);
   retain();
 }
 
 /** One more referenced running child. */
 export function retain(): void {
-  if (referenced++ === 0) native.refExits(true);
+  if (routing.referenced++ === 0) native.refExits(true);
 }
 
 /** One referenced running child fewer. */
 export function release(): void {
-  if (--referenced === 0) native.refExits(false);
+  if (--routing.referenced === 0) native.refExits(false);
 }
