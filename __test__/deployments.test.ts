@@ -4,10 +4,11 @@
  * workload must never run: the marker file it would create must not exist, and the supervisor
  * must have no child left.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseStatus, requirePrivilege, runReport, tempDir, type ProcStatus, type Report } from './helpers.js';
+import { FIXTURES, parseStatus, requirePrivilege, runReport, tempDir, type ProcStatus, type Report } from './helpers.js';
 
 beforeEach((ctx) => requirePrivilege(ctx));
 
@@ -175,5 +176,18 @@ describe('an unprivileged supervisor with the bounding set still raised (setpriv
     expect(report.events).toEqual(['error', 'close']);
     expect(fs.existsSync(marker)).toBe(false);
     expect(report.children).toEqual([]);
+  });
+});
+
+describe('a supervisor without CAP_KILL (setpriv --bounding-set=-kill)', () => {
+  it('cannot signal a workload running as nobody: timeout, abort and kill() each emit EPERM, and nothing throws', () => {
+    const out = execFileSync('setpriv', ['--bounding-set=-kill', process.execPath, path.join(FIXTURES, 'kill-denied.mjs')], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const results = JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
+    const denied = { errors: [['EPERM', 'kill']], close: [0, null], killed: false };
+    expect(results).toEqual({ timeout: denied, abort: denied, kill: { ...denied, returned: false } });
   });
 });

@@ -97,11 +97,23 @@ export class CapspawnChildProcess extends EventEmitter {
     this.#armTimeoutAndAbort();
   }
 
-  /** Sends `signal` (default: `killSignal`, `'SIGTERM'`). False once the child is gone. */
+  /** Sends `signal` (default: `killSignal`, `'SIGTERM'`). False once the child is gone. As
+   * `child_process`: a signal that could not be sent (`EPERM`: the supervisor may not signal
+   * the workload's uid without `CAP_KILL`) is an `'error'` event and `false`; only `EINVAL` and
+   * `ENOSYS` throw. */
   kill(signal?: NodeJS.Signals | number): boolean {
     const number = signalNumber(signal ?? this.#behaviour.killSignal);
     if (!this.#running) return false;
-    const sent = native.kill(this.#id, number);
+    let sent: boolean;
+    try {
+      sent = native.kill(this.#id, number);
+    } catch (error) {
+      const code = (error as CodedError).code;
+      if (code === 'ESRCH') return false; // already gone
+      if (code === 'EINVAL' || code === 'ENOSYS') throw error;
+      this.emit('error', error);
+      return false;
+    }
     if (sent && number !== 0) this.killed = true;
     return sent;
   }
@@ -140,12 +152,23 @@ export class CapspawnChildProcess extends EventEmitter {
 
   #armTimeoutAndAbort(): void {
     const { timeout, signal } = this.#behaviour;
+    // Neither may throw out of a timer or an event listener (as child_process: an 'error').
     if (timeout > 0) {
-      this.#timer = setTimeout(() => this.kill(), timeout);
+      this.#timer = setTimeout(() => {
+        try {
+          this.kill();
+        } catch (error) {
+          this.emit('error', error);
+        }
+      }, timeout);
     }
     if (signal) {
       this.#onAbort = () => {
-        if (this.kill()) this.emit('error', abortError(signal.reason));
+        try {
+          if (this.kill()) this.emit('error', abortError(signal.reason));
+        } catch (error) {
+          this.emit('error', error);
+        }
       };
       if (signal.aborted) process.nextTick(this.#onAbort);
       else signal.addEventListener('abort', this.#onAbort, { once: true });
