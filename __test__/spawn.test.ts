@@ -431,4 +431,26 @@ describe('resources', () => {
     expect(childPids()).toEqual([]);
     expect(fdCount()).toBe(before);
   });
+
+  it('a spawn whose result cannot be handed back (a polluted prototype) stops its child and closes its pipes', async () => {
+    await outcome(spawn('/bin/true'));
+    const before = fdCount();
+    Object.defineProperty(Object.prototype, 'stdio', {
+      set() {
+        throw new Error('polluted');
+      },
+      configurable: true,
+    });
+    try {
+      expect(() => spawn('/bin/cat', [], { stdio: 'pipe' })).toThrow('polluted');
+    } finally {
+      delete (Object.prototype as { stdio?: unknown }).stdio;
+    }
+    // Killed and reaped (its pidfd closed with it), its pipe ends closed: no cat left waiting.
+    for (let i = 0; i < 100 && (childPids().length > 0 || fdCount() > before); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(childPids()).toEqual([]);
+    expect(fdCount()).toBe(before);
+  });
 });

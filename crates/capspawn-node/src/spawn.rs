@@ -7,7 +7,7 @@ use capspawn::{
     BoundingSetPolicy, CapMask, Command, GroupSpec, SpawnError, Stdio, SupplementaryGroups,
     UserSpec,
 };
-use std::os::fd::IntoRawFd;
+use std::os::fd::{AsRawFd, IntoRawFd};
 
 fn field(env: Env, spec: Value, name: &str) -> Result<Option<Value>> {
     match env.get(spec, name)? {
@@ -205,12 +205,31 @@ pub fn spawn(env: Env, args: &[Value]) -> Result<Value> {
     let pid = child.pid;
     let id = watcher.watch(child)?;
     let fds: Vec<_> = ends
-        .into_iter()
-        .map(|fd| fd.map_or(-1, IntoRawFd::into_raw_fd))
+        .iter()
+        .map(|fd| fd.as_ref().map_or(-1, AsRawFd::as_raw_fd))
         .collect();
-    let result = env.object()?;
-    env.set(result, "id", env.double(id as f64)?)?;
-    env.set(result, "pid", env.int32(pid)?)?;
-    env.set(result, "stdio", env.array_from(fds, |fd| env.int32(fd))?)?;
-    Ok(result)
+    let built = (|| {
+        let result = env.object()?;
+        env.set(result, "id", env.double(id as f64)?)?;
+        env.set(result, "pid", env.int32(pid)?)?;
+        env.set(result, "stdio", env.array_from(fds, |fd| env.int32(fd))?)?;
+        Ok(result)
+    })();
+    match built {
+        Ok(result) => {
+            // JavaScript owns the supervisor's ends from here.
+            for fd in ends.into_iter().flatten() {
+                let _ = fd.into_raw_fd();
+            }
+            Ok(result)
+        }
+        Err(error) => {
+            // The result could not be built (a setter on a polluted prototype threw): nobody
+            // knows this child, so stop it; its ends are closed as they drop.
+            if let Ok(reaper) = capspawn::Reaper::global() {
+                let _ = reaper.signal(id, libc::SIGKILL);
+            }
+            Err(error)
+        }
+    }
 }
