@@ -28,21 +28,38 @@ pub struct Reaper {
 }
 
 impl Reaper {
-    /// The process's reaper, started on first use.
+    /// The process's reaper, started on first use. A failure to start it is not kept: the
+    /// next call tries again (a thread limit may be transient).
     pub fn global() -> Result<&'static Reaper, Errno> {
-        static REAPER: OnceLock<Result<&'static Reaper, Errno>> = OnceLock::new();
-        *REAPER.get_or_init(|| {
-            let reaper: &'static Reaper = Box::leak(Box::new(Reaper {
-                epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
-                watched: Mutex::new(HashMap::new()),
-                next_id: AtomicU64::new(1),
-            }));
-            std::thread::Builder::new()
-                .name("capspawn-reaper".into())
-                .spawn(move || reaper.run())
-                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EAGAIN)))?;
-            Ok(reaper)
-        })
+        static REAPER: OnceLock<&'static Reaper> = OnceLock::new();
+        static STARTING: Mutex<()> = Mutex::new(());
+        if let Some(reaper) = REAPER.get() {
+            return Ok(reaper);
+        }
+        let _one_at_a_time = STARTING.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(reaper) = REAPER.get() {
+            return Ok(reaper);
+        }
+        let reaper: &'static Reaper = Box::leak(Box::new(Reaper {
+            epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
+            watched: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+        }));
+        let started = std::thread::Builder::new()
+            .name("capspawn-reaper".into())
+            .spawn(move || reaper.run());
+        match started {
+            Ok(_) => Ok(REAPER.get_or_init(|| reaper)),
+            Err(error) => {
+                // SAFETY: `reaper` was leaked just above and handed only to the thread closure,
+                // which a failed spawn drops without running: nothing else refers to it, so
+                // taking the box back (and closing its epoll descriptor) is sound.
+                drop(unsafe { Box::from_raw(reaper as *const Reaper as *mut Reaper) });
+                Err(Errno::from_raw(
+                    error.raw_os_error().unwrap_or(libc::EAGAIN),
+                ))
+            }
+        }
     }
 
     /// Takes over `child`'s pidfd: `on_exit` runs once it has exited and been reaped. Returns
@@ -54,7 +71,9 @@ impl Reaper {
         let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
         let event = EpollEvent::new(EpollFlags::EPOLLIN, id);
         if let Err(errno) = self.epoll.add(&child.pidfd, event) {
-            // Nobody could reap or signal it any more: stop it rather than leave it unsupervised.
+            // Nobody could reap or signal it any more: stop it rather than leave it unsupervised
+            // (without holding up other spawns and kills meanwhile).
+            drop(watched);
             let _ = child.signal(libc::SIGKILL);
             let _ = child.wait();
             return Err(errno);
