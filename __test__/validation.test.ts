@@ -7,10 +7,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from '../dist/index.js';
+import { native, type NativeSpawnSpec } from '../dist/native.js';
 import { childPids, fdCount, outcome, tempDir } from './helpers.js';
 
 /** The codes spawn() documents for errors it throws. */
 const THROWN_CODES = [
+  'EBADF', // a stdio descriptor number the supervisor does not have open, thrown as child_process does
   'ERR_INVALID_ARG_TYPE',
   'ERR_INVALID_ARG_VALUE',
   'ERR_OUT_OF_RANGE',
@@ -253,5 +255,41 @@ describe('any options object (property)', () => {
     expect(seen.thrown).toBeGreaterThan(15);
     expect(seen.ran).toBeGreaterThan(15);
     expect(seen.failed).toBeGreaterThan(0);
+  });
+});
+
+describe('the native binding checks numbers itself (for callers that skip the TypeScript layer)', () => {
+  const spec = (overrides: Partial<NativeSpawnSpec>): NativeSpawnSpec => ({
+    file: '/bin/true',
+    argv: ['/bin/true'],
+    env: null,
+    cwd: null,
+    stdio: ['ignore', 'ignore', 'ignore'],
+    detached: false,
+    user: null,
+    group: null,
+    supplementaryGroups: null,
+    boundingSet: 'clear',
+    noNewPrivs: true,
+    capabilities: null,
+    lockSecurebits: false,
+    umask: null,
+    parentDeathSignal: null,
+    rlimits: null,
+    ...overrides,
+  });
+
+  it.each([
+    ['a descriptor past i32', { stdio: ['ignore', 'ignore', 'ignore', 2 ** 32 - 1] }],
+    ['a signal past i32', { parentDeathSignal: 2 ** 32 + 15 }],
+    ['a negative resource limit', { rlimits: [['nofile', -Infinity, 100]] }],
+    ['a NaN resource limit', { rlimits: [['nofile', NaN, 100]] }],
+  ] as Array<[string, Partial<NativeSpawnSpec>]>)('spawn refuses %s with ERR_OUT_OF_RANGE, starting nothing', (_, overrides) => {
+    expect(() => native.spawn(spec(overrides))).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(childPids()).toEqual([]);
+  });
+
+  it('kill refuses a signal past i32 instead of truncating it to another signal', () => {
+    expect(() => native.kill(1, 2 ** 32 + 15)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
   });
 });

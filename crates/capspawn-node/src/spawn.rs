@@ -38,9 +38,15 @@ fn name_or_id<T>(env: Env, value: Value, name: fn(String) -> T, number: fn(u32) 
     }
 }
 
+/// A number that fits `i32` (a descriptor, a signal), else `ERR_OUT_OF_RANGE`.
+pub(crate) fn to_i32(env: Env, value: Value) -> Result<i32> {
+    let n = env.to_i64(value)?;
+    i32::try_from(n).map_err(|_| Error::new("ERR_OUT_OF_RANGE", format!("{n} is out of range")))
+}
+
 fn stdio(env: Env, value: Value) -> Result<Stdio> {
     if env.value_type(value)? == ValueType::Number {
-        return Ok(Stdio::Fd(id(env, value)? as i32));
+        return Ok(Stdio::Fd(to_i32(env, value)?));
     }
     match env.to_string(value)?.as_str() {
         "pipe" => Ok(Stdio::Pipe),
@@ -114,7 +120,7 @@ fn command(env: Env, spec: Value) -> Result<Command> {
         command.umask(env.to_u32(mask)?);
     }
     if let Some(signal) = field(env, spec, "parentDeathSignal")? {
-        command.parent_death_signal(env.to_u32(signal)? as i32);
+        command.parent_death_signal(to_i32(env, signal)?);
     }
     if let Some(limits) = field(env, spec, "rlimits")? {
         for i in 0..env.array_len(limits)? {
@@ -127,12 +133,12 @@ fn command(env: Env, spec: Value) -> Result<Command> {
                 )
             })?;
             let limit = |i| -> Result<u64> {
-                let value = env.to_f64(env.element(entry, i)?)?;
-                Ok(if value.is_infinite() {
-                    libc::RLIM_INFINITY
-                } else {
-                    value as u64
-                })
+                let value = env.element(entry, i)?;
+                if env.to_f64(value)? == f64::INFINITY {
+                    return Ok(libc::RLIM_INFINITY);
+                }
+                u64::try_from(env.to_i64(value)?)
+                    .map_err(|_| Error::new("ERR_OUT_OF_RANGE", "a resource limit must be >= 0"))
             };
             command.rlimit(resource, limit(1)?, limit(2)?);
         }
