@@ -43,6 +43,7 @@ pub fn start(
     setup: &ProcessSetup,
     privileges: &Privileges,
 ) -> Result<(libc::pid_t, OwnedFd), StartError> {
+    pidfds_supported().map_err(StartError::Clone)?;
     let mut shared = Shared {
         setup,
         privileges,
@@ -138,6 +139,40 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: _exit ends only this child, without atexit handlers or stdio flushing, which
     // belong to the supervisor.
     unsafe { libc::_exit(127) }
+}
+
+/// `ENOSYS` on a kernel that ignores `CLONE_PIDFD` (before 5.2). A real spawn would only see
+/// that once its workload had exec'd, so the first spawn asks a throwaway child that exits at
+/// once. The answer is kept once known; a failure to ask (`EAGAIN`, say) is not.
+fn pidfds_supported() -> Result<(), Errno> {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    const UNKNOWN: u8 = 0;
+    const SUPPORTED: u8 = 1;
+    const IGNORED: u8 = 2;
+    static KNOWN: AtomicU8 = AtomicU8::new(UNKNOWN);
+    match KNOWN.load(Ordering::Relaxed) {
+        SUPPORTED => return Ok(()),
+        IGNORED => return Err(Errno::ENOSYS),
+        _ => {}
+    }
+    // SAFETY: `exit_main` only calls _exit; it uses no argument.
+    match unsafe { clone_vfork(exit_main, std::ptr::null_mut()) } {
+        Ok((_, pidfd)) => {
+            crate::child::wait_pidfd(&pidfd, libc::WEXITED)?;
+            KNOWN.store(SUPPORTED, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(Errno::ENOSYS) => {
+            KNOWN.store(IGNORED, Ordering::Relaxed);
+            Err(Errno::ENOSYS)
+        }
+        Err(errno) => Err(errno),
+    }
+}
+
+extern "C" fn exit_main(_: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: as in child_main.
+    unsafe { libc::_exit(0) }
 }
 
 /// Tries the fail-closed bounding-set clear for real, in a throwaway child that clears, reports
