@@ -250,6 +250,20 @@ describe('stdio', () => {
   });
 });
 
+describe('a file the kernel cannot execute', () => {
+  it('without #! it runs with /bin/sh, as child_process (glibc execvp) runs it', async () => {
+    const dir = tempDir('script');
+    const script = path.join(dir, 'no-shebang');
+    fs.writeFileSync(script, 'echo ran "$0" "$@"\n', { mode: 0o755 });
+    const ours = await outcome(spawn(script, ['a b', 'c'], { argv0: 'ignored' }));
+    const theirs = execFileSync(script, ['a b', 'c'], { encoding: 'utf8' });
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(ours.exit).toEqual([0, null]);
+    expect(ours.stdout.toString()).toBe(`ran ${script} a b c\n`);
+    expect(ours.stdout.toString()).toBe(theirs);
+  });
+});
+
 describe('spawn failures', () => {
   /** The error child_process emits for the same command, to compare with. */
   async function nodeError(command: string, args: string[]): Promise<Record<string, unknown>> {

@@ -297,6 +297,11 @@ impl Command {
         let program_ptrs: Vec<_> = programs.iter().map(|p| p.as_ptr()).collect();
         let argv_ptrs = resolve::pointer_array(&argv);
         let envp_ptrs = resolve::pointer_array(&envp);
+        let shell: *const libc::c_char = crate::privilege_drop::SHELL.as_ptr().cast();
+        let mut script_ptrs: Vec<_> = [shell, std::ptr::null()]
+            .into_iter()
+            .chain(argv_ptrs[1..].iter().copied())
+            .collect();
         let setup = ProcessSetup {
             stdio: &stdio.sources,
             new_session: self.detached,
@@ -307,6 +312,7 @@ impl Command {
             })?,
             programs: &program_ptrs,
             argv: argv_ptrs.as_ptr(),
+            script_argv: script_ptrs.as_mut_ptr(),
             envp: envp_ptrs.as_ptr(),
             umask: self.umask,
             rlimits: &self.rlimits,

@@ -83,6 +83,10 @@ pub struct ProcessSetup<'a> {
     pub programs: &'a [*const libc::c_char],
     /// NULL-terminated `argv` and `envp` arrays.
     pub argv: *const *const libc::c_char,
+    /// `["/bin/sh", <slot>, argv[1..], NULL]`: how a file the kernel cannot execute (`ENOEXEC`,
+    /// no `#!` line) is run, as glibc's `execvp` (and so `child_process`) runs it. The child
+    /// writes the candidate's path into the slot.
+    pub script_argv: *mut *const libc::c_char,
     pub envp: *const *const libc::c_char,
     /// The file mode creation mask to set.
     pub umask: Option<libc::mode_t>,
@@ -210,7 +214,11 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     for &program in setup.programs {
         // SAFETY: the parent built `program`, `argv` and `envp` as NUL-terminated strings and
         // NULL-terminated arrays, and keeps them alive until the child has exec'd or exited.
-        match unsafe { raw::execve(program, setup.argv, setup.envp) } {
+        let mut failed = unsafe { raw::execve(program, setup.argv, setup.envp) };
+        if failed == Errno::ENOEXEC {
+            failed = exec_as_script(setup, program);
+        }
+        match failed {
             Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ETIMEDOUT => {}
             Errno::EACCES => errno = Errno::EACCES,
             other => {
@@ -220,6 +228,21 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
         }
     }
     Err(Failure::at(Stage::Exec)(errno))
+}
+
+/// The shell that runs a file the kernel cannot execute, NUL-terminated.
+pub(crate) const SHELL: &[u8] = b"/bin/sh\0";
+
+/// Runs `program`, which the kernel cannot execute, with `/bin/sh`, as glibc's `execvp` does.
+/// Returns only the errno of that `execve`.
+fn exec_as_script(setup: &ProcessSetup, program: *const libc::c_char) -> Errno {
+    // SAFETY: `script_argv` is the parent's array with room for slot 1, alive until the child
+    // has exec'd or exited; the parent's thread is suspended, so nothing else reads or writes
+    // it. It then holds NUL-terminated strings and ends in NULL, as `execve` needs.
+    unsafe {
+        *setup.script_argv.add(1) = program;
+        raw::execve(SHELL.as_ptr().cast(), setup.script_argv, setup.envp)
+    }
 }
 
 /// Puts `sources[i]` at descriptor `i`. The parent made sure no source sits on another's

@@ -79,6 +79,22 @@ fn a_missing_program_is_enoent_and_a_non_executable_one_eacces() {
 }
 
 #[test]
+fn a_script_without_a_shebang_runs_with_bin_sh_as_execvp_does() {
+    let script = common::fresh_path("noshebang");
+    std::fs::write(&script, "echo ran \"$0\" \"$@\"; id -u\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (out, exit) = common::output(
+        Command::new(&script)
+            .args(["a b", "c"])
+            .user(UserSpec::Name("nobody".into())),
+    );
+    std::fs::remove_file(&script).unwrap();
+    assert_eq!(exit, ExitStatus::Exited(0));
+    // The shell runs it with the privileges dropped like any workload: uid 65534.
+    assert_eq!(out, format!("ran {} a b c\n65534\n", script.display()));
+}
+
+#[test]
 fn exit_codes_and_signals_are_reported() {
     let exited = Command::new("sh").args(["-c", "exit 7"]).spawn().unwrap();
     assert_eq!(exited.wait().unwrap(), ExitStatus::Exited(7));
