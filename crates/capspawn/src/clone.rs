@@ -158,8 +158,10 @@ fn pidfds_supported() -> Result<(), Errno> {
     // SAFETY: `exit_main` only calls _exit; it uses no argument.
     match unsafe { clone_vfork(exit_main, std::ptr::null_mut()) } {
         Ok((_, pidfd)) => {
-            crate::child::wait_pidfd(&pidfd, libc::WEXITED)?;
+            // The pidfd is the answer. Reaping may fail (ECHILD when SIGCHLD is ignored and
+            // the kernel reaped the child itself), which changes nothing.
             KNOWN.store(SUPPORTED, Ordering::Relaxed);
+            let _ = crate::child::wait_pidfd(&pidfd, libc::WEXITED);
             Ok(())
         }
         Err(Errno::ENOSYS) => {

@@ -262,3 +262,26 @@ fn the_shared_memory_is_not_dumpable_while_a_child_drops_privileges() {
     );
     assert!(dumpable(), "not given back after the last child exec'd");
 }
+
+#[test]
+fn a_supervisor_that_ignores_sigchld_can_still_spawn() {
+    // With SIGCHLD ignored the kernel reaps children itself: the first spawn's check of the
+    // kernel must not take the ECHILD of its throwaway child for a failure.
+    const TEST: &str = "a_supervisor_that_ignores_sigchld_can_still_spawn";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    // SAFETY: SIG_IGN for SIGCHLD, in this test's own process, where nothing else waits.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    let marker = common::fresh_path("sigchld-ignored");
+    let child = Command::new("touch").arg(&marker).spawn();
+    assert!(child.is_ok(), "{child:?}");
+    for _ in 0..200 {
+        if marker.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(marker.exists(), "the workload did not run");
+    std::fs::remove_file(&marker).unwrap();
+}
