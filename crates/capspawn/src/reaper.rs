@@ -10,7 +10,7 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Called once, on the reaper thread, with the child's id and exit status.
 pub type OnExit = Box<dyn FnOnce(u64, ExitStatus) + Send>;
@@ -31,7 +31,7 @@ impl Reaper {
     /// The process's reaper, started on first use. A failure to start it is not kept: the
     /// next call tries again (a thread limit may be transient).
     pub fn global() -> Result<&'static Reaper, Errno> {
-        static REAPER: OnceLock<&'static Reaper> = OnceLock::new();
+        static REAPER: OnceLock<Arc<Reaper>> = OnceLock::new();
         static STARTING: Mutex<()> = Mutex::new(());
         if let Some(reaper) = REAPER.get() {
             return Ok(reaper);
@@ -40,26 +40,18 @@ impl Reaper {
         if let Some(reaper) = REAPER.get() {
             return Ok(reaper);
         }
-        let reaper: &'static Reaper = Box::leak(Box::new(Reaper {
+        let reaper = Arc::new(Reaper {
             epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
             watched: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
-        }));
-        let started = std::thread::Builder::new()
+        });
+        let for_thread = Arc::clone(&reaper);
+        // A thread that cannot start drops its clone, and `reaper` drops here: nothing is left.
+        std::thread::Builder::new()
             .name("capspawn-reaper".into())
-            .spawn(move || reaper.run());
-        match started {
-            Ok(_) => Ok(REAPER.get_or_init(|| reaper)),
-            Err(error) => {
-                // SAFETY: `reaper` was leaked just above and handed only to the thread closure,
-                // which a failed spawn drops without running: nothing else refers to it, so
-                // taking the box back (and closing its epoll descriptor) is sound.
-                drop(unsafe { Box::from_raw(reaper as *const Reaper as *mut Reaper) });
-                Err(Errno::from_raw(
-                    error.raw_os_error().unwrap_or(libc::EAGAIN),
-                ))
-            }
-        }
+            .spawn(move || for_thread.run())
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EAGAIN)))?;
+        Ok(REAPER.get_or_init(|| reaper))
     }
 
     /// Takes over `child`'s pidfd: `on_exit` runs once it has exited and been reaped. Returns
