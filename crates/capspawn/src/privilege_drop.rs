@@ -70,6 +70,10 @@ pub fn locked_securebits(capabilities: CapMask) -> u32 {
 
 /// The process around the workload: descriptors, directory, session, what to execute. Only for
 /// a `clone` child; under `Command::pre_exec` the standard library does this part.
+///
+/// Only this crate builds one (`non_exhaustive`): [`run`] trusts its raw pointers and writes
+/// through `script_argv`, which safe code elsewhere could otherwise fill with anything.
+#[non_exhaustive]
 pub struct ProcessSetup<'a> {
     /// What each of the child's descriptors 0, 1, 2, … is copied from (`-1`: closed). None is
     /// below `stdio.len()` unless it is its own target (see `StdioFds`).
