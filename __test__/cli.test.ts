@@ -340,6 +340,26 @@ describe.concurrent('capspawn exec', () => {
     expect(fs.existsSync(marker)).toBe(false);
   });
 
+  it('without CAP_KILL over the workload (setpriv --bounding-set=-kill, --user nobody), a signal it cannot forward is reported, and it stays until the command ends', async () => {
+    const argv = ['--bounding-set=-kill', process.execPath, CLI, 'exec', '--user', 'nobody', '--', 'sleep', '3'];
+    const proc = nodeSpawn('setpriv', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const exited = once(proc, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    try {
+      const sleep = await waitFor(() => childNamed(proc.pid!, 'sleep'));
+      await waitFor(() => (inEventLoop(proc.pid!) ? true : undefined));
+      proc.kill('SIGTERM');
+      const [code, signal] = await exited;
+      // sleep ran to its end (exit 0) and the cli waited for it.
+      expect({ code, signal }).toEqual({ code: 0, signal: null });
+      expect(stderr).toMatch(/^capspawn: EPERM: .*\n$/);
+      expect(fs.existsSync(`/proc/${sleep}`)).toBe(false);
+    } finally {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    }
+  });
+
   it('forwards SIGTERM to the workload, and exits 143 once it is gone', async () => {
     const proc = nodeSpawn(process.execPath, [CLI, 'exec', '--', 'sleep', '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -348,10 +368,8 @@ describe.concurrent('capspawn exec', () => {
     let sleep: number | undefined;
     try {
       // Running: a child of the cli that has exec'd sleep. Then wait for the cli to be idle in
-      // its event loop: it installs its signal forwarders only on 'spawn' (a process.nextTick
-      // after the workload started), and a SIGTERM before that kills the cli itself and orphans
-      // the workload — a bug, reported separately; this test is about the forwarding.
-      // (SigCgt cannot tell: Node catches SIGTERM from startup, to reset the terminal.)
+      // its event loop, so the signal is forwarded to a running workload (the forwarders are
+      // installed before the spawn; SigCgt cannot tell, as Node catches SIGTERM from startup).
       sleep = await waitFor(() => childNamed(proc.pid!, 'sleep'));
       await waitFor(() => (inEventLoop(proc.pid!) ? true : undefined));
       expect(fs.readFileSync(`/proc/${sleep}/cmdline`, 'utf8')).toBe('sleep\x0030\x00');

@@ -165,13 +165,15 @@ function exec(args: string[]): Promise<number> | number {
     console.error(`capspawn: ${code}: ${message}`);
     return EXIT_REFUSED;
   }
-  pending.forEach((signal) => child!.kill(signal));
   const started = child;
-  return new Promise((resolve) => {
+  const done = new Promise<number>((resolve) => {
     started.on('error', (error) => {
-      stopForwarding();
-      const { code, message } = error as NodeJS.ErrnoException;
+      const { code, message, syscall } = error as NodeJS.ErrnoException;
       console.error(`capspawn: ${code}: ${message}`);
+      // A signal that could not be forwarded (EPERM: no CAP_KILL over the workload's uid): the
+      // command still runs, and we stay until it ends.
+      if (syscall === 'kill') return;
+      stopForwarding();
       resolve(code === 'ENOENT' ? EXIT_NOT_FOUND : code === 'EACCES' ? EXIT_NOT_EXECUTABLE : EXIT_REFUSED);
     });
     started.on('exit', (code, signal) => {
@@ -179,6 +181,8 @@ function exec(args: string[]): Promise<number> | number {
       resolve(code ?? 128 + (signal ? constants.signals[signal as keyof typeof constants.signals] : 0));
     });
   });
+  pending.forEach((signal) => started.kill(signal)); // after the listeners: a failure is an 'error'
+  return done;
 }
 
 function help(command: keyof typeof USAGE): number {
