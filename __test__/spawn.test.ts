@@ -188,6 +188,39 @@ describe('environment, directory, argv0, session', () => {
 });
 
 describe('stdio', () => {
+  it('takes streams with a descriptor, as child_process does: a socket (its handle) and an open fs stream', async () => {
+    const dir = tempDir('streams');
+    const file = fs.createWriteStream(path.join(dir, 'err'));
+    await once(file, 'open');
+    // The stdin of a plain child_process cat is a net.Socket over a pipe: our workload writes
+    // into it, and cat prints what it got.
+    const cat = nodeSpawn('/bin/cat', [], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const catOut: Buffer[] = [];
+    cat.stdout.on('data', (chunk: Buffer) => catOut.push(chunk));
+    const child = spawn('/bin/sh', ['-c', 'echo to-socket; echo to-file >&2'], { stdio: ['ignore', cat.stdin, file] });
+    const result = await outcome(child);
+    cat.stdin.end();
+    await once(cat, 'close');
+    file.close();
+    await once(file, 'close');
+    expect(result.close).toEqual([0, null]);
+    expect(Buffer.concat(catOut).toString()).toBe('to-socket\n');
+    expect(fs.readFileSync(path.join(dir, 'err'), 'utf8')).toBe('to-file\n');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a stream without a descriptor yet (an fs stream before open), with ERR_INVALID_ARG_VALUE', async () => {
+    const dir = tempDir('streams');
+    const file = fs.createWriteStream(path.join(dir, 'late'));
+    const opened = once(file, 'open');
+    expect(() => spawn('/bin/true', [], { stdio: ['ignore', file, 'ignore'] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(childPids()).toEqual([]);
+    await opened;
+    file.close();
+    await once(file, 'close');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('carries 1 MiB of random bytes through cat unchanged, both directions', async () => {
     const input = randomBytes(1 << 20);
     const child = spawn('/bin/cat');

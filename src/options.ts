@@ -5,11 +5,13 @@
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
+import { Stream } from 'node:stream';
 import { invalidArgType, invalidArgValue, outOfRange, unknownSignal } from './errors.js';
 import type { NativeSpawnSpec, NativeStdio } from './native.js';
 
 export type StdioKind = 'pipe' | 'inherit' | 'ignore';
-export type StdioOption = StdioKind | Array<StdioKind | number | null | undefined>;
+/** A stdio entry: a kind, a descriptor number, or a stream that has one (as in child_process). */
+export type StdioOption = StdioKind | Array<StdioKind | number | Stream | null | undefined>;
 
 /** Options of `spawn()`: `child_process.spawn`'s where they overlap, plus the privilege drop. */
 export interface SpawnOptions {
@@ -123,7 +125,17 @@ function stdioEntry(value: unknown, index: number): NativeStdio {
     return value;
   }
   if (typeof value === 'string') throw invalidArgValue(name, value, "must be 'pipe', 'inherit', 'ignore' or a file descriptor");
-  throw invalidArgType(name, "one of 'pipe', 'inherit', 'ignore' or a file descriptor number", value);
+  if (value instanceof Stream) return streamFd(name, value);
+  throw invalidArgType(name, "one of 'pipe', 'inherit', 'ignore', a file descriptor number or a stream", value);
+}
+
+/** The descriptor under a stream, as child_process takes it: a socket's, pipe's or TTY's handle,
+ * or an fs stream's `fd` (which it has only once it is open). */
+function streamFd(name: string, stream: Stream): number {
+  const { _handle: handle, fd } = stream as Stream & { _handle?: { fd?: unknown }; fd?: unknown };
+  const found = handle?.fd ?? fd;
+  if (typeof found === 'number' && Number.isInteger(found) && found >= 0) return found;
+  throw invalidArgValue(name, stream, 'must be a stream with an underlying file descriptor (an fs stream has one only once it is open)');
 }
 
 function stdio(value: unknown): NativeStdio[] {
