@@ -93,14 +93,15 @@ describe('exit and signals', () => {
     ]);
   });
 
-  it('kill(0) probes without killing; an unknown signal throws ERR_UNKNOWN_SIGNAL', async () => {
+  it('kill(0) probes without killing (and sets killed, as child_process does); an unknown signal throws ERR_UNKNOWN_SIGNAL', async () => {
     const child = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
     const done = outcome(child);
     try {
-      expect(child.kill(0)).toBe(true);
-      expect(child.killed).toBe(false);
       expect(() => child.kill('SIGNOPE' as NodeJS.Signals)).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_SIGNAL' }));
       expect(child.killed).toBe(false);
+      expect(child.kill(0)).toBe(true);
+      expect(child.killed).toBe(true);
+      expect(fs.existsSync(`/proc/${child.pid}`)).toBe(true);
     } finally {
       child.kill('SIGKILL');
     }
@@ -188,6 +189,20 @@ describe('environment, directory, argv0, session', () => {
 });
 
 describe('stdio', () => {
+  it("'close' comes even when piped output is left unread, as child_process drains it after 'exit'", async () => {
+    const partly = spawn('/bin/sh', ['-c', 'echo out; echo warn >&2']);
+    let out = '';
+    partly.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    expect(await once(partly, 'close')).toEqual([0, null]);
+    expect(out).toBe('out\n');
+    expect(await once(spawn('/bin/echo', ['nobody reads this']), 'close')).toEqual([0, null]);
+  });
+
+  it('reports a signal by its first name, as child_process: SIGABRT, not SIGIOT', async () => {
+    const result = await outcome(spawn('/bin/sh', ['-c', 'kill -ABRT $$']));
+    expect(result.exit).toEqual([null, 'SIGABRT']);
+  });
+
   it('takes streams with a descriptor, as child_process does: a socket (its handle) and an open fs stream', async () => {
     const dir = tempDir('streams');
     const file = fs.createWriteStream(path.join(dir, 'err'));

@@ -11,7 +11,9 @@ import { native, type NativeChildFailure, type NativeSpawnSpec } from './native.
 import { signalNumber, type Behaviour } from './options.js';
 import * as exits from './exits.js';
 
-const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name]));
+/** Signal names by number; the first name of each (SIGABRT, not its alias SIGIOT), as Node. */
+const SIGNAL_NAMES = new Map<number, string>();
+for (const [name, number] of Object.entries(constants.signals)) if (!SIGNAL_NAMES.has(number)) SIGNAL_NAMES.set(number, name);
 
 /** The error emitted when the child stopped before exec: Node's errno codes, or
  * `ERR_CAPSPAWN_BOUNDING_SET` when the bounding set could not be emptied. */
@@ -52,6 +54,11 @@ function spawnError(failure: NativeChildFailure, file: string, args: string[]): 
     stage: failure.stage,
     remaining: failure.remaining,
   });
+}
+
+/** Resumes a readable stream unless someone reads it through 'readable' (as Node's flushStdio). */
+function drain(stream: Readable): void {
+  if (stream.readable && stream.listenerCount('readable') === 0) stream.resume();
 }
 
 /** A workload started by `spawn()`. Mirrors `child_process.ChildProcess` where they overlap. */
@@ -114,7 +121,7 @@ export class CapspawnChildProcess extends EventEmitter {
       this.emit('error', error);
       return false;
     }
-    if (sent && number !== 0) this.killed = true;
+    if (sent) this.killed = true; // for signal 0 too, as child_process
     return sent;
   }
 
@@ -184,6 +191,11 @@ export class CapspawnChildProcess extends EventEmitter {
     this.exitCode = code;
     this.signalCode = signal === null ? null : ((SIGNAL_NAMES.get(signal) ?? `SIG${signal}`) as NodeJS.Signals);
     this.emit('exit', this.exitCode, this.signalCode);
+    // As child_process: output nobody reads is drained after 'exit' (on the next tick, the last
+    // chance to start reading), so those streams reach their end and 'close' is emitted.
+    process.nextTick(() => {
+      for (const stream of this.stdio) if (stream instanceof Readable) drain(stream);
+    });
     this.#maybeClose();
   }
 
