@@ -50,7 +50,6 @@ const cases: [string, Call, string, (typeof TypeError | typeof RangeError)?][] =
   ['shell (not supported)', ['/bin/true', [], { shell: true }], 'ERR_INVALID_ARG_VALUE'],
   ['cwd that is a number', ['/bin/true', [], { cwd: 5 }], 'ERR_INVALID_ARG_TYPE'],
   ['an empty cwd', ['/bin/true', [], { cwd: '' }], 'ERR_INVALID_ARG_VALUE'],
-  ['env that is null', ['/bin/true', [], { env: null }], 'ERR_INVALID_ARG_TYPE'],
   ['env that is a string', ['/bin/true', [], { env: 'A=1' }], 'ERR_INVALID_ARG_TYPE'],
   ['an env key with "="', ['/bin/true', [], { env: { 'A=B': '1' } }], 'ERR_INVALID_ARG_VALUE'],
   ['an empty env key', ['/bin/true', [], { env: { '': '1' } }], 'ERR_INVALID_ARG_VALUE'],
@@ -67,6 +66,11 @@ const cases: [string, Call, string, (typeof TypeError | typeof RangeError)?][] =
   ['a fractional timeout', ['/bin/true', [], { timeout: 1.5 }], 'ERR_OUT_OF_RANGE'],
   ['an unknown killSignal', ['/bin/true', [], { killSignal: 'SIGNOPE' }], 'ERR_UNKNOWN_SIGNAL'],
   ['killSignal out of range', ['/bin/true', [], { killSignal: 65 }], 'ERR_UNKNOWN_SIGNAL'],
+  ['killSignal 0 (as child_process: not a signal that kills)', ['/bin/true', [], { killSignal: 0 }], 'ERR_UNKNOWN_SIGNAL'],
+  ['a killSignal number Node has no name for', ['/bin/true', [], { killSignal: 34 }], 'ERR_UNKNOWN_SIGNAL'],
+  ['signal that is null (child_process refuses it too)', ['/bin/true', [], { signal: null }], 'ERR_INVALID_ARG_TYPE'],
+  ['user that is null (the privilege options take no null)', ['/bin/true', [], { user: null }], 'ERR_INVALID_ARG_TYPE'],
+  ['a serialization other than json or advanced', ['/bin/true', [], { serialization: 'xml' }], 'ERR_INVALID_ARG_VALUE'],
   ['killSignal that is an object', ['/bin/true', [], { killSignal: {} }], 'ERR_INVALID_ARG_TYPE'],
   ['signal that is not an AbortSignal', ['/bin/true', [], { signal: {} }], 'ERR_INVALID_ARG_TYPE'],
   ['user that is an object', ['/bin/true', [], { user: {} }], 'ERR_INVALID_ARG_TYPE'],
@@ -91,6 +95,25 @@ const cases: [string, Call, string, (typeof TypeError | typeof RangeError)?][] =
   ['an unknown user name', ['/bin/true', [], { user: 'capspawn-no-such-user' }], 'ERR_CAPSPAWN_UNKNOWN_USER'],
   ['an unknown group name', ['/bin/true', [], { group: 'capspawn-no-such-group' }], 'ERR_CAPSPAWN_UNKNOWN_GROUP'],
 ];
+
+describe('what child_process accepts, capspawn accepts too', () => {
+  it.each([
+    ['null for its options (not set)', { cwd: null, env: null, argv0: null, stdio: null, detached: null, timeout: null, killSignal: null, uid: null, gid: null }],
+    ['shell: false, an encoding, a serialization (no effect on spawn)', { shell: false, encoding: 'utf8', serialization: 'json' }],
+    ["stdio 'overlapped' (a pipe outside Windows)", { stdio: ['ignore', 'overlapped', 'ignore'] }],
+    ['an AbortSignal-like object', { signal: { aborted: false, addEventListener() {}, removeEventListener() {} } }],
+  ] as Array<[string, Record<string, unknown>]>)('%s', async (_label, options) => {
+    const result = await outcome(spawn('/bin/echo', ['ran'], options as never));
+    expect(result.close).toEqual([0, null]);
+    if (result.stdout.length > 0) expect(result.stdout.toString()).toBe('ran\n');
+  });
+
+  it('env keys an env object inherits count, as child_process takes them (for…in)', async () => {
+    const env = Object.assign(Object.create({ INHERITED: 'yes', PATH: process.env.PATH }), { OWN: '1' }) as Record<string, string>;
+    const result = await outcome(spawn('/bin/sh', ['-c', 'echo "$INHERITED/$OWN"'], { env }));
+    expect(result.stdout.toString()).toBe('yes/1\n');
+  });
+});
 
 describe('spawn() throws synchronously', () => {
   it.each(cases)('for %s: %s', (_label, call, code, kind) => {

@@ -109,7 +109,7 @@ export class CapspawnChildProcess extends EventEmitter {
    * the workload's uid without `CAP_KILL`) is an `'error'` event and `false`; only `EINVAL` and
    * `ENOSYS` throw. */
   kill(signal?: NodeJS.Signals | number): boolean {
-    const number = signalNumber(signal ?? this.#behaviour.killSignal);
+    const number = signal === 0 ? 0 : signalNumber(signal ?? this.#behaviour.killSignal);
     if (!this.#running) return false;
     let sent: boolean;
     try {

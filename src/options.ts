@@ -57,6 +57,12 @@ export interface SpawnOptions {
   /** Resource limits: `{ nofile: [soft, hard], core: 0, … }` (a number sets both; `Infinity` is
    * unlimited). Names are those of `setrlimit(2)` without `RLIMIT_`. */
   rlimits?: Record<string, number | [number, number]>;
+  /** Accepted for `child_process` compatibility: only `false` (run a shell explicitly). */
+  shell?: false;
+  /** Accepted and ignored, as `child_process.spawn` ignores it. */
+  encoding?: string;
+  /** Accepted and ignored: it only matters with an `'ipc'` channel, which capspawn has not. */
+  serialization?: 'json' | 'advanced';
   /** Accepted for `child_process` compatibility; meaningless on Linux. */
   windowsHide?: boolean;
   windowsVerbatimArguments?: boolean;
@@ -72,7 +78,11 @@ export interface Behaviour {
 const KNOWN = new Set([
   'cwd', 'env', 'argv0', 'stdio', 'detached', 'timeout', 'killSignal', 'signal', 'user', 'uid', 'group',
   'gid', 'supplementaryGroups', 'boundingSet', 'noNewPrivs', 'windowsHide', 'windowsVerbatimArguments',
-  'capabilities', 'securebits', 'parentDeathSignal', 'umask', 'rlimits',
+  'capabilities', 'securebits', 'parentDeathSignal', 'umask', 'rlimits', 'shell', 'encoding', 'serialization',
+]);
+const NULL_IS_UNSET = new Set([
+  'cwd', 'env', 'argv0', 'stdio', 'detached', 'timeout', 'killSignal', 'uid', 'gid', 'shell', 'encoding',
+  'serialization', 'windowsHide', 'windowsVerbatimArguments',
 ]);
 const MAX_ID = 0xfffffffe; // (uid_t)-1 means "unchanged" to the kernel, so it is not an id.
 
@@ -102,10 +112,15 @@ function nameOrId(name: string, value: unknown): string | number {
   throw invalidArgType(name, 'of type string or number', value);
 }
 
-/** A signal name or number as its number; throws `ERR_UNKNOWN_SIGNAL` otherwise. */
-export function signalNumber(signal: unknown, name = 'signal'): number {
+const SIGNAL_NUMBERS = new Set(Object.values(constants.signals as Record<string, number>));
+
+/** A signal name, or a number that names one, as its number; throws `ERR_UNKNOWN_SIGNAL`
+ * otherwise, as child_process does (so 0 and the unnamed real-time numbers are refused).
+ * `anyNumber` takes every number from 1 to 64 (the kernel's signals, for our own options). */
+export function signalNumber(signal: unknown, name = 'signal', { anyNumber = false } = {}): number {
   if (typeof signal === 'number') {
-    if (!Number.isInteger(signal) || signal < 0 || signal > 64) throw unknownSignal(signal);
+    const known = anyNumber ? Number.isInteger(signal) && signal >= 1 && signal <= 64 : SIGNAL_NUMBERS.has(signal);
+    if (!known) throw unknownSignal(signal);
     return signal;
   }
   if (typeof signal === 'string') {
@@ -120,6 +135,7 @@ function stdioEntry(value: unknown, index: number): NativeStdio {
   const name = `options.stdio[${index}]`;
   if (value === null || value === undefined) return index < 3 ? 'pipe' : 'ignore';
   if (value === 'pipe' || value === 'inherit' || value === 'ignore') return value;
+  if (value === 'overlapped') return 'pipe'; // as child_process, outside Windows
   if (typeof value === 'number') {
     if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) throw outOfRange(name, 'a file descriptor', value);
     return value;
@@ -157,7 +173,9 @@ function environment(value: unknown): string[] | null {
   const source = value === undefined ? process.env : value;
   if (source === null || typeof source !== 'object') throw invalidArgType('options.env', 'of type object', value);
   const pairs: string[] = [];
-  for (const [key, raw] of Object.entries(source as Record<string, unknown>)) {
+  // for…in, as child_process: the keys an env object inherits (Object.create(process.env)) count.
+  for (const key in source as Record<string, unknown>) {
+    const raw = (source as Record<string, unknown>)[key];
     if (raw === undefined) continue;
     const entry = `${raw as string}`;
     if (key.length === 0 || key.includes('=') || key.includes('\0')) {
@@ -235,6 +253,7 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
 }
 
 function alias(options: SpawnOptions, name: 'user' | 'group', alt: 'uid' | 'gid'): unknown {
+  if ((options[name] as unknown) === null) throw invalidArgType(`options.${name}`, 'of type string or number', null);
   if (options[name] !== undefined && options[alt] !== undefined) {
     throw invalidArgValue(`options.${alt}`, options[alt], `cannot be combined with options.${name}`);
   }
@@ -261,15 +280,23 @@ export function normalize(
   const argv = ((args ?? []) as unknown[]).map((arg, i) => string(`args[${i}]`, arg, { empty: true }));
   if (options === undefined || options === null) options = {};
   if (typeof options !== 'object' || Array.isArray(options)) throw invalidArgType('options', 'of type object', options);
-  const opts = options as SpawnOptions;
-  for (const [key, value] of Object.entries(opts)) {
+  const given: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options as Record<string, unknown>)) {
     // An unknown option could be a typo of a security option (`usr: 'nobody'`): refuse it,
     // unless it is undefined, which asks for nothing (spread defaults often carry such keys).
     if (!KNOWN.has(key) && value !== undefined) {
-      const hint = key === 'shell' ? '; run a shell explicitly, e.g. spawn("sh", ["-c", script])' : '';
-      throw invalidArgValue(`options.${key}`, (opts as Record<string, unknown>)[key], `is not a capspawn option${hint}`);
+      throw invalidArgValue(`options.${key}`, value, 'is not a capspawn option');
     }
+    // null is "not set" for child_process's own options, as it takes them (not for `signal`,
+    // which it refuses); capspawn's options, the privilege drop among them, take no null.
+    given[key] = value === null && NULL_IS_UNSET.has(key) ? undefined : value;
   }
+  if (given.shell !== undefined && given.shell !== false) {
+    throw invalidArgValue('options.shell', given.shell, 'is not supported; run a shell explicitly, e.g. spawn("sh", ["-c", script])');
+  }
+  if (given.encoding !== undefined) string('options.encoding', given.encoding); // ignored by spawn, as by child_process's
+  oneOf('options.serialization', given.serialization, ['json', 'advanced'] as const, 'json'); // only for 'ipc', which is not supported
+  const opts = given as SpawnOptions;
 
   const cwd = opts.cwd instanceof URL ? fileURLToPath(opts.cwd) : opts.cwd;
   const user = alias(opts, 'user', 'uid');
@@ -279,8 +306,9 @@ export function normalize(
   if (!Number.isInteger(timeout) || timeout < 0 || timeout > 0x7fffffff) {
     throw outOfRange('options.timeout', 'an integer >= 0 && <= 2147483647', timeout);
   }
-  const signal = opts.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+  // Any object with `aborted`, as child_process's validateAbortSignal takes it.
+  const signal = opts.signal as AbortSignal | undefined;
+  if (signal !== undefined && (signal === null || typeof signal !== 'object' || !('aborted' in signal))) {
     throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
   }
   const spec: NativeSpawnSpec = {
@@ -299,7 +327,9 @@ export function normalize(
     lockSecurebits: opts.securebits !== undefined && oneOf('options.securebits', opts.securebits, ['locked'] as const, 'locked') === 'locked',
     umask: umask(opts.umask),
     parentDeathSignal:
-      opts.parentDeathSignal === undefined ? null : signalNumber(opts.parentDeathSignal, 'options.parentDeathSignal'),
+      opts.parentDeathSignal === undefined
+        ? null
+        : signalNumber(opts.parentDeathSignal, 'options.parentDeathSignal', { anyNumber: true }),
     rlimits: rlimits(opts.rlimits),
   };
   boolean('options.windowsHide', opts.windowsHide, false);
