@@ -222,16 +222,41 @@ describe.concurrent('capspawn doctor', () => {
 describe.concurrent('capspawn exec', () => {
   beforeEach((ctx) => requirePrivilege(ctx));
 
-  it('passes the exit status through, and a signal as 128+n', async () => {
-    const [seven, term, kill] = await Promise.all([
+  it('passes the exit status through, and a signal as 128+n (an unnamed one too)', async () => {
+    const [seven, term, kill, realtime] = await Promise.all([
       cli(['exec', '--', 'sh', '-c', 'exit 7']),
       cli(['exec', '--', 'sh', '-c', 'kill -TERM $$']),
       cli(['exec', '--', 'sh', '-c', 'kill -KILL $$']),
+      cli(['exec', '--', 'sh', '-c', 'kill -34 $$']),
     ]);
     expect(seven.status, show(seven)).toBe(7);
     expect(term.status, show(term)).toBe(143);
     expect(term.signal).toBeNull();
     expect(kill.status, show(kill)).toBe(137);
+    expect(realtime.status, show(realtime)).toBe(162);
+  });
+
+  it("its options end at COMMAND: a '--user 0' among the command's arguments changes nothing", async () => {
+    const run = await cli(['exec', '--user', 'nobody', 'sh', '-c', 'id -u; echo "$@"', 'sh', '--user', '0']);
+    expect(run).toMatchObject({ status: 0, stdout: '65534\n--user 0\n', stderr: '' });
+  });
+
+  it('Ctrl-C at a terminal reaches the command once (the terminal sends it to the command too), and exec waits for it', async () => {
+    // A pty from script(1): exec runs in its foreground process group, and the workload with it.
+    const counter = 'n=0; trap \'n=$((n+1))\' INT; echo ready; i=0; while [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; echo "ints=$n"';
+    const command = `exec ${process.execPath} ${CLI} exec -- sh -c '${counter.replace(/'/g, `'\\''`)}'`;
+    const proc = nodeSpawn('script', ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    try {
+      await waitFor(() => (out.includes('ready') ? true : undefined));
+      proc.stdin.write('\x03'); // Ctrl-C, through the pty's line discipline
+      const [code] = (await once(proc, 'exit')) as [number | null];
+      expect(out).toMatch(/ints=1\r?\n/);
+      expect(code).toBe(0);
+    } finally {
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+    }
   });
 
   it('inherits stdio: the workload writes straight to the caller’s stdout and stderr', async () => {

@@ -3,6 +3,7 @@
  * The `capspawn` command: `doctor` (can a fail-closed spawn succeed here?), `inspect` (one
  * process's capability state) and `exec` (setpriv done right: run a command with the drop).
  */
+import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { constants } from 'node:os';
 import { inspectPid, inspectSelf, probeBoundingSetClear, spawn, type CapabilityState, type SpawnOptions } from './index.js';
@@ -130,23 +131,27 @@ function execOptions(values: Record<string, string | boolean | undefined>): Spaw
   return options;
 }
 
+const EXEC_OPTIONS = {
+  user: { type: 'string' },
+  group: { type: 'string' },
+  groups: { type: 'string' },
+  cap: { type: 'string' },
+  securebits: { type: 'string' },
+  'inherit-bounding-set': { type: 'boolean' },
+  'keep-new-privs': { type: 'boolean' },
+  help: { type: 'boolean' },
+} as const;
+
 function exec(args: string[]): Promise<number> | number {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      user: { type: 'string' },
-      group: { type: 'string' },
-      groups: { type: 'string' },
-      cap: { type: 'string' },
-      securebits: { type: 'string' },
-      'inherit-bounding-set': { type: 'boolean' },
-      'keep-new-privs': { type: 'boolean' },
-      help: { type: 'boolean' },
-    },
-  });
+  // Our options end at COMMAND (or `--`): everything after it is the command's, so a later
+  // `--user 0` among its arguments can never change the drop.
+  const { tokens } = parseArgs({ args, options: EXEC_OPTIONS, allowPositionals: true, strict: false, tokens: true });
+  const end = tokens.find((token) => token.kind === 'positional' || token.kind === 'option-terminator');
+  const ours = end === undefined ? args : args.slice(0, end.index);
+  const theirs = end === undefined ? [] : args.slice(end.kind === 'option-terminator' ? end.index + 1 : end.index);
+  const { values } = parseArgs({ args: ours, options: EXEC_OPTIONS });
   if (values.help) return help('exec');
-  const [command, ...rest] = positionals;
+  const [command, ...rest] = theirs;
   if (command === undefined) throw new UsageError('exec: no COMMAND given (capspawn exec [options] -- COMMAND [ARG...])');
   const options = execOptions(values);
   // Forward from before the spawn: a signal that arrives while the child starts must reach it
@@ -154,7 +159,13 @@ function exec(args: string[]): Promise<number> | number {
   const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
   let child: ReturnType<typeof spawn> | undefined;
   const pending: NodeJS.Signals[] = [];
-  const forward = (signal: NodeJS.Signals) => (child ? child.kill(signal) : pending.push(signal));
+  const forward = (signal: NodeJS.Signals) => {
+    // Typed at our terminal, SIGINT and SIGQUIT went to its whole foreground process group, the
+    // workload (which shares our group) included: forwarding would deliver them twice.
+    if ((signal === 'SIGINT' || signal === 'SIGQUIT') && inTerminalForeground()) return;
+    if (child) child.kill(signal);
+    else pending.push(signal);
+  };
   forwarded.forEach((s) => process.on(s, forward));
   const stopForwarding = () => forwarded.forEach((s) => process.off(s, forward));
   try {
@@ -178,11 +189,30 @@ function exec(args: string[]): Promise<number> | number {
     });
     started.on('exit', (code, signal) => {
       stopForwarding();
-      resolve(code ?? 128 + (signal ? constants.signals[signal as keyof typeof constants.signals] : 0));
+      resolve(code ?? 128 + signalNumberOf(signal));
     });
   });
   pending.forEach((signal) => started.kill(signal)); // after the listeners: a failure is an 'error'
   return done;
+}
+
+/** Whether this process is in the foreground process group of its controlling terminal
+ * (`/proc/self/stat`: tty_nr set, and tpgid equal to our pgrp). */
+function inTerminalForeground(): boolean {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+    // After "pid (comm) ": state ppid pgrp session tty_nr tpgid …
+    const [, , pgrp, , ttyNr, tpgid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(ttyNr) !== 0 && tpgid === pgrp;
+  } catch {
+    return false;
+  }
+}
+
+/** The number of a signal as the child reports it: a name, or `SIG<n>` for one without. */
+function signalNumberOf(signal: NodeJS.Signals | null): number {
+  if (signal === null) return 0;
+  return (constants.signals as Record<string, number>)[signal] ?? Number(/^SIG(\d+)$/.exec(signal)?.[1] ?? 0);
 }
 
 function help(command: keyof typeof USAGE): number {
