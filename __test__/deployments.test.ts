@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FIXTURES, parseStatus, requirePrivilege, runReport, tempDir, type ProcStatus, type Report } from './helpers.js';
 
 beforeEach((ctx) => requirePrivilege(ctx));
@@ -189,5 +189,34 @@ describe('a supervisor without CAP_KILL (setpriv --bounding-set=-kill)', () => {
     const results = JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
     const denied = { errors: [['EPERM', 'kill']], close: [0, null], killed: false };
     expect(results).toEqual({ timeout: denied, abort: denied, kill: { ...denied, returned: false } });
+  });
+});
+
+describe('a supervisor under a seccomp filter (a helper built here with gcc)', () => {
+  let helper: string;
+  beforeAll(() => {
+    helper = path.join(tempDir('seccomp'), 'seccomp-answer');
+    execFileSync('gcc', ['-O2', '-o', helper, path.join(FIXTURES, 'seccomp-answer.c')], { stdio: 'inherit' });
+  });
+  afterAll(() => fs.rmSync(path.dirname(helper), { recursive: true, force: true }));
+
+  it('that kills the child at setresuid: ERR_CAPSPAWN_CHILD_DIED, close(-1), the workload never ran', () => {
+    const marker = path.join(dir, 'ran');
+    const report = runReport([helper, 'setresuid', 'kill', '--'], { ...touch(marker), options: { user: 'nobody' } });
+    expect(report.result).toMatchObject({ ok: false, error: { code: 'ERR_CAPSPAWN_CHILD_DIED', stage: 'died', errno: -1 } });
+    expect(report.events).toEqual(['error', 'close']);
+    expect(report.close).toEqual([-1, null]);
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(report.children).toEqual([]);
+  });
+
+  it('that fakes capset: ERR_CAPSPAWN_VERIFY names what is still held, and the workload never ran', () => {
+    const marker = path.join(dir, 'ran');
+    const report = runReport([helper, 'capset', 'fake', '--'], touch(marker));
+    expect(report.result).toMatchObject({ ok: false, error: { code: 'ERR_CAPSPAWN_VERIFY', stage: 'verify', errno: -1 } });
+    expect((report.result as { error: { remaining: string[] } }).error.remaining).toContain('CAP_SYS_ADMIN');
+    expect(report.close).toEqual([-1, null]);
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(report.children).toEqual([]);
   });
 });
