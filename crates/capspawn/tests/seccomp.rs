@@ -4,8 +4,8 @@
 
 mod common;
 
-use capspawn::{CapMask, Stage, UserSpec};
-use common::{answer, refused, rerun_under};
+use capspawn::{CapMask, Command, Stage, UserSpec};
+use common::{answer, refused, rerun_under, ret_errno};
 
 /// Capability number of CAP_SYS_ADMIN.
 const CAP_SYS_ADMIN: u8 = 21;
@@ -36,11 +36,7 @@ fn a_filter_that_refuses_the_drop_refuses_every_spawn() {
         return;
     }
     let drop = libc::PR_CAPBSET_DROP as u32;
-    answer(
-        libc::SYS_prctl,
-        Some(drop),
-        0x0005_0000 | libc::EPERM as u32,
-    ); // SECCOMP_RET_ERRNO | EPERM
+    answer(libc::SYS_prctl, Some(drop), ret_errno(libc::EPERM)); // SECCOMP_RET_ERRNO | EPERM
     assert_refused(TEST);
 }
 
@@ -51,7 +47,7 @@ fn a_filter_that_fakes_success_refuses_every_spawn() {
         return;
     }
     let drop = libc::PR_CAPBSET_DROP as u32;
-    answer(libc::SYS_prctl, Some(drop), 0x0005_0000); // SECCOMP_RET_ERRNO | 0: "success", nothing dropped
+    answer(libc::SYS_prctl, Some(drop), ret_errno(0)); // "success", nothing dropped
     assert_refused(TEST);
 }
 
@@ -61,9 +57,25 @@ fn a_filter_that_fakes_capget_refuses_every_spawn() {
     if !rerun_under(&["env"], TEST) {
         return;
     }
-    answer(libc::SYS_capget, None, 0x0005_0000); // "success", nothing written
+    answer(libc::SYS_capget, None, ret_errno(0)); // "success", nothing written
     let failure = refused(TEST, |command| command);
     assert_eq!(failure.stage, Stage::Verify, "{failure:?}");
+}
+
+/// A filter that refuses PR_CAPBSET_DROP and answers PR_CAPBSET_READ with `read` (`ret_errno`):
+/// every spawn is refused at the bounding set, with or without kept capabilities.
+fn assert_refused_when_reads_answer(
+    test: &str,
+    read: u32,
+    configure: fn(&mut Command) -> &mut Command,
+) {
+    let drop = libc::PR_CAPBSET_DROP as u32;
+    answer(libc::SYS_prctl, Some(drop), ret_errno(libc::EPERM));
+    answer(libc::SYS_prctl, Some(libc::PR_CAPBSET_READ as u32), read);
+    for keep in [CapMask::EMPTY, CapMask(1 << 10)] {
+        let failure = refused(test, |command| configure(command).capabilities(keep));
+        assert_eq!(failure.stage, Stage::BoundingSet, "{keep:?}: {failure:?}");
+    }
 }
 
 #[test]
@@ -72,45 +84,20 @@ fn a_filter_that_fakes_the_bounding_set_reads_refuses_every_spawn() {
     if !rerun_under(&["env"], TEST) {
         return;
     }
-    answer(
-        libc::SYS_prctl,
-        Some(libc::PR_CAPBSET_DROP as u32),
-        0x0005_0000 | libc::EPERM as u32,
-    );
-    answer(
-        libc::SYS_prctl,
-        Some(libc::PR_CAPBSET_READ as u32),
-        0x0005_0000,
-    ); // "not raised"
-    for keep in [CapMask::EMPTY, CapMask(1 << 10)] {
-        let failure = refused(TEST, |command| command.user(nobody()).capabilities(keep));
-        assert_eq!(failure.stage, Stage::BoundingSet, "{keep:?}: {failure:?}");
-    }
+    // "Not raised", for every capability.
+    assert_refused_when_reads_answer(TEST, ret_errno(0), |command| command.user(nobody()));
 }
 
 #[test]
 fn a_filter_that_breaks_the_bounding_set_reads_refuses_every_spawn() {
-    // PR_CAPBSET_DROP refused, and PR_CAPBSET_READ failing with an errno the kernel never gives
-    // it (EACCES): nothing can be known about the set, so the spawn is refused, and in a debug
-    // build too (capctl debug-asserts EINVAL there, which must not panic in the child).
+    // PR_CAPBSET_READ failing with an errno the kernel never gives it (EACCES): nothing can be
+    // known about the set, so the spawn is refused, and in a debug build too (capctl
+    // debug-asserts EINVAL there, which must not panic in the child).
     const TEST: &str = "a_filter_that_breaks_the_bounding_set_reads_refuses_every_spawn";
     if !rerun_under(&["env"], TEST) {
         return;
     }
-    answer(
-        libc::SYS_prctl,
-        Some(libc::PR_CAPBSET_DROP as u32),
-        0x0005_0000 | libc::EPERM as u32,
-    );
-    answer(
-        libc::SYS_prctl,
-        Some(libc::PR_CAPBSET_READ as u32),
-        0x0005_0000 | libc::EACCES as u32,
-    );
-    for keep in [CapMask::EMPTY, CapMask(1 << 10)] {
-        let failure = refused(TEST, |command| command.capabilities(keep));
-        assert_eq!(failure.stage, Stage::BoundingSet, "{keep:?}: {failure:?}");
-    }
+    assert_refused_when_reads_answer(TEST, ret_errno(libc::EACCES), |command| command);
     assert!(capspawn::bounding_set::probe_clear().unwrap().is_err());
 }
 
@@ -120,7 +107,7 @@ fn a_filter_that_fakes_setgroups_refuses_every_spawn() {
     if !rerun_under(&["setpriv", "--groups=6,999"], TEST) {
         return;
     }
-    answer(libc::SYS_setgroups, None, 0x0005_0000); // "success", groups unchanged
+    answer(libc::SYS_setgroups, None, ret_errno(0)); // "success", groups unchanged
     let failure = refused(TEST, |command| command.user(nobody()));
     assert_eq!(failure.stage, Stage::Setgroups, "{failure:?}");
 }

@@ -149,6 +149,11 @@ const AUDIT_ARCH: u32 = 0xc000_003e;
 #[cfg(target_arch = "aarch64")]
 const AUDIT_ARCH: u32 = 0xc000_00b7;
 
+/// `SECCOMP_RET_ERRNO` with `errno`: the syscall is not run and returns `-errno` (0: "success").
+pub const fn ret_errno(errno: i32) -> u32 {
+    0x0005_0000 | errno as u32
+}
+
 /// Installs, on the calling thread (the one that will spawn; a clone child inherits it), a
 /// filter that answers syscall `nr` with `ret` (only when its first argument is `arg0`, if
 /// given), and allows everything else.
