@@ -82,7 +82,8 @@ pub fn start(
 /// `/proc/<pid>`). Once the last child in flight has exec'd (into memory of its own) or
 /// exited, the flag is set back to 1 if it was 1 before the first of them (never while
 /// another child is still before `execve`). Other values stay cleared: `PR_SET_DUMPABLE`
-/// cannot set 2 (`fs.suid_dumpable=2`), and 0 is what the supervisor had.
+/// cannot set 2 (`fs.suid_dumpable=2`), and 0 is what the supervisor had. A supervisor thread
+/// that clears the flag itself while spawns are in flight sees it set back to 1 after them.
 struct SupervisorDumpable;
 
 struct InFlight {
