@@ -297,19 +297,12 @@ fn a_supervisor_with_closed_stdio_gives_the_child_none_of_its_new_pipes_by_mista
     // SAFETY: F_GETFD only reads descriptor flags.
     let is_open = |fd: i32| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1;
     let closed = !is_open(0) && !is_open(2);
-    let mut child = Command::new("readlink")
-        .args(["/proc/self/fd/0", "/proc/self/fd/2"])
-        .stdin(Stdio::Pipe)
-        .stdout(Stdio::Pipe)
-        .stderr(Stdio::Inherit)
-        .spawn()
-        .unwrap();
-    let mut out = String::new();
-    std::fs::File::from(child.stdout.take().unwrap())
-        .read_to_string(&mut out)
-        .unwrap();
-    drop(child.stdin.take());
-    let exit = child.wait().unwrap();
+    let (out, exit) = output(
+        Command::new("readlink")
+            .args(["/proc/self/fd/0", "/proc/self/fd/2"])
+            .stdin(Stdio::Pipe)
+            .stderr(Stdio::Inherit),
+    );
     // SAFETY: puts the saved stderr back at 2 (0 may now be the pipe end just dropped: free).
     unsafe { libc::dup2(saved_stderr, 2) };
     assert!(closed);
