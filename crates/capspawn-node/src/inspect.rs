@@ -25,13 +25,7 @@ fn names(env: Env, mask: CapMask) -> Result<Value> {
 
 fn to_js(env: Env, caps: &ProcessCaps) -> Result<Value> {
     let object = env.object()?;
-    for (key, mask) in [
-        ("bounding", caps.bounding),
-        ("effective", caps.effective),
-        ("permitted", caps.permitted),
-        ("inheritable", caps.inheritable),
-        ("ambient", caps.ambient),
-    ] {
+    for (key, mask) in caps.sets() {
         env.set(object, key, names(env, mask)?)?;
     }
     env.set(object, "noNewPrivs", env.boolean(caps.no_new_privs)?)?;

@@ -53,6 +53,17 @@ impl ProcessCaps {
         Self::from_status(&status).ok_or(Errno::EPROTO)
     }
 
+    /// The five capability sets by name: bounding, effective, permitted, inheritable, ambient.
+    pub fn sets(&self) -> [(&'static str, CapMask); 5] {
+        [
+            ("bounding", self.bounding),
+            ("effective", self.effective),
+            ("permitted", self.permitted),
+            ("inheritable", self.inheritable),
+            ("ambient", self.ambient),
+        ]
+    }
+
     /// Parses the `Cap*` and `NoNewPrivs` lines of a `/proc/<pid>/status` text.
     pub fn from_status(status: &str) -> Option<Self> {
         let field = |key: &str| {

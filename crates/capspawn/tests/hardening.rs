@@ -25,13 +25,7 @@ fn a_kept_capability_is_the_only_one_in_every_set() {
     );
     assert_eq!(exit, ExitStatus::Exited(0));
     let caps = ProcessCaps::from_status(&status).unwrap();
-    for (name, mask) in [
-        ("bounding", caps.bounding),
-        ("effective", caps.effective),
-        ("permitted", caps.permitted),
-        ("inheritable", caps.inheritable),
-        ("ambient", caps.ambient),
-    ] {
+    for (name, mask) in caps.sets() {
         assert_eq!(mask, keep, "{name}: {:?}", mask.names());
     }
     assert!(caps.no_new_privs);

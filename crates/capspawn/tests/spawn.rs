@@ -15,13 +15,7 @@ fn field<'a>(status: &'a str, key: &str) -> &'a str {
 
 fn assert_no_capabilities(status: &str) {
     let caps = ProcessCaps::from_status(status).unwrap();
-    for (name, mask) in [
-        ("CapBnd", caps.bounding),
-        ("CapEff", caps.effective),
-        ("CapPrm", caps.permitted),
-        ("CapInh", caps.inheritable),
-        ("CapAmb", caps.ambient),
-    ] {
+    for (name, mask) in caps.sets() {
         assert!(mask.is_empty(), "{name} still holds {:?}", mask.names());
     }
     assert!(caps.no_new_privs, "NoNewPrivs is not set");
