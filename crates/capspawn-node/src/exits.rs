@@ -88,7 +88,7 @@ impl Watcher {
 /// `kill(id, signal)`: true if sent, false once the child has been reaped.
 pub fn kill(env: Env, args: &[Value]) -> Result<Value> {
     let id = env.to_i64(*args.first().unwrap_or(&env.undefined()?))?;
-    let signal = crate::spawn::to_i32(env, *args.get(1).unwrap_or(&env.undefined()?))?;
+    let signal = env.to_i32(*args.get(1).unwrap_or(&env.undefined()?))?;
     let reaper = Reaper::global().map_err(|errno| crate::errno_error(errno, "epoll_create1"))?;
     let sent = reaper
         .signal(id as u64, signal)

@@ -38,15 +38,9 @@ fn name_or_id<T>(env: Env, value: Value, name: fn(String) -> T, number: fn(u32) 
     }
 }
 
-/// A number that fits `i32` (a descriptor, a signal), else `ERR_OUT_OF_RANGE`.
-pub(crate) fn to_i32(env: Env, value: Value) -> Result<i32> {
-    let n = env.to_i64(value)?;
-    i32::try_from(n).map_err(|_| Error::new("ERR_OUT_OF_RANGE", format!("{n} is out of range")))
-}
-
 fn stdio(env: Env, value: Value) -> Result<Stdio> {
     if env.value_type(value)? == ValueType::Number {
-        return Ok(Stdio::Fd(to_i32(env, value)?));
+        return Ok(Stdio::Fd(env.to_i32(value)?));
     }
     match env.to_string(value)?.as_str() {
         "pipe" => Ok(Stdio::Pipe),
@@ -120,7 +114,7 @@ fn command(env: Env, spec: Value) -> Result<Command> {
         command.umask(env.to_u32(mask)?);
     }
     if let Some(signal) = field(env, spec, "parentDeathSignal")? {
-        command.parent_death_signal(to_i32(env, signal)?);
+        command.parent_death_signal(env.to_i32(signal)?);
     }
     if let Some(limits) = field(env, spec, "rlimits")? {
         for i in 0..env.array_len(limits)? {

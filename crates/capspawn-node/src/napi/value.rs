@@ -247,6 +247,18 @@ impl Env {
         })
     }
 
+    /// An integer in `i32`'s range (a descriptor, a signal), else `ERR_OUT_OF_RANGE`.
+    /// (Unlike `napi_get_value_int32`, never wraps.)
+    pub fn to_i32(self, v: Value) -> Result<i32> {
+        let n = self.to_i64(v)?;
+        i32::try_from(n).map_err(|_| {
+            Error::new(
+                "ERR_OUT_OF_RANGE",
+                format!("expected -2147483648..=2147483647, received {n}"),
+            )
+        })
+    }
+
     /// `napi_get_value_bool` for booleans only (no truthiness).
     pub fn to_bool(self, v: Value) -> Result<bool> {
         self.expect(v, ValueType::Boolean)?;
