@@ -35,9 +35,6 @@ const BOUNDING_SET_FIX =
 
 function spawnError(failure: NativeChildFailure, file: string, args: string[]): SpawnError {
   const bounding = failure.stage === 'bounding-set';
-  // A verification that read the wrong state back, or a child that died, has no errno: it is
-  // reported as EPERM (-1), so that 'close' still gets a negative code, as Node's do.
-  const errno = failure.errno === 0 ? constants.errno.EPERM : failure.errno;
   const message = bounding
     ? `spawn ${file}: the capability bounding set could not be emptied, so the workload was not started: ` +
       `${failure.message}. ${BOUNDING_SET_FIX}`
@@ -50,7 +47,7 @@ function spawnError(failure: NativeChildFailure, file: string, args: string[]): 
       : failure.stage === 'died'
         ? 'ERR_CAPSPAWN_CHILD_DIED'
         : (failure.code ?? 'ERR_CAPSPAWN_VERIFY'),
-    errno: -errno,
+    errno: -failure.errno,
     syscall: failure.stage === 'exec' ? `spawn ${file}` : failure.syscall,
     path: file,
     spawnargs: args,

@@ -50,6 +50,7 @@ export interface NativeChildFailure {
   syscall: string;
   /** The errno's name (`'ENOENT'`), or null when the kernel reported success wrongly. */
   code: string | null;
+  /** The failed call's errno, or EPERM (1) for a failure that has none (`Failure::os_errno`). */
   errno: number;
   message: string;
   remaining: string[];

@@ -172,11 +172,7 @@ fn failure(env: Env, failure: capspawn::Failure) -> Result<Value> {
         None => env.null()?,
     };
     env.set(object, "code", code)?;
-    env.set(
-        object,
-        "errno",
-        env.int32(failure.errno.map_or(0, |e| e as i32))?,
-    )?;
+    env.set(object, "errno", env.int32(failure.os_errno() as i32)?)?;
     env.set(object, "message", env.string(&failure.to_string())?)?;
     env.set(
         object,

@@ -106,6 +106,15 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// The errno to report: the failed call's, or `EPERM` for a failure that has none (a
+    /// verification that read the wrong state back, a child that died), so that callers always
+    /// get an error number.
+    pub fn os_errno(&self) -> Errno {
+        self.errno.unwrap_or(Errno::EPERM)
+    }
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.stage == Stage::Died {
@@ -126,6 +135,6 @@ impl std::error::Error for Failure {}
 
 impl From<Failure> for std::io::Error {
     fn from(failure: Failure) -> Self {
-        std::io::Error::from_raw_os_error(failure.errno.unwrap_or(Errno::EPERM) as i32)
+        std::io::Error::from_raw_os_error(failure.os_errno() as i32)
     }
 }
