@@ -4,16 +4,13 @@
  */
 import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
-import { constants } from 'node:os';
 import { Readable, Writable } from 'node:stream';
 import { abortError, type CodedError } from './errors.js';
 import { native, type NativeChildFailure, type NativeSpawnSpec } from './native.js';
 import { signalNumber, type Behaviour } from './options.js';
 import * as exits from './exits.js';
+import { signalName } from './signals.js';
 
-/** Signal names by number; the first name of each (SIGABRT, not its alias SIGIOT), as Node. */
-const SIGNAL_NAMES = new Map<number, string>();
-for (const [name, number] of Object.entries(constants.signals)) if (!SIGNAL_NAMES.has(number)) SIGNAL_NAMES.set(number, name);
 
 /** The error emitted when the child stopped before exec: Node's errno codes, or
  * `ERR_CAPSPAWN_BOUNDING_SET` when the bounding set could not be emptied. */
@@ -189,7 +186,7 @@ export class CapspawnChildProcess extends EventEmitter {
     if (this.#onAbort) this.#behaviour.signal?.removeEventListener('abort', this.#onAbort);
     this.stdin?.destroy(); // as child_process does: nothing reads it any more, and it holds a descriptor
     this.exitCode = code;
-    this.signalCode = signal === null ? null : ((SIGNAL_NAMES.get(signal) ?? `SIG${signal}`) as NodeJS.Signals);
+    this.signalCode = signal === null ? null : signalName(signal);
     this.emit('exit', this.exitCode, this.signalCode);
     // As child_process: output nobody reads is drained after 'exit' (on the next tick, the last
     // chance to start reading), so those streams reach their end and 'close' is emitted.

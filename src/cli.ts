@@ -5,8 +5,8 @@
  */
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { constants } from 'node:os';
 import { inspectPid, inspectSelf, probeBoundingSetClear, spawn, type CapabilityState, type SpawnOptions } from './index.js';
+import { reportedSignalNumber } from './signals.js';
 
 const USAGE = {
   main: `Usage: capspawn <command> [options]
@@ -189,7 +189,7 @@ function exec(args: string[]): Promise<number> | number {
     });
     started.on('exit', (code, signal) => {
       stopForwarding();
-      resolve(code ?? 128 + signalNumberOf(signal));
+      resolve(code ?? 128 + (signal === null ? 0 : reportedSignalNumber(signal)));
     });
   });
   pending.forEach((signal) => started.kill(signal)); // after the listeners: a failure is an 'error'
@@ -207,12 +207,6 @@ function inTerminalForeground(): boolean {
   } catch {
     return false;
   }
-}
-
-/** The number of a signal as the child reports it: a name, or `SIG<n>` for one without. */
-function signalNumberOf(signal: NodeJS.Signals | null): number {
-  if (signal === null) return 0;
-  return (constants.signals as Record<string, number>)[signal] ?? Number(/^SIG(\d+)$/.exec(signal)?.[1] ?? 0);
 }
 
 function help(command: keyof typeof USAGE): number {

@@ -2,12 +2,12 @@
  * `spawn()`'s arguments, validated up front: a bad value throws synchronously with Node's error
  * codes and nothing is started.
  */
-import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 import { Stream } from 'node:stream';
 import { invalidArgType, invalidArgValue, outOfRange, unknownSignal } from './errors.js';
 import type { NativeSpawnSpec, NativeStdio } from './native.js';
+import { isNamedSignal, namedSignalNumber } from './signals.js';
 
 export type StdioKind = 'pipe' | 'inherit' | 'ignore';
 /** A stdio entry: a kind, a descriptor number, or a stream that has one (as in child_process). */
@@ -112,19 +112,17 @@ function nameOrId(name: string, value: unknown): string | number {
   throw invalidArgType(name, 'of type string or number', value);
 }
 
-const SIGNAL_NUMBERS = new Set(Object.values(constants.signals as Record<string, number>));
-
 /** A signal name, or a number that names one, as its number; throws `ERR_UNKNOWN_SIGNAL`
  * otherwise, as child_process does (so 0 and the unnamed real-time numbers are refused).
  * `anyNumber` takes every number from 1 to 64 (the kernel's signals, for our own options). */
 export function signalNumber(signal: unknown, name = 'signal', { anyNumber = false } = {}): number {
   if (typeof signal === 'number') {
-    const known = anyNumber ? Number.isInteger(signal) && signal >= 1 && signal <= 64 : SIGNAL_NUMBERS.has(signal);
+    const known = anyNumber ? Number.isInteger(signal) && signal >= 1 && signal <= 64 : isNamedSignal(signal);
     if (!known) throw unknownSignal(signal);
     return signal;
   }
   if (typeof signal === 'string') {
-    const number = (constants.signals as Record<string, number>)[signal];
+    const number = namedSignalNumber(signal);
     if (number === undefined) throw unknownSignal(signal);
     return number;
   }
