@@ -238,23 +238,22 @@ impl Env {
     /// An integer in `0..=2^32-1`, else `ERR_OUT_OF_RANGE`.
     /// (Unlike `napi_get_value_uint32`, `-1` is rejected instead of wrapping.)
     pub fn to_u32(self, v: Value) -> Result<u32> {
-        let n = self.to_i64(v)?;
-        u32::try_from(n).map_err(|_| {
-            Error::new(
-                "ERR_OUT_OF_RANGE",
-                format!("expected 0..=4294967295, received {n}"),
-            )
-        })
+        self.to_integer(v, "0..=4294967295")
     }
 
     /// An integer in `i32`'s range (a descriptor, a signal), else `ERR_OUT_OF_RANGE`.
     /// (Unlike `napi_get_value_int32`, never wraps.)
     pub fn to_i32(self, v: Value) -> Result<i32> {
+        self.to_integer(v, "-2147483648..=2147483647")
+    }
+
+    /// A safe integer that fits `T`, else `ERR_OUT_OF_RANGE` naming `range`.
+    fn to_integer<T: TryFrom<i64>>(self, v: Value, range: &str) -> Result<T> {
         let n = self.to_i64(v)?;
-        i32::try_from(n).map_err(|_| {
+        T::try_from(n).map_err(|_| {
             Error::new(
                 "ERR_OUT_OF_RANGE",
-                format!("expected -2147483648..=2147483647, received {n}"),
+                format!("expected {range}, received {n}"),
             )
         })
     }
