@@ -9,13 +9,12 @@ use common::{privileged, rerun_under};
 use std::sync::mpsc;
 use std::time::Duration;
 
-fn uid_line(tid: &str) -> String {
-    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
-    status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .unwrap()
-        .to_owned()
+/// Thread `tid`'s `Uid:` line and capabilities, read in one go; `None` once the thread is gone
+/// (the test harness runs other tests on threads of its own, which end at any time).
+fn thread_state(tid: &str) -> Option<(String, ProcessCaps)> {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    Some((uid.to_owned(), ProcessCaps::from_status(&status).unwrap()))
 }
 
 #[test]
@@ -41,13 +40,7 @@ fn spawning_as_nobody_leaves_every_supervisor_thread_as_it_was() {
     };
     let before: Vec<(String, String, ProcessCaps)> = tasks()
         .into_iter()
-        .map(|tid| {
-            let caps = ProcessCaps::from_status(
-                &std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap(),
-            )
-            .unwrap();
-            (uid_line(&tid), tid, caps)
-        })
+        .filter_map(|tid| thread_state(&tid).map(|(uid, caps)| (uid, tid, caps)))
         .collect();
     assert!(before.len() >= 5);
 
@@ -58,15 +51,11 @@ fn spawning_as_nobody_leaves_every_supervisor_thread_as_it_was() {
     assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
 
     for (uid, tid, caps) in &before {
-        let Ok(status) = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")) else {
+        let Some((uid_now, caps_now)) = thread_state(tid) else {
             continue;
         };
-        assert_eq!(&uid_line(tid), uid, "thread {tid} changed uid");
-        assert_eq!(
-            &ProcessCaps::from_status(&status).unwrap(),
-            caps,
-            "thread {tid} changed capabilities"
-        );
+        assert_eq!(&uid_now, uid, "thread {tid} changed uid");
+        assert_eq!(&caps_now, caps, "thread {tid} changed capabilities");
         assert!(uid.starts_with("Uid:\t0\t0\t0\t0"), "{uid}");
     }
     drop(stop_tx);
