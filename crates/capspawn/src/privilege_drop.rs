@@ -250,17 +250,24 @@ fn exec_as_script(setup: &ProcessSetup, program: *const libc::c_char) -> Errno {
 }
 
 /// Puts `sources[i]` at descriptor `i`. The parent made sure no source sits on another's
-/// target, so the order does not matter.
+/// target, so the order does not matter. Descriptors 0, 1 and 2 are made blocking, as libuv
+/// makes them in a `child_process` child: the supervisor's own stdio is often `O_NONBLOCK`
+/// (libuv sets it on pipes), and a workload that writes to a non-blocking stdout stops at the
+/// first `EAGAIN`. The flag belongs to the open file description, so this changes it for every
+/// process sharing that description, as `child_process` does.
 fn place_stdio(sources: &[RawFd]) -> Result<(), Errno> {
     for (target, &source) in sources.iter().enumerate() {
         let target = target as RawFd;
         match source {
             -1 => match raw::set_cloexec(target, true) {
-                Ok(()) | Err(Errno::EBADF) => {}
+                Ok(()) | Err(Errno::EBADF) => continue,
                 Err(errno) => return Err(errno),
             },
             _ if source == target => raw::set_cloexec(target, false)?,
             _ => raw::dup2(source, target)?,
+        }
+        if target <= 2 {
+            raw::set_blocking(target)?;
         }
     }
     Ok(())

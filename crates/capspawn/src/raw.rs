@@ -76,6 +76,26 @@ pub fn set_cloexec(fd: RawFd, on: bool) -> Result<(), Errno> {
     check(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFD, flags) }).map(drop)
 }
 
+/// Clears `O_NONBLOCK` on `fd` (`fcntl` `F_GETFL`, then `F_SETFL` only if it was set).
+pub fn set_blocking(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    let flags = check(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) })?;
+    let flags = flags as libc::c_int;
+    if flags & libc::O_NONBLOCK == 0 {
+        return Ok(());
+    }
+    // SAFETY: integer arguments only.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_fcntl,
+            fd,
+            libc::F_SETFL,
+            flags & !libc::O_NONBLOCK,
+        )
+    })
+    .map(drop)
+}
+
 /// Makes sure no descriptor from `first` up reaches the workload: marks them close-on-exec
 /// with `close_range(CLOSE_RANGE_CLOEXEC)` (Linux 5.11); on 5.9 and 5.10, which lack the flag,
 /// closes them with `close_range` (this child has its own descriptor table); before 5.9, marks
