@@ -33,6 +33,9 @@ struct Call<'a> {
     args: &'a [u64; 6],
 }
 
+/// One answer forced on the child: this syscall (with this first argument) returns this value.
+type Lie = (libc::c_long, Option<libc::c_int>, i64);
+
 /// How the liar answers: `None` lets the call run for real.
 type Liar = dyn Fn(&Call) -> Option<i64> + Send + Sync;
 
@@ -284,8 +287,7 @@ fn no_kernel_answer_makes_the_child_panic() {
         -4096,
         i64::MIN,
     ];
-    let current: Arc<Mutex<Option<(libc::c_long, Option<libc::c_int>, i64)>>> =
-        Arc::new(Mutex::new(None));
+    let current: Arc<Mutex<Option<Lie>>> = Arc::new(Mutex::new(None));
     let chosen = current.clone();
     let syscalls: Vec<libc::c_long> = reads
         .iter()
