@@ -46,7 +46,8 @@ pub struct Privileges {
     /// capabilities.
     pub lock_securebits: bool,
     /// Refuse the spawn when `/proc/thread-self/status` cannot be read for step 6's cross-check
-    /// (the default). `false` still cross-checks when procfs is there, and skips it otherwise.
+    /// (the default). `false` still cross-checks when procfs is there, and skips it only when
+    /// nothing is mounted at `/proc` (`ENOENT`); anything else there that is not procfs refuses.
     pub require_procfs: bool,
 }
 
@@ -381,10 +382,10 @@ fn verify(privileges: &Privileges) -> Result<(), Failure> {
                 return Err(failure);
             }
         }
-        Err(errno) if privileges.require_procfs => {
-            return Err(Failure::at(Stage::Procfs)(errno));
-        }
-        Err(_) => {}
+        // Only an absent procfs may be skipped, and only when the caller opted out: one that
+        // is not procfs, or a read that fails, refuses.
+        Err(Errno::ENOENT) if !privileges.require_procfs => {}
+        Err(errno) => return Err(Failure::at(Stage::Procfs)(errno)),
     }
     Ok(())
 }

@@ -372,5 +372,17 @@ fn without_procfs_the_cross_check_refuses_unless_the_caller_opted_out() {
         (failure.stage, failure.errno),
         (Stage::Procfs, Some(Errno::ENOTSUP))
     );
+    // The opt-out is for no procfs at all, not for something else mounted in its place.
+    let error = Command::new("true")
+        .require_procfs(false)
+        .spawn()
+        .unwrap_err();
+    let SpawnError::Child(failure) = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(
+        (failure.stage, failure.errno),
+        (Stage::Procfs, Some(Errno::ENOTSUP))
+    );
     assert!(capspawn::bounding_set::probe_clear().unwrap().is_err());
 }
