@@ -327,13 +327,15 @@ function exec(args: string[]): Promise<number> | number {
   const started = child;
   const done = new Promise<number>((resolve) => {
     started.on('error', (error) => {
-      const { code, syscall } = error as NodeJS.ErrnoException;
+      const { code, syscall, stage } = error as NodeJS.ErrnoException & { stage?: string };
       console.error(`capspawn: ${code}: ${messageFor(error, 'cli')}`);
       // A signal that could not be forwarded (EPERM: no CAP_KILL over the workload's uid): the
       // command still runs, and we stay until it ends.
       if (syscall === 'kill') return;
       stopForwarding();
-      resolve(code === 'ENOENT' ? EXIT_NOT_FOUND : code === 'EACCES' ? EXIT_NOT_EXECUTABLE : EXIT_REFUSED);
+      // 127 and 126 are about COMMAND itself (as env(1)): not a --cwd that does not exist.
+      const exec = stage === 'exec';
+      resolve(exec && code === 'ENOENT' ? EXIT_NOT_FOUND : exec && code === 'EACCES' ? EXIT_NOT_EXECUTABLE : EXIT_REFUSED);
     });
     started.on('exit', (code, signal) => {
       stopForwarding();

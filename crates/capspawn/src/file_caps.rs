@@ -117,7 +117,8 @@ pub fn of_exec_failure(
         let mut file = PathBuf::from(OsStr::from_bytes(candidate.as_bytes()));
         if file.is_relative() {
             if let Some(cwd) = cwd {
-                file = cwd.join(file);
+                // components() drops the `.` of `./run` and of an empty PATH entry.
+                file = cwd.join(file).components().collect();
             }
         }
         let Ok(meta) = std::fs::metadata(&file) else {
