@@ -166,18 +166,23 @@ export function failureMessage(facts: FailureFacts, dialect: Dialect): string {
       'file-capability flag unless the workload can hold all its capabilities, and the drop left it none of them.'
     );
   }
+  if (facts.stage === 'held' || facts.stage === 'died') return `spawn ${facts.file}: ${facts.detail}; the workload did not run`;
   return `spawn ${facts.file}: ${facts.stage} failed before exec: ${facts.detail}`;
 }
+
+/** The stages whose failure has a code of capspawn's own, whatever the errno. */
+const STAGE_CODES: Record<string, string> = {
+  __proto__: null as unknown as string,
+  'bounding-set': 'ERR_CAPSPAWN_BOUNDING_SET',
+  died: 'ERR_CAPSPAWN_CHILD_DIED',
+  held: 'ERR_CAPSPAWN_CHILD_HELD',
+  procfs: 'ERR_CAPSPAWN_PROCFS',
+};
 
 /** The error for a child that stopped before exec. */
 export function spawnError(facts: FailureFacts, errno: number, syscall: string, args: string[], remaining: string[]): SpawnError {
   const error = Object.assign(new Error(failureMessage(facts, 'library')), {
-    code:
-      facts.stage === 'bounding-set'
-        ? 'ERR_CAPSPAWN_BOUNDING_SET'
-        : facts.stage === 'died'
-          ? 'ERR_CAPSPAWN_CHILD_DIED'
-          : (facts.code ?? 'ERR_CAPSPAWN_VERIFY'),
+    code: STAGE_CODES[facts.stage] ?? facts.code ?? 'ERR_CAPSPAWN_VERIFY',
     errno: -errno,
     syscall: facts.stage === 'exec' ? `spawn ${facts.file}` : syscall,
     path: facts.file,
