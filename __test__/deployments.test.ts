@@ -218,6 +218,18 @@ describe('a supervisor under a seccomp filter (a helper built here with gcc)', (
     expect(report.children).toEqual([]);
   });
 
+  it('that refuses PR_CAPBSET_DROP although CAP_SETPCAP is effective: the refusal says to fix the profile, first', () => {
+    const marker = path.join(dir, 'ran');
+    const report = runReport([helper, 'capbset-drop', 'eperm', '--'], touch(marker));
+    expect(report.inspect.effective).toContain('CAP_SETPCAP');
+    const error = (report.result as { error: Record<string, any> }).error;
+    expect(error).toMatchObject({ code: 'ERR_CAPSPAWN_BOUNDING_SET', stage: 'bounding-set' });
+    expect(error.message).toMatch(/^spawn \/bin\/sh: allow prctl\(PR_CAPBSET_DROP\) in the supervisor's seccomp or LSM \(AppArmor, SELinux\) profile, /);
+    expect(error.message.slice(0, error.message.indexOf('. '))).toContain("boundingSet: 'inherit'");
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(report.children).toEqual([]);
+  });
+
   it('that fakes capset: ERR_CAPSPAWN_VERIFY names what is still held, and the workload never ran', () => {
     const marker = path.join(dir, 'ran');
     const report = runReport([helper, 'capset', 'fake', '--'], touch(marker));

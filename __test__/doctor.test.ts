@@ -4,13 +4,13 @@
  * one for that deployment, its advice must be correct there (and must not carry another
  * deployment's advice), and its verdict must agree with whether a default spawn runs there.
  */
-import { spawn as nodeSpawn } from 'node:child_process';
+import { execFileSync, spawn as nodeSpawn } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeEach, describe, expect, it, onTestFinished } from 'vitest';
-import { requirePrivilege, tempDir } from './helpers.js';
+import { FIXTURES, requirePrivilege, tempDir } from './helpers.js';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -188,6 +188,21 @@ describe.concurrent('capspawn doctor recognises the deployment and gives advice 
     expect(d.report.advice[0]).toContain(INHERIT);
     expect(d.text).toContain('--cap-drop ALL');
     expect(d.text).not.toContain('--cap-add');
+  });
+
+  it('a seccomp filter that refuses PR_CAPBSET_DROP although CAP_SETPCAP is effective: fix the profile', async () => {
+    const dir = tempDir('doctor-seccomp');
+    onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const helper = path.join(dir, 'seccomp-answer');
+    execFileSync('gcc', ['-O2', '-o', helper, path.join(FIXTURES, 'seccomp-answer.c')], { stdio: 'inherit' });
+    const wrapper = [helper, 'capbset-drop', 'eperm', '--'];
+    const [d, runs] = await Promise.all([doctor(wrapper), spawnRuns(wrapper)]);
+    expect(d.status).toBe(1);
+    expect(d.report).toMatchObject({ ok: false, deployment: { kind: 'drop-blocked', uid: 0 } });
+    expect(d.report.verdict).toMatch(/^REFUSED: CAP_SETPCAP is effective, yet the kernel refused prctl\(PR_CAPBSET_DROP\)/);
+    expect(d.report.advice[0]).toMatch(/^Allow prctl\(PR_CAPBSET_DROP\) in the supervisor's seccomp or LSM profile/);
+    expect(d.text).not.toContain('--cap-add');
+    expect(runs).toBe(false);
   });
 
   it('an already-empty bounding set (setpriv --bounding-set=-all): OK', async () => {
