@@ -474,6 +474,13 @@ describe.concurrent('capspawn exec: the usual flags', () => {
     expect(fs.existsSync(marker)).toBe(false);
   });
 
+  it("a value the library refuses is reported with the CLI's flag, not the library's option name", async () => {
+    const run = await cli(['exec', '-G', '4294967296', '--', 'true']);
+    expect(run.status, show(run)).toBe(125);
+    expect(run.stderr).toMatch(/^capspawn: ERR_OUT_OF_RANGE: The value of "--groups" is out of range/);
+    expect(run.stderr).not.toContain('options.');
+  });
+
   it('--cwd / -C / --chdir set the working directory', async () => {
     const dir = testDir();
     const runs = await Promise.all([shell(['--cwd', dir], 'pwd'), shell(['-C', dir], 'pwd'), shell([`--chdir=${dir}`], 'pwd')]);
