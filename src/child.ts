@@ -5,58 +5,38 @@
 import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import { Readable, Writable } from 'node:stream';
-import { abortError, type CodedError } from './errors.js';
+import { abortError, spawnError, type CodedError, type FailureFacts, type SpawnError } from './errors.js';
 import { native, type NativeChildFailure, type NativeSpawnSpec } from './native.js';
 import { signalNumber, type Behaviour } from './options.js';
 import * as exits from './exits.js';
 import { signalName } from './signals.js';
 
 
-/** The error emitted when the child stopped before exec: Node's errno codes, or
- * `ERR_CAPSPAWN_BOUNDING_SET` when the bounding set could not be emptied. */
-export interface SpawnError extends CodedError {
-  errno: number;
-  syscall: string;
-  path: string;
-  spawnargs: string[];
-  /** The step of the child's sequence that failed (`'exec'`, `'setuid'`, `'bounding-set'`, …). */
-  stage: string;
-  /** Capabilities still raised, for the bounding set and the verification. */
-  remaining: string[];
-}
+export type { SpawnError } from './errors.js';
 
-const BOUNDING_SET_FIX =
-  'Grant the supervisor CAP_SETPCAP (Podman/Docker: --cap-add SETPCAP; Kubernetes: add SETPCAP to the ' +
-  "container's securityContext.capabilities), or drop these capabilities where the container is created " +
-  "(--cap-drop). To run the workload with the set raised anyway, pass boundingSet: 'inherit'.";
-
-/** The stages whose failure has a code of capspawn's own, whatever the errno. */
-const STAGE_CODES: Record<string, string> = {
-  __proto__: null as unknown as string,
-  died: 'ERR_CAPSPAWN_CHILD_DIED',
-  held: 'ERR_CAPSPAWN_CHILD_HELD',
-  procfs: 'ERR_CAPSPAWN_PROCFS',
-};
-
-function spawnError(failure: NativeChildFailure, file: string, args: string[]): SpawnError {
-  const bounding = failure.stage === 'bounding-set';
-  const message = bounding
-    ? `spawn ${file}: the capability bounding set could not be emptied, so the workload was not started: ` +
-      `${failure.message}. ${BOUNDING_SET_FIX}`
-    : failure.stage === 'exec'
-      ? `spawn ${file} ${failure.code}`
-      : failure.stage === 'held' || failure.stage === 'died'
-        ? `spawn ${file}: ${failure.message}; the workload did not run`
-        : `spawn ${file}: ${failure.stage} failed before exec: ${failure.message}`;
-  return Object.assign(new Error(message), {
-    code: bounding ? 'ERR_CAPSPAWN_BOUNDING_SET' : (STAGE_CODES[failure.stage] ?? failure.code ?? 'ERR_CAPSPAWN_VERIFY'),
-    errno: -failure.errno,
-    syscall: failure.stage === 'exec' ? `spawn ${file}` : failure.syscall,
-    path: file,
-    spawnargs: args,
+/** The error for a child that stopped before exec, with what its message needs to say the fix:
+ * for a bounding-set refusal whether CAP_SETPCAP was effective, for an exec EPERM the file
+ * capabilities of the program (read here, in the supervisor, after the failure). */
+function failureError(failure: NativeChildFailure, spec: NativeSpawnSpec, args: string[]): SpawnError {
+  const env = spec.env;
+  let pathVar: string | null = process.env.PATH ?? null;
+  if (env !== null) {
+    pathVar = null;
+    for (let i = 0; i < env.length; i += 2) if (env[i] === 'PATH') pathVar = env[i + 1]!;
+  }
+  const facts: FailureFacts = {
+    file: spec.file,
     stage: failure.stage,
-    remaining: failure.remaining,
-  });
+    code: failure.code,
+    detail: failure.message,
+    setpcapEffective: failure.stage === 'bounding-set' && native.inspectSelf().effective.includes('CAP_SETPCAP'),
+    kept: spec.capabilities ?? [],
+    fileCapabilities:
+      failure.stage === 'exec' && failure.code === 'EPERM' && spec.boundingSet === 'clear'
+        ? native.execFileCapabilities(spec.file, pathVar, spec.cwd)
+        : null,
+  };
+  return spawnError(facts, failure.errno, failure.syscall, args, failure.remaining);
 }
 
 /** Resumes a readable stream unless someone reads it through 'readable' (as Node's flushStdio). */
@@ -95,7 +75,7 @@ export class CapspawnChildProcess extends EventEmitter {
     exits.listen();
     const result = native.spawn(spec);
     if (result.failure) {
-      this.#failed(spawnError(result.failure, spec.file, args), spec);
+      this.#failed(failureError(result.failure, spec, args), spec);
       return;
     }
     this.#id = result.id;

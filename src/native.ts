@@ -2,6 +2,7 @@
  * The native binding: what it exports, loaded once by `loader.ts`. The binding only marshals
  * values; the logic lives in the Rust core crate.
  */
+import type { FileCapabilities } from './errors.js';
 import { load } from './loader.js';
 
 /** A capability state as the binding reports it. */
@@ -76,6 +77,8 @@ export interface NativeBinding {
   inspectSelf(): NativeCaps;
   inspectPid(pid: number): NativeCaps;
   probeBoundingSetClear(): ProbeResult;
+  /** After an exec EPERM: the file the search stopped at and its file capabilities, or null. */
+  execFileCapabilities(file: string, path: string | null, cwd: string | null): FileCapabilities | null;
   spawn(spec: NativeSpawnSpec): NativeSpawnResult;
   /** True if sent, false once the child has been reaped. */
   kill(id: number, signal: number): boolean;

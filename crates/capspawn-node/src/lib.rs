@@ -13,6 +13,7 @@ napi::register_module! {
     "inspectSelf" => inspect::inspect_self,
     "inspectPid" => inspect::inspect_pid,
     "probeBoundingSetClear" => inspect::probe_bounding_set_clear,
+    "execFileCapabilities" => inspect::exec_file_capabilities,
     "spawn" => spawn::spawn,
     "kill" => exits::kill,
     "onExit" => exits::on_exit,

@@ -16,6 +16,7 @@ mod clone;
 mod command;
 mod error;
 mod failure;
+pub mod file_caps;
 pub mod inspect;
 mod memory_gate;
 mod pre_exec;
