@@ -40,12 +40,12 @@ export function spawnError(failure: NativeChildFailure, file: string, args: stri
       ? `spawn ${file} ${failure.code}`
       : `spawn ${file}: ${failure.stage} failed before exec: ${failure.message}`;
   return Object.assign(new Error(message), {
+    errno: -failure.errno, // errno, code, syscall, path, spawnargs: child_process's order
     code: bounding
       ? 'ERR_CAPSPAWN_BOUNDING_SET'
       : failure.stage === 'died'
         ? 'ERR_CAPSPAWN_CHILD_DIED'
         : (failure.code ?? 'ERR_CAPSPAWN_VERIFY'),
-    errno: -failure.errno,
     syscall: failure.stage === 'exec' ? `spawn ${file}` : failure.syscall,
     path: file,
     spawnargs: args,
