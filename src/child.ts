@@ -139,7 +139,7 @@ export class CapspawnChildProcess extends ChildProcessBase {
       const code = (error as CodedError).code;
       if (code === 'ESRCH') return false; // already gone
       if (code === 'EINVAL' || code === 'ENOSYS') throw error;
-      this.emit('error', error as Error);
+      this.emit('error', error as ChildError);
       return false;
     }
     if (sent) this.killed = true; // for signal 0 too, as child_process
@@ -194,7 +194,7 @@ export class CapspawnChildProcess extends ChildProcessBase {
         try {
           this.kill();
         } catch (error) {
-          this.emit('error', error as Error);
+          this.emit('error', error as ChildError);
         }
       }, timeout);
     }
@@ -203,7 +203,7 @@ export class CapspawnChildProcess extends ChildProcessBase {
         try {
           if (this.kill()) this.emit('error', abortError(signal.reason));
         } catch (error) {
-          this.emit('error', error as Error);
+          this.emit('error', error as ChildError);
         }
       };
       if (signal.aborted) process.nextTick(this.#onAbort);
@@ -242,13 +242,17 @@ export class CapspawnChildProcess extends ChildProcessBase {
     this.stdio = [this.stdin, this.stdout, this.stderr, undefined, undefined];
     this.exitCode = error.errno;
     process.nextTick(() => {
-      this.emit('error', error as Error);
+      this.emit('error', error);
       this.emit('close', error.errno, null);
     });
   }
 }
 
 type ExitListener = (code: number | null, signal: NodeJS.Signals | null) => void;
+
+/** What `'error'` carries: a `SpawnError` when the child never ran, Node's `AbortError` for
+ * `signal`, an errno error when a signal could not be sent; each has a `code`. */
+export type ChildError = CodedError & Partial<Omit<SpawnError, keyof CodedError>>;
 
 /**
  * The events, typed as `@types/node` types `ChildProcess`'s, minus its catch-all `string`
@@ -259,27 +263,27 @@ type ExitListener = (code: number | null, signal: NodeJS.Signals | null) => void
  */
 export interface CapspawnChildProcess {
   addListener(event: 'close' | 'exit', listener: ExitListener): this;
-  addListener(event: 'error', listener: (err: Error) => void): this;
+  addListener(event: 'error', listener: (err: ChildError) => void): this;
   addListener(event: 'spawn' | 'disconnect', listener: () => void): this;
   addListener(event: 'message', listener: (message: Serializable, sendHandle: SendHandle) => void): this;
   on(event: 'close' | 'exit', listener: ExitListener): this;
-  on(event: 'error', listener: (err: Error) => void): this;
+  on(event: 'error', listener: (err: ChildError) => void): this;
   on(event: 'spawn' | 'disconnect', listener: () => void): this;
   on(event: 'message', listener: (message: Serializable, sendHandle: SendHandle) => void): this;
   once(event: 'close' | 'exit', listener: ExitListener): this;
-  once(event: 'error', listener: (err: Error) => void): this;
+  once(event: 'error', listener: (err: ChildError) => void): this;
   once(event: 'spawn' | 'disconnect', listener: () => void): this;
   once(event: 'message', listener: (message: Serializable, sendHandle: SendHandle) => void): this;
   prependListener(event: 'close' | 'exit', listener: ExitListener): this;
-  prependListener(event: 'error', listener: (err: Error) => void): this;
+  prependListener(event: 'error', listener: (err: ChildError) => void): this;
   prependListener(event: 'spawn' | 'disconnect', listener: () => void): this;
   prependListener(event: 'message', listener: (message: Serializable, sendHandle: SendHandle) => void): this;
   prependOnceListener(event: 'close' | 'exit', listener: ExitListener): this;
-  prependOnceListener(event: 'error', listener: (err: Error) => void): this;
+  prependOnceListener(event: 'error', listener: (err: ChildError) => void): this;
   prependOnceListener(event: 'spawn' | 'disconnect', listener: () => void): this;
   prependOnceListener(event: 'message', listener: (message: Serializable, sendHandle: SendHandle) => void): this;
   emit(event: 'close' | 'exit', code: number | null, signal: NodeJS.Signals | null): boolean;
-  emit(event: 'error', err: Error): boolean;
+  emit(event: 'error', err: ChildError): boolean;
   emit(event: 'spawn' | 'disconnect'): boolean;
   emit(event: 'message', message: Serializable, sendHandle: SendHandle): boolean;
 }

@@ -1,7 +1,7 @@
 export { spawn } from './spawn.js';
 export { spawnSync, execFileSync, execSync } from './sync.js';
 export { execFile, exec } from './exec.js';
-export { CapspawnChildProcess, type SpawnError, type StdioStreams } from './child.js';
+export { CapspawnChildProcess, type ChildError, type SpawnError, type StdioStreams } from './child.js';
 export type { SpawnOptions, StdioOption, StdioKind } from './options.js';
 export type {
   CapspawnChildProcessWithoutNullStreams,
