@@ -77,6 +77,20 @@ describe('CommonJS', () => {
   });
 });
 
+describe('a binding that does not load', () => {
+  it('rejects import() once, and a program that catches it goes on (no second, uncaught report)', () => {
+    // On Node 20 an ES module re-exporting a CommonJS module that throws would also report the
+    // error as uncaught; the wrapper requires it instead (scripts/build-esm.mjs).
+    const out = execFileSync(
+      process.execPath,
+      ['--input-type=module', '-e', `try { await import(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))}); } catch (e) { console.log(e.code); }
+        setTimeout(() => console.log('still running'), 50);`],
+      { encoding: 'utf8', env: { ...process.env, CAPSPAWN_NATIVE_LIBRARY_PATH: '/nonexistent/capspawn.node' }, timeout: 20_000 },
+    );
+    expect(out).toBe('ERR_CAPSPAWN_NATIVE_LOAD\nstill running\n');
+  });
+});
+
 describe('TypeScript module: node16', () => {
   for (const type of ['commonjs', 'module'] as const) {
     it(`a "type": "${type}" project compiles against capspawn's types and runs`, (ctx) => {

@@ -9,10 +9,13 @@
 // CapspawnChildProcess class (`instanceof` works across the two) and one copy of the module
 // state, and nothing can differ between the two formats because there is only one.
 //
-// Node gives an ES module the named exports of a CommonJS one that its static analysis
-// (cjs-module-lexer) finds; tsc's output is a form it reads. The wrapper names them (found in
-// tsc's output the same way), and __test__/module-formats.test.ts checks that `import` sees
-// exactly the names `require` does.
+// The wrappers load the CommonJS module with require (createRequire), not with `import`/`export
+// from`: on Node 20, an ES module whose imported CommonJS module throws (the loader's
+// ERR_CAPSPAWN_NATIVE_LOAD when no binding is installed) rejects the import() AND reports the
+// error again as an uncaught exception, which kills a program that caught it. A throw inside
+// the wrapper's own evaluation is an ordinary rejection. The names are those tsc's output
+// exports (found below); __test__/module-formats.test.ts checks that `import` sees exactly the
+// names `require` does, and the same values.
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,16 +34,18 @@ function exportedNames(file) {
   return [...names].sort();
 }
 
+const requireIt = (file) => `import { createRequire } from 'node:module';\nconst cjs = createRequire(import.meta.url)('${file}');\n`;
+
 // The package's entry, and the internal module the tests reach into.
 for (const name of ['index', 'native']) {
   const header = `// The ES module entry: capspawn itself is the CommonJS module ./cjs/${name}.js (see scripts/build-esm.mjs).\n`;
   const names = exportedNames(join(dist, 'cjs', `${name}.js`));
   if (names.length === 0) throw new Error(`found no exports in dist/cjs/${name}.js`);
-  writeFileSync(join(dist, `${name}.js`), `${header}export { ${names.join(', ')} } from './cjs/${name}.js';\n`);
+  writeFileSync(join(dist, `${name}.js`), `${header}${requireIt(`./cjs/${name}.js`)}export const { ${names.join(', ')} } = cjs;\n`);
   writeFileSync(join(dist, `${name}.d.ts`), `${header}export * from './cjs/${name}.js';\n`);
 }
 const cli = join(dist, 'cli.js');
-writeFileSync(cli, "#!/usr/bin/env node\n// The `capspawn` command: ./cjs/cli.js (see scripts/build-esm.mjs).\nimport './cjs/cli.js';\n");
+writeFileSync(cli, `#!/usr/bin/env node\n// The \`capspawn\` command: ./cjs/cli.js (see scripts/build-esm.mjs).\nimport { createRequire } from 'node:module';\ncreateRequire(import.meta.url)('./cjs/cli.js');\n`);
 chmodSync(cli, 0o755);
 // tsc keeps the source's shebang; make the CommonJS command executable too.
 chmodSync(join(dist, 'cjs', 'cli.js'), 0o755);
