@@ -31,6 +31,14 @@ const BOUNDING_SET_FIX =
   "container's securityContext.capabilities), or drop these capabilities where the container is created " +
   "(--cap-drop). To run the workload with the set raised anyway, pass boundingSet: 'inherit'.";
 
+/** The stages whose failure has a code of capspawn's own, whatever the errno. */
+const STAGE_CODES: Record<string, string> = {
+  __proto__: null as unknown as string,
+  died: 'ERR_CAPSPAWN_CHILD_DIED',
+  held: 'ERR_CAPSPAWN_CHILD_HELD',
+  procfs: 'ERR_CAPSPAWN_PROCFS',
+};
+
 export function spawnError(failure: NativeChildFailure, file: string, args: string[]): SpawnError {
   const bounding = failure.stage === 'bounding-set';
   const message = bounding
@@ -38,14 +46,12 @@ export function spawnError(failure: NativeChildFailure, file: string, args: stri
       `${failure.message}. ${BOUNDING_SET_FIX}`
     : failure.stage === 'exec'
       ? `spawn ${file} ${failure.code}`
-      : `spawn ${file}: ${failure.stage} failed before exec: ${failure.message}`;
+      : failure.stage === 'held' || failure.stage === 'died'
+        ? `spawn ${file}: ${failure.message}; the workload did not run`
+        : `spawn ${file}: ${failure.stage} failed before exec: ${failure.message}`;
   return Object.assign(new Error(message), {
     errno: -failure.errno, // errno, code, syscall, path, spawnargs: child_process's order
-    code: bounding
-      ? 'ERR_CAPSPAWN_BOUNDING_SET'
-      : failure.stage === 'died'
-        ? 'ERR_CAPSPAWN_CHILD_DIED'
-        : (failure.code ?? 'ERR_CAPSPAWN_VERIFY'),
+    code: bounding ? 'ERR_CAPSPAWN_BOUNDING_SET' : (STAGE_CODES[failure.stage] ?? failure.code ?? 'ERR_CAPSPAWN_VERIFY'),
     syscall: failure.stage === 'exec' ? `spawn ${file}` : failure.syscall,
     path: file,
     spawnargs: args,

@@ -57,6 +57,10 @@ export interface SpawnOptions {
   /** Resource limits: `{ nofile: [soft, hard], core: 0, … }` (a number sets both; `Infinity` is
    * unlimited). Names are those of `setrlimit(2)` without `RLIMIT_`. */
   rlimits?: Record<string, number | [number, number]>;
+  /** Refuse the spawn when `/proc/thread-self/status` cannot be read for the child's cross-check
+   * of its own state (default true). `false` cross-checks when procfs is there and skips it
+   * otherwise (a container without `/proc`). */
+  requireProcfs?: boolean;
   /** Accepted for `child_process` compatibility: only `false` (run a shell explicitly). */
   shell?: false;
   /** Accepted and ignored, as `child_process.spawn` ignores it. */
@@ -78,7 +82,8 @@ export interface Behaviour {
 const KNOWN = new Set([
   'cwd', 'env', 'argv0', 'stdio', 'detached', 'timeout', 'killSignal', 'signal', 'user', 'uid', 'group',
   'gid', 'supplementaryGroups', 'boundingSet', 'noNewPrivs', 'windowsHide', 'windowsVerbatimArguments',
-  'capabilities', 'securebits', 'parentDeathSignal', 'umask', 'rlimits', 'shell', 'encoding', 'serialization',
+  'capabilities', 'securebits', 'parentDeathSignal', 'umask', 'rlimits', 'requireProcfs', 'shell', 'encoding',
+  'serialization',
 ]);
 const NULL_IS_UNSET = new Set([
   'cwd', 'env', 'argv0', 'stdio', 'detached', 'timeout', 'killSignal', 'uid', 'gid', 'shell', 'encoding',
@@ -329,6 +334,7 @@ export function normalize(
         ? null
         : signalNumber(opts.parentDeathSignal, 'options.parentDeathSignal', { anyNumber: true }),
     rlimits: rlimits(opts.rlimits),
+    requireProcfs: boolean('options.requireProcfs', opts.requireProcfs, true),
   };
   boolean('options.windowsHide', opts.windowsHide, false);
   boolean('options.windowsVerbatimArguments', opts.windowsVerbatimArguments, false);
