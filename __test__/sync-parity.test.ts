@@ -378,3 +378,32 @@ describe('the privilege drop and the refusal, in every function', () => {
     fs.rmSync(dir, { recursive: true });
   });
 });
+
+describe('a child stopped before exec cannot hold a synchronous call', () => {
+  // A workload of the same uid as the next children stops every process it may signal, in a
+  // loop (as __test__/security.test.ts does for spawn, with a uid of its own, so that the two
+  // storms never reach each other's children). Before exec the lead's watchdog kills a held
+  // child (ERR_CAPSPAWN_CHILD_HELD); after exec, a stopped workload is the workload's business,
+  // and `timeout` with SIGKILL ends it. Every call must return.
+  const STORM_ID = 64_125;
+  const asStormUid = { uid: STORM_ID, gid: STORM_ID, stdio: 'ignore' } as const;
+
+  it('spawnSync returns every time: the workload ran, or was held and killed, or timed out', async () => {
+    const storm = capspawn.spawn('/bin/sh', ['-c', 'while :; do kill -STOP -1 2>/dev/null; done'], asStormUid);
+    await new Promise((resolve) => storm.once('spawn', resolve));
+    const outcomes: string[] = [];
+    try {
+      for (let i = 0; i < 150; i++) {
+        const result = capspawn.spawnSync('/bin/true', [], { ...asStormUid, timeout: 2000, killSignal: 'SIGKILL' });
+        outcomes.push(result.error ? (result.error as Any).code : `status ${result.status}`);
+        if (outcomes.filter((o) => o === 'ERR_CAPSPAWN_CHILD_HELD').length >= 3) break;
+      }
+    } finally {
+      storm.kill('SIGKILL');
+      await new Promise((resolve) => (storm.exitCode === null && storm.signalCode === null ? storm.once('exit', resolve) : resolve(null)));
+    }
+    expect(outcomes.filter((o) => !['status 0', 'ERR_CAPSPAWN_CHILD_HELD', 'ETIMEDOUT'].includes(o))).toEqual([]);
+    expect(outcomes, 'the storm never caught a child before exec: the test proves nothing').toContain('ERR_CAPSPAWN_CHILD_HELD');
+    expect(childPids()).toEqual([]);
+  }, 120_000);
+});
