@@ -240,7 +240,8 @@ pub(crate) struct Armed {
 /// Puts the calling thread's next spawn under watch. Not async-signal-safe: call it in the
 /// parent, right before `clone`, whose `CLONE_PIDFD` must write into [`Armed::pidfd_out`].
 pub(crate) fn arm() -> Result<Armed, Errno> {
-    let slot = SLOT.with(|cell| -> Result<Arc<Slot>, Errno> {
+    // A spawn from a thread-local destructor finds the slot gone: refused, not a panic.
+    let slot = SLOT.try_with(|cell| -> Result<Arc<Slot>, Errno> {
         let mut registered = cell.borrow_mut();
         if registered.is_none() {
             *registered = Some(watchdog()?.register()?);
@@ -249,7 +250,8 @@ pub(crate) fn arm() -> Result<Armed, Errno> {
             .as_ref()
             .map(|r| r.slot.clone())
             .ok_or(Errno::EINVAL)
-    })?;
+    });
+    let slot = slot.map_err(|_| Errno::EAGAIN)??;
     slot.pidfd.store(-1, Ordering::Relaxed);
     *lock(&slot.state) = State {
         in_flight: true,
