@@ -104,6 +104,6 @@ describe('TypeScript module: node16', () => {
       const report = JSON.parse(node([...flags, path.join(dir, 'out', 'main.js')], dir));
       expect(report).toEqual({ code: 0, sync: 'sync', file: 'file', promised: 'promise', pid: 'number' });
       fs.rmSync(dir, { recursive: true });
-    });
+    }, 120_000); // tsc: slow on a loaded machine
   }
 });
