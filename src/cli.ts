@@ -4,6 +4,7 @@
  * process's capability state) and `exec` (setpriv done right: run a command with the drop).
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { inspectPid, inspectSelf, probeBoundingSetClear, spawn, type CapabilityState, type SpawnOptions } from './index.js';
 import { detectRuntime, diagnose, inUserNamespace } from './doctor.js';
@@ -373,9 +374,9 @@ function inTerminalForeground(): boolean {
   }
 }
 
-/** capspawn's version, from its package.json (next to dist/). */
+/** capspawn's version, from its package.json (this file is dist/cjs/cli.js). */
 function version(): string {
-  const file = new URL('../package.json', import.meta.url);
+  const file = path.join(__dirname, '..', '..', 'package.json');
   return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
 }
 

@@ -182,8 +182,8 @@ const STAGE_CODES: Record<string, string> = {
 /** The error for a child that stopped before exec. */
 export function spawnError(facts: FailureFacts, errno: number, syscall: string, args: string[], remaining: string[]): SpawnError {
   const error = Object.assign(new Error(failureMessage(facts, 'library')), {
+    errno: -errno, // errno, code, syscall, path, spawnargs: child_process's order
     code: STAGE_CODES[facts.stage] ?? facts.code ?? 'ERR_CAPSPAWN_VERIFY',
-    errno: -errno,
     syscall: facts.stage === 'exec' ? `spawn ${facts.file}` : syscall,
     path: facts.file,
     spawnargs: args,
