@@ -188,8 +188,9 @@ fn storm_uid(command: &mut Command) -> &mut Command {
 /// (a stop signal to an orphaned process group is dropped by the kernel, for one).
 fn storm(signal: &str) -> Attacker {
     let script = format!("while :; do kill -{signal} -1 2>/dev/null; done");
-    let storm = Attacker::start(storm_uid(Command::new("/bin/sh").args(["-c", &script])));
+    // The sleep first: started under the storm, it would be held before its exec.
     let mut sleeper = Attacker::start(storm_uid(Command::new("/bin/sleep").arg("30")));
+    let storm = Attacker::start(storm_uid(Command::new("/bin/sh").args(["-c", &script])));
     let stat = format!("/proc/{}/stat", sleeper.child().pid);
     let stopped = (0..200).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(5));
@@ -246,6 +247,8 @@ fn a_child_stopped_before_exec_is_killed_and_the_spawn_refused() {
 #[test]
 fn stop_signals_pending_before_exec_are_discarded() {
     const TEST: &str = "stop_signals_pending_before_exec_are_discarded";
+    // One at a time with the others here, the outer run (and its inner process) included.
+    let _serial = serial();
     if !common::rerun_under(&["env"], TEST) {
         return;
     }
@@ -279,6 +282,8 @@ fn stop_signals_pending_before_exec_are_discarded() {
 #[test]
 fn no_second_child_shares_the_memory_while_one_is_before_its_exec() {
     const TEST: &str = "no_second_child_shares_the_memory_while_one_is_before_its_exec";
+    // One at a time with the others here, the outer run (and its inner process) included.
+    let _serial = serial();
     if !common::rerun_under(&["env"], TEST) {
         return;
     }
