@@ -254,18 +254,34 @@ pub fn default_all_signals() {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: a valid kernel sigaction for the call; the old action is not read; the mask
-        // size is the kernel's 8 bytes.
-        unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                signal,
-                default.as_ptr(),
-                std::ptr::null_mut::<u64>(),
-                std::mem::size_of::<SignalMask>(),
-            )
-        };
+        sigaction(signal, Some(&default), None);
     }
+}
+
+/// The kernel's `struct sigaction` on x86_64 and aarch64: handler, flags, restorer, mask.
+type KernelSigaction = [u64; 4];
+
+/// `rt_sigaction(2)`: sets `new` (if given) and reads the old action into `old` (if given);
+/// false when the kernel refused.
+fn sigaction(
+    signal: libc::c_int,
+    new: Option<&KernelSigaction>,
+    old: Option<&mut KernelSigaction>,
+) -> bool {
+    let new = new.map_or(std::ptr::null(), |action| action.as_ptr());
+    let old = old.map_or(std::ptr::null_mut(), |action| action.as_mut_ptr());
+    // SAFETY: each pointer is null or a live 32-byte kernel sigaction for the call; the mask
+    // size is the kernel's 8 bytes.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signal,
+            new,
+            old,
+            std::mem::size_of::<SignalMask>(),
+        )
+    };
+    ret == 0
 }
 
 /// Sets back to the default every signal that has a handler (not `SIG_DFL`, not `SIG_IGN`,
@@ -278,28 +294,8 @@ pub fn default_caught_signals() {
             continue;
         }
         let mut old = [0u64; 4];
-        // SAFETY: a query: no new action, the old one written into `old` (the kernel's struct
-        // sigaction, 32 bytes); the mask size is the kernel's 8 bytes.
-        let queried = unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                signal,
-                std::ptr::null::<u64>(),
-                old.as_mut_ptr(),
-                std::mem::size_of::<SignalMask>(),
-            )
-        };
-        if queried == 0 && old[0] > 1 {
-            // SAFETY: as in `default_all_signals`.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    signal,
-                    default.as_ptr(),
-                    std::ptr::null_mut::<u64>(),
-                    std::mem::size_of::<SignalMask>(),
-                )
-            };
+        if sigaction(signal, None, Some(&mut old)) && old[0] > 1 {
+            sigaction(signal, Some(&default), None);
         }
     }
 }
@@ -313,17 +309,7 @@ pub fn discard_pending_stop_signals() {
     let default = [0u64; 4];
     for signal in [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
         for action in [&ignore, &default] {
-            // SAFETY: a valid kernel sigaction for the call; the old action is not read; the
-            // mask size is the kernel's 8 bytes.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    signal,
-                    action.as_ptr(),
-                    std::ptr::null_mut::<u64>(),
-                    std::mem::size_of::<SignalMask>(),
-                )
-            };
+            sigaction(signal, Some(action), None);
         }
     }
 }

@@ -219,6 +219,14 @@ fn before_close_range_no_descriptor_leaks_even_above_the_limits() {
     assert_nothing_leaks_under(without_close_range);
 }
 
+/// Unmounts /proc in this test process's own mount namespace (`rerun_under` an `unshare
+/// --mount`).
+fn unmount_proc() {
+    // SAFETY: a NUL-terminated path; only this test process's own mount namespace changes.
+    let unmounted = unsafe { libc::umount2(b"/proc\0".as_ptr().cast(), libc::MNT_DETACH) };
+    assert_eq!(unmounted, 0, "{}", std::io::Error::last_os_error());
+}
+
 /// `common::refused` for a process without /proc: no marker, and no child left (asked of
 /// waitid, since /proc/self/task is not there to ask).
 fn refused_without_proc(name: &str) -> capspawn::Failure {
@@ -241,9 +249,7 @@ fn before_close_range_and_without_procfs_every_spawn_is_refused() {
     if !rerun_under(&["unshare", "--mount", "--propagation", "private"], TEST) {
         return;
     }
-    // SAFETY: a NUL-terminated path; only this test process's own mount namespace changes.
-    let unmounted = unsafe { libc::umount2(b"/proc\0".as_ptr().cast(), libc::MNT_DETACH) };
-    assert_eq!(unmounted, 0, "{}", std::io::Error::last_os_error());
+    unmount_proc();
     assert!(std::fs::read_dir("/proc/self/fd").is_err());
     without_close_range();
     let failure = refused_without_proc("no-proc");
@@ -337,9 +343,7 @@ fn without_procfs_the_cross_check_refuses_unless_the_caller_opted_out() {
     if !rerun_under(&["unshare", "--mount", "--propagation", "private"], TEST) {
         return;
     }
-    // SAFETY: a NUL-terminated path; only this test process's own mount namespace changes.
-    let unmounted = unsafe { libc::umount2(b"/proc\0".as_ptr().cast(), libc::MNT_DETACH) };
-    assert_eq!(unmounted, 0, "{}", std::io::Error::last_os_error());
+    unmount_proc();
     let failure = refused_without_proc("no-procfs");
     assert_eq!(
         (failure.stage, failure.errno),
