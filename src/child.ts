@@ -5,8 +5,8 @@
 import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import { Readable, Writable } from 'node:stream';
-import { abortError, type CodedError } from './errors.js';
-import { native, type NativeChildFailure, type NativeSpawnSpec } from './native.js';
+import { abortError, EMITTED_ERRNOS, spawnErrno, type CodedError } from './errors.js';
+import { native, type NativeChildFailure, type NativeSpawnResult, type NativeSpawnSpec } from './native.js';
 import { signalNumber, type Behaviour } from './options.js';
 import * as exits from './exits.js';
 import { signalName } from './signals.js';
@@ -30,32 +30,77 @@ const BOUNDING_SET_FIX =
   "container's securityContext.capabilities), or drop these capabilities where the container is created " +
   "(--cap-drop). To run the workload with the set raised anyway, pass boundingSet: 'inherit'.";
 
-function spawnError(failure: NativeChildFailure, file: string, args: string[]): SpawnError {
+/** The error of a child that stopped before exec. An errno failure looks as child_process
+ * reports it (`spawn <file> ENOENT`, `syscall: 'spawn <file>'`), whichever step it came from;
+ * `stage` names that step. capspawn's own refusals have their own codes. */
+function spawnError(failure: NativeChildFailure, file: string, args: unknown[]): SpawnError {
   const bounding = failure.stage === 'bounding-set';
+  const code = bounding
+    ? 'ERR_CAPSPAWN_BOUNDING_SET'
+    : failure.stage === 'died'
+      ? 'ERR_CAPSPAWN_CHILD_DIED'
+      : (failure.code ?? 'ERR_CAPSPAWN_VERIFY');
+  const errno = code === failure.code;
   const message = bounding
     ? `spawn ${file}: the capability bounding set could not be emptied, so the workload was not started: ` +
       `${failure.message}. ${BOUNDING_SET_FIX}`
     : failure.stage === 'exec'
-      ? `spawn ${file} ${failure.code}`
-      : `spawn ${file}: ${failure.stage} failed before exec: ${failure.message}`;
+      ? `spawn ${file} ${code}`
+      : errno
+        ? `spawn ${file} ${code} (${failure.stage} failed before exec: ${failure.message})`
+        : `spawn ${file}: ${failure.stage} failed before exec: ${failure.message}`;
   return Object.assign(new Error(message), {
-    code: bounding
-      ? 'ERR_CAPSPAWN_BOUNDING_SET'
-      : failure.stage === 'died'
-        ? 'ERR_CAPSPAWN_CHILD_DIED'
-        : (failure.code ?? 'ERR_CAPSPAWN_VERIFY'),
+    code,
     errno: -failure.errno,
-    syscall: failure.stage === 'exec' ? `spawn ${file}` : failure.syscall,
+    syscall: errno ? `spawn ${file}` : failure.syscall,
     path: file,
-    spawnargs: args,
+    spawnargs: args as string[],
     stage: failure.stage,
     remaining: failure.remaining,
   });
 }
 
-/** Resumes a readable stream unless someone reads it through 'readable' (as Node's flushStdio). */
+/** Whether `error` is an errno error (`EPERM`, `EMFILE`, …), not one of capspawn's own codes. */
+function isErrno(error: { code?: unknown }): error is { code: string } {
+  return typeof error.code === 'string' && /^E[A-Z0-9]+$/.test(error.code);
+}
+
+/** A setup failure of the supervisor (a pipe, the clone) as the child's failure, for the errnos
+ * child_process reports as an event. */
+function setupFailure(error: CodedError & { errno?: unknown; syscall?: unknown }): NativeChildFailure {
+  return {
+    stage: 'setup',
+    syscall: String(error.syscall),
+    code: error.code,
+    errno: typeof error.errno === 'number' ? -error.errno : 1,
+    message: error.message,
+    remaining: [],
+  };
+}
+
+/** Streams whose descriptor a child got as its stdio: the supervisor no longer reads them. */
+const USED_AS_STDIO = new WeakSet<object>();
+
+/** As child_process does with a stream given as a stdio entry (another child's stdout, a
+ * socket): it stops reading it, so that it does not take the data the child is to read. */
+function useAsStdio(stream: object): void {
+  const socket = stream as Readable & { _handle?: { reading?: boolean; readStop?: () => void } | null };
+  if (socket._handle) {
+    socket._handle.reading = false;
+    socket._handle.readStop?.();
+  }
+  if (socket instanceof Readable) {
+    socket.pause();
+    (socket as { readableFlowing: boolean | null }).readableFlowing = false;
+    (socket as unknown as { _readableState: { reading: boolean } })._readableState.reading = false;
+  }
+  USED_AS_STDIO.add(stream);
+}
+
+/** Resumes a readable stream unless someone reads it through 'readable' or a child has it as
+ * its stdio (as Node's flushStdio). */
 function drain(stream: Readable): void {
-  if (stream.readable && stream.listenerCount('readable') === 0) stream.resume();
+  if (stream.readable && stream.listenerCount('readable') === 0 && !USED_AS_STDIO.has(stream)) stream.resume();
 }
 
 /** A workload started by `spawn()`. Mirrors `child_process.ChildProcess` where they overlap. */
@@ -81,17 +126,37 @@ export class CapspawnChildProcess extends EventEmitter {
   #onAbort: (() => void) | undefined;
 
   /** @internal Use `spawn()`. */
-  constructor(spec: NativeSpawnSpec, behaviour: Behaviour, args: string[]) {
+  constructor(spec: NativeSpawnSpec, behaviour: Behaviour, args: unknown[], wrapped: object[] = []) {
     super();
     this.spawnfile = spec.file;
-    this.spawnargs = spec.argv;
+    // As child_process: argv[0], then the arguments as they were given (not converted).
+    this.spawnargs = [spec.argv[0]!, ...(args as string[])];
     this.#behaviour = behaviour;
     exits.listen();
-    const result = native.spawn(spec);
-    if (result.failure) {
-      this.#failed(spawnError(result.failure, spec.file, args), spec);
+    let result: NativeSpawnResult;
+    try {
+      result = native.spawn(spec);
+    } catch (error) {
+      // As child_process: a run-time errno is thrown unless it is one child_process emits
+      // (EMFILE, ENFILE, EAGAIN, EACCES, ENOENT), which becomes an 'error' event; out of
+      // descriptors, the child has no stdio streams.
+      if (!isErrno(error as CodedError)) throw error;
+      const code = (error as CodedError).code;
+      if (!EMITTED_ERRNOS.has(code)) throw spawnErrno(code, { cause: error });
+      this.#failed(spawnError(setupFailure(error as CodedError), spec.file, args), spec, code !== 'EMFILE' && code !== 'ENFILE');
       return;
     }
+    if (result.failure) {
+      const error = spawnError(result.failure, spec.file, args);
+      // The same rule for the child's failures; capspawn's own refusals are always events.
+      if (isErrno(error) && !EMITTED_ERRNOS.has(error.code)) {
+        throw Object.assign(spawnErrno(error.code), { stage: error.stage, remaining: error.remaining, detail: error.message });
+      }
+      wrapped.forEach(useAsStdio);
+      this.#failed(error, spec);
+      return;
+    }
+    wrapped.forEach(useAsStdio);
     this.#id = result.id;
     this.pid = result.pid;
     this.#running = true;
@@ -101,12 +166,12 @@ export class CapspawnChildProcess extends EventEmitter {
     this.#armTimeoutAndAbort();
   }
 
-  /** Sends `signal` (default: `killSignal`, `'SIGTERM'`). False once the child is gone. As
-   * `child_process`: a signal that could not be sent (`EPERM`: the supervisor may not signal
-   * the workload's uid without `CAP_KILL`) is an `'error'` event and `false`; only `EINVAL` and
-   * `ENOSYS` throw. */
+  /** Sends `signal` (default `'SIGTERM'`, as child_process: `killSignal` is for `timeout` and
+   * `signal`). False once the child is gone. As `child_process`: a signal that could not be
+   * sent (`EPERM`: the supervisor may not signal the workload's uid without `CAP_KILL`) is an
+   * `'error'` event and `false`; only `EINVAL` and `ENOSYS` throw. */
   kill(signal?: NodeJS.Signals | number): boolean {
-    const number = signal === 0 ? 0 : signalNumber(signal ?? this.#behaviour.killSignal);
+    const number = signal === 0 ? 0 : signalNumber(signal === undefined ? 'SIGTERM' : signal);
     if (!this.#running) return false;
     let sent: boolean;
     try {
@@ -120,6 +185,11 @@ export class CapspawnChildProcess extends EventEmitter {
     }
     if (sent) this.killed = true; // for signal 0 too, as child_process
     return sent;
+  }
+
+  /** Kills the child (`'SIGTERM'`) unless it was already killed, as child_process's. */
+  [Symbol.dispose](): void {
+    if (!this.killed) this.kill();
   }
 
   /** Lets the event loop keep running while the child does (the default). */
@@ -160,7 +230,7 @@ export class CapspawnChildProcess extends EventEmitter {
     if (timeout > 0) {
       this.#timer = setTimeout(() => {
         try {
-          this.kill();
+          this.kill(this.#behaviour.killSignal);
         } catch (error) {
           this.emit('error', error);
         }
@@ -169,7 +239,7 @@ export class CapspawnChildProcess extends EventEmitter {
     if (signal) {
       this.#onAbort = () => {
         try {
-          if (this.kill()) this.emit('error', abortError(signal.reason));
+          if (this.kill(this.#behaviour.killSignal)) this.emit('error', abortError(signal.reason));
         } catch (error) {
           this.emit('error', error);
         }
@@ -201,13 +271,18 @@ export class CapspawnChildProcess extends EventEmitter {
   }
 
   /** The child never ran: 'error', then 'close', asynchronously, as `child_process` does. The
-   * requested pipes exist but are already at their end. */
-  #failed(error: SpawnError, spec: NativeSpawnSpec): void {
-    const ended = (index: number): Readable | null => (spec.stdio[index] === 'pipe' ? Readable.from([]) : null);
-    this.stdin = spec.stdio[0] === 'pipe' ? new Writable({ write: (_chunk, _encoding, done) => done() }) : null;
-    this.stdout = ended(1);
-    this.stderr = ended(2);
-    this.stdio = [this.stdin, this.stdout, this.stderr];
+   * requested pipes exist but are already at their end (none out of descriptors, as there). */
+  #failed(error: SpawnError, spec: NativeSpawnSpec, streams = true): void {
+    if (streams) {
+      const ended = (index: number): Readable | null => (spec.stdio[index] === 'pipe' ? Readable.from([]) : null);
+      this.stdin = spec.stdio[0] === 'pipe' ? new Writable({ write: (_chunk, _encoding, done) => done() }) : null;
+      this.stdout = ended(1);
+      this.stderr = ended(2);
+      this.stdio = [this.stdin, this.stdout, this.stderr, ...spec.stdio.slice(3).map(() => null)];
+    } else {
+      // Out of descriptors, child_process returns before it sets up any stream: all undefined.
+      this.stdin = this.stdout = this.stderr = this.stdio = undefined as never;
+    }
     this.exitCode = error.errno;
     process.nextTick(() => {
       this.emit('error', error);

@@ -3,6 +3,7 @@
  * `ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`, `ERR_UNKNOWN_SIGNAL`, and the spawn failures
  * reported by the child (`ENOENT`, `ERR_CAPSPAWN_BOUNDING_SET`, …).
  */
+import { constants } from 'node:os';
 import { inspect } from 'node:util';
 
 /** An error with a `code`, as thrown or emitted by capspawn. */
@@ -57,3 +58,32 @@ export function abortError(cause: unknown): Error & CodedError {
   error.name = 'AbortError';
   return error;
 }
+
+/** `ERR_INVALID_SYNC_FORK_INPUT`: a string or bytes as a `stdio` entry (only `spawnSync` takes
+ * input), as child_process throws it. */
+export function invalidSyncForkInput(value: unknown): TypeError & CodedError {
+  return coded(
+    new TypeError(`Asynchronous forks do not support Buffer, TypedArray, DataView or string input: ${inspect(value)}`),
+    'ERR_INVALID_SYNC_FORK_INPUT',
+  );
+}
+
+/** `ERR_CAPSPAWN_IPC_UNSUPPORTED`: an `'ipc'` stdio entry. */
+export function ipcUnsupported(): Error & CodedError {
+  return coded(
+    new Error("stdio 'ipc' is not supported by capspawn: there is no IPC channel (use a 'pipe' entry beyond 2, a Unix socket pair, and a protocol of your own)"),
+    'ERR_CAPSPAWN_IPC_UNSUPPORTED',
+  );
+}
+
+/** Node's error numbers, negative, by name (`os.constants.errno` has them positive). */
+const ERRNOS = constants.errno as Record<string, number>;
+
+/** The error child_process throws when a spawn fails at run time with an errno it does not
+ * report as an event (`spawn EPERM`: `code`, negative `errno`, `syscall: 'spawn'`). */
+export function spawnErrno(code: string, extra: Record<string, unknown> = {}): Error & CodedError & { errno: number; syscall: string } {
+  return Object.assign(new Error(`spawn ${code}`), { errno: -(ERRNOS[code] ?? 1), code, syscall: 'spawn', ...extra });
+}
+
+/** The errnos child_process reports as an `'error'` event; it throws every other one. */
+export const EMITTED_ERRNOS: ReadonlySet<string> = new Set(['EACCES', 'EAGAIN', 'EMFILE', 'ENFILE', 'ENOENT']);

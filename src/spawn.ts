@@ -11,6 +11,6 @@ import { normalize, type SpawnOptions } from './options.js';
 export function spawn(command: string, args?: readonly string[], options?: SpawnOptions): CapspawnChildProcess;
 export function spawn(command: string, options?: SpawnOptions): CapspawnChildProcess;
 export function spawn(command: string, argsOrOptions?: unknown, options?: SpawnOptions): CapspawnChildProcess {
-  const { spec, behaviour, args } = normalize(command, argsOrOptions, options);
-  return new CapspawnChildProcess(spec, behaviour, args);
+  const { spec, behaviour, args, wrapped } = normalize(command, argsOrOptions, options);
+  return new CapspawnChildProcess(spec, behaviour, args, wrapped);
 }
