@@ -299,6 +299,7 @@ describe('the native binding checks numbers itself (for callers that skip the Ty
     umask: null,
     parentDeathSignal: null,
     rlimits: null,
+    requireProcfs: true,
     ...overrides,
   });
 

@@ -6,7 +6,8 @@
 //   node bench/spawn.mjs --json           # the same, as JSON on stdout
 //   node bench/spawn.mjs --phase heap1g   # only the ~1 GB phase, in this process
 //   node bench/spawn.mjs --help
-import { spawn as cpSpawn, execFile } from 'node:child_process';
+import { spawn as cpSpawn, execFile, execFileSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -132,6 +133,52 @@ const VARIANTS = {
     start: (file, args) => cpSpawn(SETPRIV, [...SETPRIV_ARGS, file, ...args], { stdio: 'ignore' }),
   },
 };
+
+/** The floor: `bench/floor`, a Rust program that does only clone(CLONE_VM | CLONE_VFORK) +
+ * capctl's bounding-set clear + execve + waitpid (and, with --vfork, libc's vfork + execve +
+ * waitpid), built here with cargo. It runs as a server, so its spawns alternate with the other
+ * variants in the same rounds; each duration is its own measurement, in nanoseconds. */
+function buildFloor() {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  try {
+    execFileSync('cargo', ['build', '--release', '--quiet', '-p', 'capspawn-floor'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  } catch (error) {
+    console.error(`bench: the floor could not be built (${error.message}); its rows are skipped`);
+    return null;
+  }
+  return fileURLToPath(new URL('../target/release/capspawn-floor', import.meta.url));
+}
+
+class FloorServer {
+  constructor(binary, args) {
+    this.child = cpSpawn(binary, [...args, TRUE], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
+  }
+  /** The floor's own time for one spawn, in ms. */
+  async once() {
+    this.child.stdin.write('1\n');
+    const { value, done } = await this.lines.next();
+    if (done) throw new Error('the floor ended');
+    return Number(value) / 1e6;
+  }
+  close() {
+    this.child.stdin.end();
+  }
+}
+
+const FLOOR = opts.phase === 'memory-probe' ? null : buildFloor();
+const floors = {};
+if (FLOOR) {
+  VARIANTS['floor:clone'] = { label: 'floor: clone+clear+exec+wait', baseline: 'cp:ignore', floor: [] };
+  VARIANTS['floor:vfork'] = { label: 'floor: C vfork+exec+wait', baseline: 'cp:ignore', floor: ['--vfork'] };
+}
+function floorServer(variant) {
+  return (floors[variant] ??= new FloorServer(FLOOR, VARIANTS[variant].floor));
+}
+function closeFloors() {
+  for (const f of Object.values(floors)) f.close();
+}
+
 const LATENCY_VARIANTS = Object.keys(VARIANTS).filter((v) => v !== 'setpriv:ignore' || SETPRIV);
 
 // ---------------------------------------------------------------------------------------------
@@ -156,6 +203,9 @@ function drain(child) {
 /** One spawn of /bin/true, run to exit. Resolves with the times in ms since the spawn() call:
  * `call` (spawn() returned), `exit` ('exit' event), `close` ('close' event). */
 function spawnOnce(variant) {
+  if (VARIANTS[variant].floor) {
+    return floorServer(variant).once().then((t) => ({ call: t, exit: t, close: t }));
+  }
   return new Promise((resolve, reject) => {
     let exitAt = 0;
     const t0 = now();
@@ -463,6 +513,13 @@ function table(report) {
     const target = p.heldMb ? 40 : 2.5;
     const got = l['capspawn:ignore'].speedup;
     lines.push(`   target: capspawn >= ${target}x child_process (stdio 'ignore'): ${got.toFixed(2)}x, ${got >= target ? 'met' : 'NOT met'}`);
+    if (l['floor:clone']) {
+      const floor = l['floor:clone'].exitMs.median;
+      for (const [v, limit] of [['capspawn:ignore', 1.2], ['capspawn:pipe', 1.4]]) {
+        const x = l[v].exitMs.median / floor;
+        lines.push(`   target: ${VARIANTS[v].label.replace(/\s+/g, ' ')} <= ${limit}x the floor (${ms(floor)} ms): ${x.toFixed(2)}x, ${x <= limit ? 'met' : 'NOT met'}`);
+      }
+    }
     if (p.throughput) {
       const t = p.throughput;
       lines.push(`   throughput, ${t.inflight} in flight, ${t.total} spawns per run: capspawn ${t['capspawn:ignore'].spawnsPerSec}/s, ` +
@@ -511,5 +568,6 @@ try {
   console.error(`bench failed: ${error.stack ?? error}`);
   process.exit(1);
 }
+closeFloors();
 report.seconds = round3((now() - started) / 1000);
 console.log(opts.json ? JSON.stringify(report, null, 2) : table(report));

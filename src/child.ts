@@ -30,25 +30,32 @@ const BOUNDING_SET_FIX =
   "container's securityContext.capabilities), or drop these capabilities where the container is created " +
   "(--cap-drop). To run the workload with the set raised anyway, pass boundingSet: 'inherit'.";
 
+/** The stages whose failure has a code of capspawn's own, whatever the errno. */
+const STAGE_CODES: Record<string, string> = {
+  __proto__: null as unknown as string,
+  'bounding-set': 'ERR_CAPSPAWN_BOUNDING_SET',
+  died: 'ERR_CAPSPAWN_CHILD_DIED',
+  held: 'ERR_CAPSPAWN_CHILD_HELD',
+  procfs: 'ERR_CAPSPAWN_PROCFS',
+};
+
 /** The error of a child that stopped before exec. An errno failure looks as child_process
  * reports it (`spawn <file> ENOENT`, `syscall: 'spawn <file>'`), whichever step it came from;
  * `stage` names that step. capspawn's own refusals have their own codes. */
 function spawnError(failure: NativeChildFailure, file: string, args: unknown[]): SpawnError {
   const bounding = failure.stage === 'bounding-set';
-  const code = bounding
-    ? 'ERR_CAPSPAWN_BOUNDING_SET'
-    : failure.stage === 'died'
-      ? 'ERR_CAPSPAWN_CHILD_DIED'
-      : (failure.code ?? 'ERR_CAPSPAWN_VERIFY');
+  const code = STAGE_CODES[failure.stage] ?? failure.code ?? 'ERR_CAPSPAWN_VERIFY';
   const errno = code === failure.code;
   const message = bounding
     ? `spawn ${file}: the capability bounding set could not be emptied, so the workload was not started: ` +
       `${failure.message}. ${BOUNDING_SET_FIX}`
     : failure.stage === 'exec'
       ? `spawn ${file} ${code}`
-      : errno
-        ? `spawn ${file} ${code} (${failure.stage} failed before exec: ${failure.message})`
-        : `spawn ${file}: ${failure.stage} failed before exec: ${failure.message}`;
+      : failure.stage === 'held' || failure.stage === 'died'
+        ? `spawn ${file}: ${failure.message}; the workload did not run`
+        : errno
+          ? `spawn ${file} ${code} (${failure.stage} failed before exec: ${failure.message})`
+          : `spawn ${file}: ${failure.stage} failed before exec: ${failure.message}`;
   return Object.assign(new Error(message), {
     code,
     errno: -failure.errno,

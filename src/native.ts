@@ -42,6 +42,8 @@ export interface NativeSpawnSpec {
   parentDeathSignal: number | null;
   /** [resource name, soft, hard]; Infinity is unlimited. */
   rlimits: Array<[string, number, number]> | null;
+  /** Refuse when the child cannot read its own `/proc/thread-self/status`. */
+  requireProcfs: boolean;
 }
 
 /** Why the child stopped before exec (it has been reaped; the workload never ran). */

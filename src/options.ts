@@ -57,6 +57,10 @@ export interface SpawnOptions {
   /** Resource limits: `{ nofile: [soft, hard], core: 0, … }` (a number sets both; `Infinity` is
    * unlimited). Names are those of `setrlimit(2)` without `RLIMIT_`. */
   rlimits?: Record<string, number | [number, number]>;
+  /** Refuse the spawn when `/proc/thread-self/status` cannot be read for the child's cross-check
+   * of its own state (default true). `false` cross-checks when procfs is there and skips it
+   * otherwise (a container without `/proc`). */
+  requireProcfs?: boolean;
   /** Run the command line `[command, ...args].join(' ')` with `/bin/sh -c` (`true`) or with that
    * shell, as `child_process` does; the shell runs under the same drop as any workload. */
   shell?: boolean | string;
@@ -78,7 +82,8 @@ export interface Behaviour {
 const KNOWN = new Set([
   'cwd', 'env', 'argv0', 'stdio', 'detached', 'timeout', 'killSignal', 'signal', 'user', 'uid', 'group',
   'gid', 'supplementaryGroups', 'boundingSet', 'noNewPrivs', 'windowsHide', 'windowsVerbatimArguments',
-  'capabilities', 'securebits', 'parentDeathSignal', 'umask', 'rlimits', 'shell', 'encoding', 'serialization',
+  'capabilities', 'securebits', 'parentDeathSignal', 'umask', 'rlimits', 'requireProcfs', 'shell', 'encoding',
+  'serialization',
 ]);
 /** The options child_process takes `null` (or, for `env` and `stdio`, any falsy value) for
  * "not set"; capspawn's own options, the privilege drop among them, take no `null`. */
@@ -440,6 +445,7 @@ export function normalize(
         ? null
         : signalNumber(opts.parentDeathSignal, 'options.parentDeathSignal', { anyNumber: true }),
     rlimits: rlimits(opts.rlimits),
+    requireProcfs: boolean('options.requireProcfs', opts.requireProcfs, true),
   };
   const behaviour: Behaviour = { timeout: timeout as number, killSignal, signal };
   // `args` as given (a number stays a number in spawnargs, as in child_process).

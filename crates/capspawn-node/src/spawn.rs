@@ -73,6 +73,7 @@ fn command(env: Env, spec: Value) -> Result<Command> {
     command
         .detached(env.to_bool(required(env, spec, "detached")?)?)
         .no_new_privs(env.to_bool(required(env, spec, "noNewPrivs")?)?)
+        .require_procfs(env.to_bool(required(env, spec, "requireProcfs")?)?)
         .bounding_set(
             match env.to_string(required(env, spec, "boundingSet")?)?.as_str() {
                 "inherit" => BoundingSetPolicy::Inherit,

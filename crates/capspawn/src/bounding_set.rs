@@ -112,6 +112,25 @@ pub fn clear_except(keep: CapMask) -> Result<(), BoundingSetError> {
     decide(dropped, remaining, Ok(()))
 }
 
+/// Cross-checks a cleared bounding set against the kernel's own account (`CapBnd` in
+/// `/proc/thread-self/status`), so that a filter faking both `PR_CAPBSET_DROP` and
+/// `PR_CAPBSET_READ` is still caught. No readable procfs is a refusal too: the clear cannot be
+/// confirmed. Async-signal-safe.
+pub fn confirm_cleared() -> Result<(), BoundingSetError> {
+    let ours = |pid: Option<u64>| pid == Some(crate::raw::gettid() as u64);
+    match crate::proc_status::thread_self(None) {
+        Ok(status) if !status.malformed && ours(status.pid) && status.bounding == Some(0) => Ok(()),
+        Ok(status) => Err(BoundingSetError {
+            errno: None,
+            remaining: CapMask(status.bounding.unwrap_or(u64::MAX)),
+        }),
+        Err(errno) => Err(BoundingSetError {
+            errno: Some(errno),
+            remaining: thread_caps::bounding(),
+        }),
+    }
+}
+
 pub use crate::clone::probe_bounding_set_clear as probe_clear;
 
 #[cfg(test)]

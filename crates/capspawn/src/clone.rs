@@ -9,7 +9,7 @@
 use crate::bounding_set::{self, BoundingSetError};
 use crate::privilege_drop::{self, Failure, Privileges, ProcessSetup, Stage};
 use nix::errno::Errno;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// Stack for the child: it runs only [`privilege_drop::run`], whose frames are small.
 const CHILD_STACK_SIZE: usize = 64 * 1024;
@@ -49,26 +49,101 @@ pub fn start(
         privileges,
         failure: None,
     };
+    let watch = ExitWatch::new(setup.stdio.len().max(3)).map_err(StartError::Clone)?;
+    setup.exit_watch.set(watch.write.as_raw_fd());
     let dumpable = SupervisorDumpable::enter();
     // SAFETY: `child_main` runs only async-signal-safe code (privilege_drop) and takes the
     // `Shared` we pass, which lives on this frame until clone_vfork has returned.
     let cloned = unsafe { clone_vfork(child_main, (&mut shared as *mut Shared).cast()) };
-    drop(dumpable);
-    let (pid, pidfd) = cloned.map_err(StartError::Clone)?;
+    // CLONE_VFORK returns while the kernel is still switching the child to its new memory, so
+    // the supervisor's memory is still the child's (`/proc/<child>/mem`) until the exit watch
+    // says otherwise; only then may the dumpable flag come back.
+    if cloned.is_err() || watch.wait() {
+        drop(dumpable);
+    } else {
+        dumpable.keep_cleared();
+    }
+    let (pid, pidfd, killed) = cloned.map_err(StartError::Clone)?;
     let died = Failure {
         stage: Stage::Died,
         errno: None,
         remaining: Default::default(),
     };
+    let held = Failure {
+        stage: Stage::Held,
+        ..died
+    };
     let exec_reached = setup
         .exec_reached
         .load(std::sync::atomic::Ordering::Relaxed);
-    match shared.failure.or((!exec_reached).then_some(died)) {
+    let failure = match shared.failure {
+        Some(failure) => Some(failure),
+        None if killed => Some(held),
+        None => (!exec_reached).then_some(died),
+    };
+    match failure {
         None => Ok((pid, pidfd)),
         Some(failure) => {
-            // The child has already exited (CLONE_VFORK returned); reap it so no zombie is left.
+            // The child has exited (CLONE_VFORK returned, or it was killed); reap it so no
+            // zombie is left.
             let _ = crate::child::wait_pidfd(&pidfd, libc::WEXITED);
             Err(StartError::Child(failure))
+        }
+    }
+}
+
+/// How long the parent waits for the exit watch after `clone` returned. The child is past
+/// `execve`'s point of no return then, with microseconds of work left before its descriptors
+/// are closed; only another process holding a copy of the write end (a `fork` in another
+/// supervisor thread at that instant, until its own `execve`) can make it longer.
+const EXIT_WATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A close-on-exec pipe whose write end only the child holds once `clone` has returned: its
+/// end-of-file means the child has left the supervisor's memory. Kernel rule: `execve` closes
+/// close-on-exec descriptors (`do_close_on_exec`) only after it has switched the task to its
+/// new memory (`exec_mmap`), and an exiting task releases its memory (`exit_mm`) before its
+/// descriptors (`exit_files`).
+struct ExitWatch {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl ExitWatch {
+    /// The pipe, with its write end at `lowest` or above, so that no stdio target the child
+    /// `dup2`s onto can close it early.
+    fn new(lowest: usize) -> Result<Self, Errno> {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let lowest = lowest as libc::c_int;
+        if write.as_raw_fd() >= lowest {
+            return Ok(ExitWatch { read, write });
+        }
+        let moved = nix::fcntl::fcntl(write.as_raw_fd(), nix::fcntl::F_DUPFD_CLOEXEC(lowest))?;
+        // SAFETY: fcntl just returned this descriptor; nothing else owns it.
+        let write = unsafe { OwnedFd::from_raw_fd(moved) };
+        Ok(ExitWatch { read, write })
+    }
+
+    /// Closes our write end and waits, at most [`EXIT_WATCH_WAIT`], for the child's to close:
+    /// true once it has.
+    fn wait(self) -> bool {
+        let ExitWatch { read, write } = self;
+        drop(write);
+        let deadline = std::time::Instant::now() + EXIT_WATCH_WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let mut poll = libc::pollfd {
+                fd: read.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let timeout = left.as_millis().min(i32::MAX as u128) as libc::c_int;
+            // SAFETY: one valid pollfd for the call.
+            match unsafe { libc::poll(&mut poll, 1, timeout) } {
+                1 => return poll.revents & libc::POLLHUP != 0,
+                0 => return false,
+                _ if Errno::last() == Errno::EINTR => continue,
+                _ => return false,
+            }
         }
     }
 }
@@ -103,6 +178,13 @@ fn in_flight() -> std::sync::MutexGuard<'static, InFlight> {
 }
 
 impl SupervisorDumpable {
+    /// For a child whose exit watch did not report in time: it may still be on the
+    /// supervisor's memory, so the flag stays cleared for good (its count is never returned).
+    /// Fail-safe: the supervisor only loses its core dumps and same-uid ptrace.
+    fn keep_cleared(self) {
+        std::mem::forget(self);
+    }
+
     fn enter() -> Self {
         let mut state = in_flight();
         if state.children == 0 {
@@ -158,7 +240,7 @@ fn pidfds_supported() -> Result<(), Errno> {
     }
     // SAFETY: `exit_main` only calls _exit; it uses no argument.
     match unsafe { clone_vfork(exit_main, std::ptr::null_mut()) } {
-        Ok((_, pidfd)) => {
+        Ok((_, pidfd, _)) => {
             // The pidfd is the answer. Reaping may fail (ECHILD when SIGCHLD is ignored and
             // the kernel reaped the child itself), which changes nothing.
             KNOWN.store(SUPPORTED, Ordering::Relaxed);
@@ -186,7 +268,8 @@ pub fn probe_bounding_set_clear() -> Result<Result<(), BoundingSetError>, Errno>
     let mut verdict: Option<Result<(), BoundingSetError>> = None;
     // SAFETY: `probe_main` runs only bounding_set::clear (async-signal-safe) and writes the
     // verdict we pass, which lives on this frame until clone_vfork has returned.
-    let (_, pidfd) = unsafe { clone_vfork(probe_main, (&mut verdict as *mut Option<_>).cast()) }?;
+    let (_, pidfd, _) =
+        unsafe { clone_vfork(probe_main, (&mut verdict as *mut Option<_>).cast()) }?;
     crate::child::wait_pidfd(&pidfd, libc::WEXITED)?;
     verdict.ok_or(Errno::ECHILD)
 }
@@ -195,14 +278,15 @@ extern "C" fn probe_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the verdict slot of `probe_bounding_set_clear`, whose thread is suspended
     // until we exit.
     let verdict = unsafe { &mut *arg.cast::<Option<Result<(), BoundingSetError>>>() };
-    *verdict = Some(bounding_set::clear());
+    *verdict = Some(bounding_set::clear().and_then(|()| bounding_set::confirm_cleared()));
     // SAFETY: as in child_main.
     unsafe { libc::_exit(0) }
 }
 
 /// `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` into `entry(arg)`; returns once the child has
-/// exec'd or exited, with its pid and pidfd. Every signal is blocked around the clone, so the
-/// child starts with all of them blocked.
+/// exec'd or exited, with its pid, its pidfd and whether the watchdog killed it (stopped or held
+/// before it got there). Every signal is blocked around the clone, so the child starts with all
+/// of them blocked.
 ///
 /// # Safety
 /// `entry` must run only async-signal-safe code that does not return (it must exec or `_exit`),
@@ -210,7 +294,7 @@ extern "C" fn probe_main(arg: *mut libc::c_void) -> libc::c_int {
 unsafe fn clone_vfork(
     entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
     arg: *mut libc::c_void,
-) -> Result<(libc::pid_t, OwnedFd), Errno> {
+) -> Result<(libc::pid_t, OwnedFd, bool), Errno> {
     // One stack per calling thread, mapped once: CLONE_VFORK suspends this thread until its
     // child has exec'd or exited, so no two children use it at once.
     thread_local! {
@@ -222,16 +306,22 @@ unsafe fn clone_vfork(
         }
         Ok(cell.get().expect("set just above").top())
     })?;
-    let mut pidfd: libc::c_int = -1;
+    // The watchdog reads the pidfd that CLONE_PIDFD writes before the child runs.
+    let watch = crate::watchdog::arm()?;
+    let pidfd_out = watch.pidfd_out();
     // Block every signal (glibc's internal ones included) so that none is handled in the child
     // before it has reset its handlers; restored right after clone.
     let saved = crate::raw::set_signal_mask(!0)?;
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
     // SAFETY: the caller vouches for `entry` and `arg`. The stack is this thread's mapping,
     // which lives as long as the thread; with CLONE_VFORK this thread is suspended until the
-    // child has exec'd or exited. CLONE_PIDFD writes the pidfd into `pidfd`.
-    let pid = unsafe { libc::clone(entry, stack_top, flags, arg, &mut pidfd as *mut libc::c_int) };
+    // child has exec'd or exited. CLONE_PIDFD writes the pidfd into `pidfd_out`, the
+    // watchdog's slot, which stays alive until `watch` is finished.
+    let pid = unsafe { libc::clone(entry, stack_top, flags, arg, pidfd_out) };
     let clone_errno = Errno::last();
+    // SAFETY: the slot the kernel wrote (or left at -1); the watchdog only reads it.
+    let pidfd = unsafe { *pidfd_out };
+    let killed = watch.finish();
     let _ = crate::raw::set_signal_mask(saved);
     if pid == -1 {
         return Err(clone_errno);
@@ -248,7 +338,7 @@ unsafe fn clone_vfork(
         return Err(Errno::ENOSYS);
     }
     // SAFETY: CLONE_PIDFD gave us this new descriptor; nothing else owns it.
-    Ok((pid, unsafe { OwnedFd::from_raw_fd(pidfd) }))
+    Ok((pid, unsafe { OwnedFd::from_raw_fd(pidfd) }, killed))
 }
 
 /// An anonymous mapping with a guard page, for the child's stack.

@@ -55,6 +55,7 @@ pub struct Command {
     no_new_privs: bool,
     capabilities: CapMask,
     lock_securebits: bool,
+    require_procfs: bool,
     umask: Option<libc::mode_t>,
     rlimits: Vec<(crate::raw::Resource, libc::rlimit)>,
     parent_death_signal: Option<libc::c_int>,
@@ -78,6 +79,7 @@ impl Command {
             no_new_privs: true,
             capabilities: CapMask::EMPTY,
             lock_securebits: false,
+            require_procfs: true,
             umask: None,
             rlimits: Vec::new(),
             parent_death_signal: None,
@@ -191,6 +193,14 @@ impl Command {
         self
     }
 
+    /// Whether a spawn is refused when `/proc/thread-self/status` cannot be read for the
+    /// verification's cross-check (default `true`); with `false` it is cross-checked only when
+    /// procfs is there.
+    pub fn require_procfs(&mut self, on: bool) -> &mut Self {
+        self.require_procfs = on;
+        self
+    }
+
     pub fn umask(&mut self, mask: libc::mode_t) -> &mut Self {
         self.umask = Some(mask);
         self
@@ -228,8 +238,14 @@ impl Command {
             }
             (None, None) => None,
         };
+        // A set, as the kernel keeps it (sorted; duplicates would only confuse the read-back).
         let groups =
-            resolve::supplementary_groups(self.supplementary_groups.as_ref(), user.as_ref(), gid)?;
+            resolve::supplementary_groups(self.supplementary_groups.as_ref(), user.as_ref(), gid)?
+                .map(|mut groups| {
+                    groups.sort_unstable();
+                    groups.dedup();
+                    groups
+                });
         if groups
             .as_ref()
             .is_some_and(|g| g.len() > crate::privilege_drop::MAX_GROUPS)
@@ -254,6 +270,7 @@ impl Command {
         Ok(Privileges {
             capabilities: self.capabilities,
             lock_securebits: self.lock_securebits,
+            require_procfs: self.require_procfs,
             groups,
             gid,
             uid: user.map(|u| u.uid),
@@ -320,6 +337,7 @@ impl Command {
                 .parent_death_signal
                 .map(|signal| (signal, std::process::id() as libc::pid_t)),
             exec_reached: Default::default(),
+            exit_watch: std::cell::Cell::new(-1),
         };
         let (pid, pidfd) = clone::start(&setup, &privileges)?;
         let mut ends = stdio.parent_ends.into_iter();

@@ -24,10 +24,14 @@ pub enum Stage {
     NoNewPrivs,
     ParentDeathSignal,
     Verify,
+    /// `/proc/thread-self/status` could not be read for the verification's cross-check.
+    Procfs,
     SignalMask,
     Exec,
     /// The child died before it could report (a signal, the OOM killer).
     Died,
+    /// The child was stopped (or otherwise held) before `execve`, and the watchdog killed it.
+    Held,
 }
 
 impl Stage {
@@ -51,9 +55,11 @@ impl Stage {
             Stage::NoNewPrivs => "no-new-privs",
             Stage::ParentDeathSignal => "parent-death-signal",
             Stage::Verify => "verify",
+            Stage::Procfs => "procfs",
             Stage::SignalMask => "signal-mask",
             Stage::Exec => "exec",
             Stage::Died => "died",
+            Stage::Held => "held",
         }
     }
 
@@ -77,9 +83,11 @@ impl Stage {
             Stage::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
             Stage::ParentDeathSignal => "prctl(PR_SET_PDEATHSIG)",
             Stage::Verify => "capget",
+            Stage::Procfs => "open(/proc/thread-self/status)",
             Stage::SignalMask => "rt_sigprocmask",
             Stage::Exec => "execve",
             Stage::Died => "clone",
+            Stage::Held => "clone",
         }
     }
 }
@@ -119,6 +127,13 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.stage == Stage::Died {
             return write!(f, "the child died before exec (a signal or the OOM killer)");
+        }
+        if self.stage == Stage::Held {
+            return write!(
+                f,
+                "the child was stopped or held before exec (a SIGSTOP from a process of the \
+                 same uid?) and was killed"
+            );
         }
         write!(f, "{} failed", self.stage.syscall())?;
         if let Some(errno) = self.errno {

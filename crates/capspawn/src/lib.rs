@@ -19,11 +19,13 @@ mod failure;
 pub mod inspect;
 mod pre_exec;
 pub mod privilege_drop;
+pub mod proc_status;
 mod raw;
 mod reaper;
 pub mod resolve;
 mod stdio;
 pub mod thread_caps;
+mod watchdog;
 
 pub use bounding_set::BoundingSetError;
 pub use capability::CapMask;

@@ -8,6 +8,7 @@
 use crate::bounding_set;
 use crate::capability::CapMask;
 pub use crate::failure::{Failure, Stage};
+use crate::proc_status;
 use crate::raw;
 use crate::thread_caps::{self, CapSets};
 use nix::errno::Errno;
@@ -27,7 +28,7 @@ pub enum BoundingSetPolicy {
 }
 
 /// The identity and capability state the workload gets. Resolved in the parent.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Privileges {
     /// Supplementary groups to set; `None` keeps the supervisor's.
     pub groups: Option<Vec<libc::gid_t>>,
@@ -44,6 +45,24 @@ pub struct Privileges {
     /// Set and lock the securebits of [`locked_securebits`]: not even an exec as uid 0 regains
     /// capabilities.
     pub lock_securebits: bool,
+    /// Refuse the spawn when `/proc/thread-self/status` cannot be read for step 6's cross-check
+    /// (the default). `false` still cross-checks when procfs is there, and skips it otherwise.
+    pub require_procfs: bool,
+}
+
+impl Default for Privileges {
+    fn default() -> Self {
+        Privileges {
+            groups: None,
+            gid: None,
+            uid: None,
+            bounding_set: BoundingSetPolicy::Clear,
+            no_new_privs: false,
+            capabilities: CapMask::EMPTY,
+            lock_securebits: false,
+            require_procfs: true,
+        }
+    }
 }
 
 /// The most supplementary groups a spawn can set: step 6 reads them back into a buffer on the
@@ -52,18 +71,18 @@ pub const MAX_GROUPS: usize = 4096;
 
 /// The securebits `lock_securebits` sets: `NOROOT`, `NO_SETUID_FIXUP`, `KEEP_CAPS_LOCKED` and,
 /// unless capabilities are kept through the ambient set, `NO_CAP_AMBIENT_RAISE`, each locked.
-/// `KEEP_CAPS` itself is set when capabilities are kept (the kernel clears it on `execve`).
+/// `KEEP_CAPS` itself is set too, for the uid change of step 4 (the kernel clears it on
+/// `execve`, so the workload starts with it off and locked).
 pub fn locked_securebits(capabilities: CapMask) -> u32 {
     use capctl::prctl::Secbits;
     let mut bits = Secbits::NOROOT
         | Secbits::NOROOT_LOCKED
         | Secbits::NO_SETUID_FIXUP
         | Secbits::NO_SETUID_FIXUP_LOCKED
+        | Secbits::KEEP_CAPS
         | Secbits::KEEP_CAPS_LOCKED;
     if capabilities.is_empty() {
         bits |= Secbits::NO_CAP_AMBIENT_RAISE | Secbits::NO_CAP_AMBIENT_RAISE_LOCKED;
-    } else {
-        bits |= Secbits::KEEP_CAPS;
     }
     bits.bits() as u32
 }
@@ -102,6 +121,10 @@ pub struct ProcessSetup<'a> {
     /// Set by the child just before `execve`: a child that exits without it and without a
     /// failure died on the way (a signal, the OOM killer), and the workload never ran.
     pub exec_reached: AtomicBool,
+    /// The write end of the pipe whose end-of-file tells the parent that the child has left the
+    /// supervisor's memory (`clone::start` sets it; close-on-exec, so `execve` closes it only
+    /// after the kernel has switched the child to its new memory). Step 1 must not close it.
+    pub(crate) exit_watch: std::cell::Cell<RawFd>,
 }
 
 /// The child's whole sequence, in order. With a `setup` (a `clone` child) it ends in `execve`
@@ -120,7 +143,8 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     //    (chdir keeps the supervisor's access rights, setrlimit may still raise a hard limit).
     //    Handlers go back to the default before anything can unblock a signal, since a
     //    supervisor handler would run on the supervisor's memory. Descriptors: stdio into place,
-    //    every other one close-on-exec (or closed), so the workload inherits nothing by accident.
+    //    every other one close-on-exec (or closed, but for the exit watch), so the workload
+    //    inherits nothing by accident.
     raw::set_dumpable(false).map_err(Failure::at(Stage::Dumpable))?;
     if let Some(setup) = setup {
         raw::default_all_signals();
@@ -129,7 +153,8 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
         }
         place_stdio(setup.stdio).map_err(Failure::at(Stage::Stdio))?;
         let first_unplaced = setup.stdio.len().max(3) as RawFd;
-        raw::cloexec_from(first_unplaced).map_err(Failure::at(Stage::Cloexec))?;
+        raw::cloexec_from(first_unplaced, setup.exit_watch.get())
+            .map_err(Failure::at(Stage::Cloexec))?;
         if let Some(cwd) = setup.cwd {
             raw::chdir(cwd).map_err(Failure::at(Stage::Chdir))?;
         }
@@ -143,18 +168,23 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
 
     // 2. Groups before the uid: setgroups and setresgid need CAP_SETGID, which setresuid to a
     //    non-root uid takes away. Supplementary groups first, so no window runs with the new
-    //    gid and the supervisor's groups.
+    //    gid and the supervisor's groups. A gid change makes the memory dumpable again when
+    //    fs.suid_dumpable is 1; the permitted set is still whole, so no process with fewer
+    //    capabilities may ptrace it meanwhile, and the flag is cleared again at once.
     if let Some(groups) = &privileges.groups {
         raw::setgroups(groups).map_err(Failure::at(Stage::Setgroups))?;
     }
     if let Some(gid) = privileges.gid {
         raw::setresgid(gid).map_err(Failure::at(Stage::Setgid))?;
+        raw::set_dumpable(false).map_err(Failure::at(Stage::Dumpable))?;
     }
 
     // 3. The bounding set while we may still hold CAP_SETPCAP (setresuid drops it for a
     //    non-root uid), fail-closed: EPERM is accepted only if nothing outside `keep` is left.
     //    Then the securebits, which need CAP_SETPCAP too; KEEP_CAPS (or keepcaps) before
-    //    setresuid, so the kept capabilities survive the uid change.
+    //    setresuid, so the permitted set survives the uid change: with fs.suid_dumpable=1 the
+    //    kernel makes the memory dumpable at setresuid, and a permitted set that the new uid's
+    //    other processes do not hold keeps them from ptracing it until step 4 clears the flag.
     if privileges.bounding_set == BoundingSetPolicy::Clear {
         bounding_set::clear_except(keep).map_err(|e| Failure {
             stage: Stage::BoundingSet,
@@ -165,7 +195,7 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     if privileges.lock_securebits {
         thread_caps::set_securebits(locked_securebits(keep))
             .map_err(Failure::at(Stage::Securebits))?;
-    } else if !keep.is_empty() {
+    } else if privileges.uid.is_some() || !keep.is_empty() {
         thread_caps::set_keepcaps(true).map_err(Failure::at(Stage::Securebits))?;
     }
 
@@ -173,8 +203,9 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     //    first would make setresuid fail. Ambient is emptied before capset (the kernel keeps it
     //    a subset of permitted and inheritable) and refilled after it, since raising a
     //    capability there needs it in both.
-    //    The uid change makes the memory dumpable again when the fs.suid_dumpable sysctl is 1,
-    //    i.e. ptraceable by the new uid until execve: undo it at once.
+    //    The uid change makes the memory dumpable again when the fs.suid_dumpable sysctl is 1:
+    //    undo it at once, before capset empties the permitted set (which, being a shrink,
+    //    leaves the flag alone) and so before the new uid's processes could ptrace it.
     if let Some(uid) = privileges.uid {
         raw::setresuid(uid).map_err(Failure::at(Stage::Setuid))?;
         raw::set_dumpable(false).map_err(Failure::at(Stage::Dumpable))?;
@@ -209,9 +240,13 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
 
     let Some(setup) = setup else { return Ok(()) };
 
-    // 7. Unblock signals only now, with default handlers, then exec. A PATH search tries each
-    //    candidate the parent resolved, as glibc's execvp does: EACCES is remembered, the
-    //    errors of a missing or unreachable file move on, any other stops.
+    // 7. Unblock signals only now, with default handlers, then exec. Stop signals that arrived
+    //    while they were blocked (SIGTSTP, SIGTTIN, SIGTTOU from a same-uid process) are
+    //    discarded first, or the child would stop the moment they are unblocked; one that comes
+    //    after is the watchdog's (clone.rs) to end. A PATH search tries each candidate the
+    //    parent resolved, as glibc's execvp does: EACCES is remembered, the errors of a missing
+    //    or unreachable file move on, any other stops.
+    raw::discard_pending_stop_signals();
     raw::set_signal_mask(setup.signal_mask).map_err(Failure::at(Stage::SignalMask))?;
     setup.exec_reached.store(true, Ordering::Relaxed);
     let mut errno = Errno::ENOENT;
@@ -250,17 +285,24 @@ fn exec_as_script(setup: &ProcessSetup, program: *const libc::c_char) -> Errno {
 }
 
 /// Puts `sources[i]` at descriptor `i`. The parent made sure no source sits on another's
-/// target, so the order does not matter.
+/// target, so the order does not matter. Descriptors 0, 1 and 2 are made blocking, as libuv
+/// makes them in a `child_process` child: the supervisor's own stdio is often `O_NONBLOCK`
+/// (libuv sets it on pipes), and a workload that writes to a non-blocking stdout stops at the
+/// first `EAGAIN`. The flag belongs to the open file description, so this changes it for every
+/// process sharing that description, as `child_process` does.
 fn place_stdio(sources: &[RawFd]) -> Result<(), Errno> {
     for (target, &source) in sources.iter().enumerate() {
         let target = target as RawFd;
         match source {
             -1 => match raw::set_cloexec(target, true) {
-                Ok(()) | Err(Errno::EBADF) => {}
+                Ok(()) | Err(Errno::EBADF) => continue,
                 Err(errno) => return Err(errno),
             },
             _ if source == target => raw::set_cloexec(target, false)?,
             _ => raw::dup2(source, target)?,
+        }
+        if target <= 2 {
+            raw::set_blocking(target)?;
         }
     }
     Ok(())
@@ -317,13 +359,32 @@ fn verify(privileges: &Privileges) -> Result<(), Failure> {
     if let Some(wanted) = &privileges.groups {
         let mut buffer = [0; MAX_GROUPS];
         let count = raw::getgroups(&mut buffer).map_err(Failure::at(Stage::Verify))?;
-        let held = &buffer[..count];
+        // A count the buffer cannot hold is a lie (the kernel fails with EINVAL instead).
+        let Some(held) = buffer.get(..count) else {
+            return Err(wrong(Stage::Setgroups));
+        };
         let same = held.len() == wanted.len()
             && wanted.iter().all(|g| held.contains(g))
             && held.iter().all(|g| wanted.contains(g));
         if !same {
             return Err(wrong(Stage::Setgroups));
         }
+    }
+    if raw::dumpable() != Ok(0) {
+        return Err(wrong(Stage::Dumpable));
+    }
+    // The kernel's own account, as procfs prints it: a filter that fakes prctl, capget,
+    // getresuid and getgroups consistently must fake this file's reads too.
+    match proc_status::thread_self(privileges.groups.as_deref()) {
+        Ok(status) => {
+            if let Some(failure) = status.disagrees(privileges) {
+                return Err(failure);
+            }
+        }
+        Err(errno) if privileges.require_procfs => {
+            return Err(Failure::at(Stage::Procfs)(errno));
+        }
+        Err(_) => {}
     }
     Ok(())
 }

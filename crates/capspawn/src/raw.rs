@@ -76,27 +76,54 @@ pub fn set_cloexec(fd: RawFd, on: bool) -> Result<(), Errno> {
     check(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFD, flags) }).map(drop)
 }
 
+/// Clears `O_NONBLOCK` on `fd` (`fcntl` `F_GETFL`, then `F_SETFL` only if it was set).
+pub fn set_blocking(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    let flags = check(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) })?;
+    let flags = flags as libc::c_int;
+    if flags & libc::O_NONBLOCK == 0 {
+        return Ok(());
+    }
+    // SAFETY: integer arguments only.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_fcntl,
+            fd,
+            libc::F_SETFL,
+            flags & !libc::O_NONBLOCK,
+        )
+    })
+    .map(drop)
+}
+
 /// Makes sure no descriptor from `first` up reaches the workload: marks them close-on-exec
 /// with `close_range(CLOSE_RANGE_CLOEXEC)` (Linux 5.11); on 5.9 and 5.10, which lack the flag,
-/// closes them with `close_range` (this child has its own descriptor table); before 5.9, marks
-/// each one `/proc/self/fd` lists. Without a real procfs there, it fails: no bound on the
-/// descriptor numbers is certain (one opened before `RLIMIT_NOFILE` was lowered stays above it).
-pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
-    let close_range = |flags: libc::c_uint| {
+/// closes them with `close_range` (this child has its own descriptor table), all but `keep`
+/// (close-on-exec already, and it must stay open until `execve`); before 5.9, marks each one
+/// `/proc/self/fd` lists. Without a real procfs there, it fails: no bound on the descriptor
+/// numbers is certain (one opened before `RLIMIT_NOFILE` was lowered stays above it).
+pub fn cloexec_from(first: RawFd, keep: RawFd) -> Result<(), Errno> {
+    let close_range = |from: libc::c_uint, to: libc::c_uint, flags: libc::c_uint| {
+        if from > to {
+            return Ok(());
+        }
         // SAFETY: integer arguments only.
-        check(unsafe {
-            libc::syscall(
-                libc::SYS_close_range,
-                first as libc::c_uint,
-                libc::c_uint::MAX,
-                flags,
-            )
-        })
-        .map(drop)
+        check(unsafe { libc::syscall(libc::SYS_close_range, from, to, flags) }).map(drop)
     };
-    match close_range(libc::CLOSE_RANGE_CLOEXEC) {
-        Err(Errno::EINVAL) => close_range(0),
-        Err(Errno::ENOSYS) => cloexec_listed(first),
+    let first = first.max(0) as libc::c_uint;
+    match close_range(first, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC) {
+        Err(Errno::EINVAL) if keep >= 0 && keep as libc::c_uint >= first => {
+            let keep = keep as libc::c_uint;
+            if keep > first {
+                close_range(first, keep - 1, 0)?;
+            }
+            match keep.checked_add(1) {
+                Some(next) => close_range(next, libc::c_uint::MAX, 0),
+                None => Ok(()),
+            }
+        }
+        Err(Errno::EINVAL) => close_range(first, libc::c_uint::MAX, 0),
+        Err(Errno::ENOSYS) => cloexec_listed(first as RawFd),
         done => done,
     }
 }
@@ -138,7 +165,7 @@ fn cloexec_listed(first: RawFd) -> Result<(), Errno> {
 
 /// `ENOTSUP` unless `fd` is on procfs (`fstatfs`): an empty directory or a bind mount over
 /// `/proc` would list nothing.
-fn on_procfs(fd: RawFd) -> Result<(), Errno> {
+pub(crate) fn on_procfs(fd: RawFd) -> Result<(), Errno> {
     // SAFETY: statfs is plain data, for which all zeroes is a valid value.
     let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: the kernel writes one statfs into the live value.
@@ -241,6 +268,30 @@ pub fn default_all_signals() {
     }
 }
 
+/// Discards pending `SIGTSTP`, `SIGTTIN` and `SIGTTOU` (blocked, so still pending) by ignoring
+/// each for a moment: the kernel drops a pending signal whose action becomes `SIG_IGN`. Each is
+/// then back at `SIG_DFL`, which is what the workload inherits. (`SIGSTOP` cannot be blocked:
+/// it stops the child at once, and the watchdog ends it.)
+pub fn discard_pending_stop_signals() {
+    let ignore = [1u64, 0, 0, 0]; // SIG_IGN, no flags, no restorer, empty mask
+    let default = [0u64; 4];
+    for signal in [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
+        for action in [&ignore, &default] {
+            // SAFETY: a valid kernel sigaction for the call; the old action is not read; the
+            // mask size is the kernel's 8 bytes.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    signal,
+                    action.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    std::mem::size_of::<SignalMask>(),
+                )
+            };
+        }
+    }
+}
+
 /// The calling thread's signal mask, as the kernel's 64-bit set.
 pub type SignalMask = u64;
 
@@ -325,6 +376,12 @@ pub fn set_parent_death_signal(signal: libc::c_int) -> Result<(), Errno> {
         )
     })
     .map(drop)
+}
+
+/// `gettid(2)`: this thread's id in its own pid namespace (the pid, in a single-threaded child).
+pub fn gettid() -> libc::pid_t {
+    // SAFETY: no arguments; always succeeds.
+    unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t }
 }
 
 /// `getppid(2)`.

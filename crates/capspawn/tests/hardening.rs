@@ -219,6 +219,20 @@ fn before_close_range_no_descriptor_leaks_even_above_the_limits() {
     assert_nothing_leaks_under(without_close_range);
 }
 
+/// `common::refused` for a process without /proc: no marker, and no child left (asked of
+/// waitid, since /proc/self/task is not there to ask).
+fn refused_without_proc(name: &str) -> capspawn::Failure {
+    let marker = common::fresh_path(name);
+    let error = Command::new("touch").arg(&marker).spawn().unwrap_err();
+    let SpawnError::Child(failure) = error else {
+        panic!("{error:?}")
+    };
+    assert!(!marker.exists(), "a workload ran");
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    assert_eq!(waitid(Id::All, flags), Err(Errno::ECHILD));
+    failure
+}
+
 #[test]
 fn before_close_range_and_without_procfs_every_spawn_is_refused() {
     // No bound on the descriptor numbers is certain then, and a directory that is not procfs
@@ -232,19 +246,7 @@ fn before_close_range_and_without_procfs_every_spawn_is_refused() {
     assert_eq!(unmounted, 0, "{}", std::io::Error::last_os_error());
     assert!(std::fs::read_dir("/proc/self/fd").is_err());
     without_close_range();
-    // `common::refused` without /proc: no marker, and no child left (asked of waitid).
-    let refused = |name: &str| -> capspawn::Failure {
-        let marker = common::fresh_path(name);
-        let error = Command::new("touch").arg(&marker).spawn().unwrap_err();
-        let SpawnError::Child(failure) = error else {
-            panic!("{error:?}")
-        };
-        assert!(!marker.exists(), "a workload ran");
-        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-        assert_eq!(waitid(Id::All, flags), Err(Errno::ECHILD));
-        failure
-    };
-    let failure = refused("no-proc");
+    let failure = refused_without_proc("no-proc");
     assert_eq!(
         (failure.stage, failure.errno),
         (Stage::Cloexec, Some(Errno::ENOENT))
@@ -263,7 +265,7 @@ fn before_close_range_and_without_procfs_every_spawn_is_refused() {
     };
     assert_eq!(mounted, 0, "{}", std::io::Error::last_os_error());
     std::fs::create_dir_all("/proc/self/fd").unwrap();
-    let failure = refused("tmpfs-proc");
+    let failure = refused_without_proc("tmpfs-proc");
     assert_eq!(
         (failure.stage, failure.errno),
         (Stage::Cloexec, Some(Errno::ENOTSUP))
@@ -325,4 +327,50 @@ fn a_supervisor_with_closed_stdio_gives_the_child_none_of_its_new_pipes_by_mista
             "{fd}: {error:?}"
         );
     }
+}
+
+#[test]
+fn without_procfs_the_cross_check_refuses_unless_the_caller_opted_out() {
+    // Step 6 cross-checks the kernel's own account in /proc/thread-self/status: no procfs, or
+    // something else mounted there, refuses, unless `require_procfs(false)`.
+    const TEST: &str = "without_procfs_the_cross_check_refuses_unless_the_caller_opted_out";
+    if !rerun_under(&["unshare", "--mount", "--propagation", "private"], TEST) {
+        return;
+    }
+    // SAFETY: a NUL-terminated path; only this test process's own mount namespace changes.
+    let unmounted = unsafe { libc::umount2(b"/proc\0".as_ptr().cast(), libc::MNT_DETACH) };
+    assert_eq!(unmounted, 0, "{}", std::io::Error::last_os_error());
+    let failure = refused_without_proc("no-procfs");
+    assert_eq!(
+        (failure.stage, failure.errno),
+        (Stage::Procfs, Some(Errno::ENOENT))
+    );
+    let marker = common::fresh_path("no-procfs-opted-out");
+    let child = Command::new("touch")
+        .arg(&marker)
+        .require_procfs(false)
+        .spawn()
+        .expect("opted out");
+    assert_eq!(child.wait().unwrap(), capspawn::ExitStatus::Exited(0));
+    assert!(marker.exists());
+    // A tmpfs with a forged status file: not procfs, so not read, and refused.
+    // SAFETY: NUL-terminated strings; a mount in this test process's own namespace.
+    let mounted = unsafe {
+        libc::mount(
+            b"none\0".as_ptr().cast(),
+            b"/proc\0".as_ptr().cast(),
+            b"tmpfs\0".as_ptr().cast(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(mounted, 0, "{}", std::io::Error::last_os_error());
+    std::fs::create_dir_all("/proc/thread-self").unwrap();
+    std::fs::write("/proc/thread-self/status", "CapBnd:\t0000000000000000\n").unwrap();
+    let failure = refused_without_proc("tmpfs-procfs");
+    assert_eq!(
+        (failure.stage, failure.errno),
+        (Stage::Procfs, Some(Errno::ENOTSUP))
+    );
+    assert!(capspawn::bounding_set::probe_clear().unwrap().is_err());
 }

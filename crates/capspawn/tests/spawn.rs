@@ -102,3 +102,38 @@ fn exit_codes_and_signals_are_reported() {
         }
     );
 }
+
+/// A supervisor's stdout is often a non-blocking pipe (libuv makes it so). The workload's
+/// descriptors 0-2 must be blocking, as in a child_process child: a workload writing 1 MB into a
+/// full pipe must wait, not stop at EAGAIN after 64 KiB.
+#[test]
+fn stdio_taken_from_a_non_blocking_pipe_is_blocking_in_the_workload() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let (read_end, write_end) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let mut child = Command::new("head")
+        .args(["-c", "1048576", "/dev/zero"])
+        .stdout(capspawn::Stdio::Fd(write_end.as_raw_fd()))
+        .spawn()
+        .expect("spawn");
+    drop(write_end);
+    // Let the pipe fill (64 KiB) before reading, so a non-blocking writer would see EAGAIN.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut reader = std::fs::File::from(read_end);
+    let mut bytes = Vec::new();
+    loop {
+        let mut chunk = [0u8; 65536];
+        match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
+    assert_eq!(bytes.len(), 1 << 20);
+    let _ = child.stdout.take();
+}

@@ -1,0 +1,208 @@
+//! Attacks on the supervisor from a workload with the same credentials as its next children:
+//! opening their `/proc/<pid>/mem` before they leave the supervisor's memory, and stopping them
+//! before `execve`. Each test starts the attacker as a capspawn workload with those credentials,
+//! as a real one would be. In a test binary of their own: they change a sysctl, spin a CPU and
+//! stop every process of a uid, so they run one at a time (`SERIAL`).
+
+mod common;
+
+use capspawn::{Command, ExitStatus, GroupSpec, SpawnError, Stage, Stdio, UserSpec};
+use common::privileged;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `fs.suid_dumpable` set for the test's length, restored whatever happens (a panic included).
+struct SuidDumpable(String);
+
+const SUID_DUMPABLE: &str = "/proc/sys/fs/suid_dumpable";
+
+impl SuidDumpable {
+    fn set(value: u8) -> Self {
+        let saved = std::fs::read_to_string(SUID_DUMPABLE).expect("read the sysctl");
+        std::fs::write(SUID_DUMPABLE, value.to_string()).expect("write the sysctl");
+        SuidDumpable(saved)
+    }
+}
+
+impl Drop for SuidDumpable {
+    fn drop(&mut self) {
+        std::fs::write(SUID_DUMPABLE, self.0.trim()).expect("restore fs.suid_dumpable");
+    }
+}
+
+/// Builds a C fixture with gcc into a directory every uid can read.
+fn build(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("capspawn-attacks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let binary = dir.join(name);
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}.c"));
+    let built = std::process::Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(&binary)
+        .arg(&source)
+        .status()
+        .expect("gcc");
+    assert!(built.success(), "gcc {source:?}");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    binary
+}
+
+fn nobody(command: &mut Command) -> &mut Command {
+    command.user(UserSpec::Name("nobody".into()))
+}
+
+fn group_only(command: &mut Command) -> &mut Command {
+    command.group(GroupSpec::Id(65534))
+}
+
+fn defaults(command: &mut Command) -> &mut Command {
+    command
+}
+
+/// Runs `spawns` spawns of `true` configured by `configure` while the memory racer, started
+/// with the same configuration, tries to open each child's memory; fails on a breach.
+fn race(racer: &PathBuf, configure: fn(&mut Command) -> &mut Command, spawns: usize) {
+    // The marker lives on the supervisor's heap; the racer gets its address and content.
+    let mut random = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut random)
+        .unwrap();
+    let marker: &'static [u8] = Box::leak(Box::new(random));
+    let hex: String = marker.iter().map(|b| format!("{b:02x}")).collect();
+    let address = format!("{:x}", marker.as_ptr() as usize);
+    let mut attacker = configure(Command::new(racer).args([&address, &hex]))
+        .stdout(Stdio::Pipe)
+        .spawn()
+        .expect("start the racer");
+    let mut out = BufReader::new(std::fs::File::from(attacker.stdout.take().unwrap()));
+    let mut ready = String::new();
+    out.read_line(&mut ready).unwrap();
+    assert_eq!(ready, "ready\n");
+    for _ in 0..spawns {
+        let child = configure(&mut Command::new("/bin/true"))
+            .spawn()
+            .expect("spawn");
+        assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
+    }
+    let _ = attacker.signal(libc::SIGTERM);
+    let mut report = String::new();
+    out.read_to_string(&mut report).unwrap();
+    let status = attacker.wait().unwrap();
+    assert!(
+        !report.contains("BREACH"),
+        "the racer read the supervisor's memory: {report}"
+    );
+    assert_eq!(status, ExitStatus::Exited(0), "{report}");
+    // The supervisor has its flag back: only the window was closed, not its own dumpability.
+    // SAFETY: prctl with integer arguments only reads the flag.
+    assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, 1);
+}
+
+#[test]
+fn a_same_uid_workload_never_opens_the_supervisors_memory_through_a_child() {
+    if !privileged("a_same_uid_workload_never_opens_the_supervisors_memory_through_a_child") {
+        return;
+    }
+    let _serial = serial();
+    let racer = build("mem-racer");
+    for suid_dumpable in [0, 1, 2] {
+        let _sysctl = SuidDumpable::set(suid_dumpable);
+        for configure in [defaults, group_only, nobody] {
+            race(&racer, configure, 1500);
+        }
+    }
+}
+
+/// A uid (and gid) of its own for the stop storms, which no other process here has: `kill(-1)`
+/// from it reaches only the supervisor's children of that uid, never another test's processes.
+const STORM_ID: u32 = 64_123;
+
+fn storm_uid(command: &mut Command) -> &mut Command {
+    command
+        .user(UserSpec::Id(STORM_ID))
+        .group(GroupSpec::Id(STORM_ID))
+}
+
+/// Starts `sh -c 'while :; do kill -SIG -1; done'` as [`STORM_ID`]: every process of that uid
+/// (but the loop itself) gets `signal` over and over, the supervisor's next children among them.
+fn storm(signal: &str) -> capspawn::Child {
+    let script = format!("while :; do kill -{signal} -1 2>/dev/null; done");
+    storm_uid(Command::new("/bin/sh").args(["-c", &script]))
+        .spawn()
+        .expect("start the storm")
+}
+
+/// Spawns `true` as [`STORM_ID`] `count` times under a storm: each spawn must end, either
+/// started (the workload is then killed, since the storm stops it too) or refused as held.
+/// Returns how many were refused as held.
+fn spawns_under_storm(count: usize) -> usize {
+    let mut held = 0;
+    for _ in 0..count {
+        match storm_uid(&mut Command::new("/bin/true")).spawn() {
+            Ok(child) => {
+                let _ = child.signal(libc::SIGKILL);
+                child.wait().unwrap();
+            }
+            Err(SpawnError::Child(failure)) if failure.stage == Stage::Held => held += 1,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    held
+}
+
+#[test]
+fn a_child_stopped_before_exec_is_killed_and_the_spawn_refused() {
+    if !privileged("a_child_stopped_before_exec_is_killed_and_the_spawn_refused") {
+        return;
+    }
+    let _serial = serial();
+    let attacker = storm("STOP");
+    let held = spawns_under_storm(60);
+    let _ = attacker.signal(libc::SIGKILL);
+    attacker.wait().unwrap();
+    assert!(
+        held > 0,
+        "the storm never stopped a child before exec: the test proves nothing"
+    );
+    assert_eq!(
+        common::children(),
+        Vec::<String>::new(),
+        "a child was left behind"
+    );
+}
+
+#[test]
+fn stop_signals_pending_before_exec_are_discarded() {
+    if !privileged("stop_signals_pending_before_exec_are_discarded") {
+        return;
+    }
+    let _serial = serial();
+    // SIGTSTP can be blocked: it waits, pending, until the child unblocks its signals, then
+    // stops it, unless it was discarded first. Only one arriving in the few instructions
+    // between the discard and the unblock may still stop a child (the watchdog ends it).
+    let attacker = storm("TSTP");
+    let spawns = 200;
+    let held = spawns_under_storm(spawns);
+    let _ = attacker.signal(libc::SIGKILL);
+    attacker.wait().unwrap();
+    assert!(
+        held < spawns / 4,
+        "{held} of {spawns} children were stopped before exec"
+    );
+    assert_eq!(
+        common::children(),
+        Vec::<String>::new(),
+        "a child was left behind"
+    );
+}

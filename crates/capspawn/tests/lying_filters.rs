@@ -1,0 +1,342 @@
+//! A supervisor under a seccomp filter that lies, consistently: it fakes a change and fakes the
+//! read-back that would reveal it (drop and read of the bounding set, setgroups and getgroups,
+//! setresuid and getresuid, capset and capget), or answers the child's reads with values at
+//! their extremes. Built on seccomp user notification: a thread of the test answers each call
+//! the child makes, and since the child shares the supervisor's memory (CLONE_VM), it writes
+//! the forged answers straight through the child's pointers. The child must still refuse every
+//! lie that hides a privilege (the procfs cross-check of step 6), and no answer may make it
+//! panic or hang. Each test runs in a fresh process (`rerun_under`), since a filter stays.
+
+mod common;
+
+use capspawn::{
+    CapMask, Command, ExitStatus, GroupSpec, SpawnError, Stage, SupplementaryGroups, UserSpec,
+};
+use common::{children, fresh_path, rerun_under};
+use std::collections::HashSet;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+
+const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
+const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+/// `_IOWR('!', 0, struct seccomp_notif)` and `_IOWR('!', 1, struct seccomp_notif_resp)`.
+const NOTIF_RECV: libc::c_ulong = 0xc050_2100;
+const NOTIF_SEND: libc::c_ulong = 0xc018_2101;
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: u32 = 0xc000_003e;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: u32 = 0xc000_00b7;
+
+/// One intercepted call of the child's.
+struct Call<'a> {
+    nr: libc::c_long,
+    args: &'a [u64; 6],
+}
+
+/// One answer forced on the child: this syscall (with this first argument) returns this value.
+type Lie = (libc::c_long, Option<libc::c_int>, i64);
+
+/// How the liar answers: `None` lets the call run for real.
+type Liar = dyn Fn(&Call) -> Option<i64> + Send + Sync;
+
+/// Sends the calls `syscalls` of the child processes of this thread to `liar` (never those of
+/// this process's own threads, which run for real). Returns a handle to change the liar.
+fn lie(syscalls: &[libc::c_long], liar: Box<Liar>) -> Arc<Mutex<Box<Liar>>> {
+    let liar = Arc::new(Mutex::new(liar));
+    // The filter: the architecture, then each syscall to user notification; all else allowed.
+    let op = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    let mut program = vec![
+        op(0x20, 0, 0, 4),                 // ld arch
+        op(0x15, 1, 0, AUDIT_ARCH),        // jeq arch: skip the next
+        op(0x06, 0, 0, SECCOMP_RET_ALLOW), // foreign: allow (not ours to judge here)
+        op(0x20, 0, 0, 0),                 // ld nr
+    ];
+    for &nr in syscalls {
+        program.push(op(0x15, 0, 1, nr as u32));
+        program.push(op(0x06, 0, 0, SECCOMP_RET_USER_NOTIF));
+    }
+    program.push(op(0x06, 0, 0, SECCOMP_RET_ALLOW));
+    let fprog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_mut_ptr(),
+    };
+    // The handler thread exists before the filter, so its own calls are not filtered.
+    let (sender, receiver) = std::sync::mpsc::channel::<OwnedFd>();
+    let answers = liar.clone();
+    std::thread::spawn(move || serve(receiver.recv().unwrap(), &answers));
+    // SAFETY: a valid program that outlives the call; the kernel copies it.
+    let listener = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    assert!(
+        listener >= 0,
+        "seccomp: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: seccomp just returned this descriptor; nothing else owns it.
+    sender
+        .send(unsafe { OwnedFd::from_raw_fd(listener as i32) })
+        .unwrap();
+    liar
+}
+
+fn ours(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/self/task/{pid}")).exists()
+}
+
+fn serve(listener: OwnedFd, liar: &Mutex<Box<Liar>>) {
+    loop {
+        // SAFETY: seccomp_notif is plain data; the kernel wants it zeroed.
+        let mut call: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+        // SAFETY: our listener and a valid out-buffer of the size the ioctl number says.
+        if unsafe { libc::ioctl(listener.as_raw_fd(), NOTIF_RECV, &mut call) } != 0 {
+            match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::EINTR) | Some(libc::ENOENT) => continue,
+                _ => return,
+            }
+        }
+        let answer = if ours(call.pid) {
+            None
+        } else {
+            let args = call.data.args;
+            (liar.lock().unwrap())(&Call {
+                nr: call.data.nr as libc::c_long,
+                args: &args,
+            })
+        };
+        let response = libc::seccomp_notif_resp {
+            id: call.id,
+            val: answer.unwrap_or(0),
+            error: 0,
+            flags: if answer.is_none() {
+                libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32
+            } else {
+                0
+            },
+        };
+        // SAFETY: our listener and a valid response; a child gone meanwhile gives ENOENT.
+        unsafe { libc::ioctl(listener.as_raw_fd(), NOTIF_SEND, &response) };
+    }
+}
+
+/// Writes `values` where the child's call asked the kernel to write them. Sound only because
+/// the child shares this process's memory (CLONE_VM) and is blocked in that very call.
+fn write_to_child<T: Copy>(address: u64, values: &[T]) {
+    // SAFETY: `address` is the child's out-pointer for this call, in memory we share with it,
+    // with room for what the real call would write (the callers pass no more); the child is
+    // suspended in the syscall until we answer.
+    unsafe {
+        std::ptr::copy_nonoverlapping(values.as_ptr(), address as *mut T, values.len());
+    }
+}
+
+/// A workload that must not run: `touch <marker>` as nobody, with the groups cleared.
+fn refused_as_nobody(name: &str) -> capspawn::Failure {
+    let marker = fresh_path(name);
+    let spawned = Command::new("touch")
+        .arg(&marker)
+        .user(UserSpec::Name("nobody".into()))
+        .supplementary_groups(SupplementaryGroups::Clear)
+        .spawn();
+    let Err(SpawnError::Child(failure)) = spawned else {
+        panic!("{name}: the lie got a workload through: {spawned:?}");
+    };
+    assert!(!marker.exists(), "{name}: a workload ran");
+    assert_eq!(children(), Vec::<String>::new(), "{name}: a child was left");
+    failure
+}
+
+fn nobody_uid() -> u32 {
+    65534
+}
+
+#[test]
+fn a_filter_faking_the_drop_and_its_read_back_is_refused() {
+    const TEST: &str = "a_filter_faking_the_drop_and_its_read_back_is_refused";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    let last = capspawn::thread_caps::last_cap() as u64;
+    let drop = libc::PR_CAPBSET_DROP as u64;
+    let read = libc::PR_CAPBSET_READ as u64;
+    // Every drop "succeeds", and every capability the kernel knows reads as gone; past the last
+    // one the kernel answers EINVAL for real, to both, as it would: only procfs tells.
+    lie(
+        &[libc::SYS_prctl],
+        Box::new(move |call| match call.args {
+            [op, cap, ..] if *op == drop && *cap <= last => Some(0),
+            [op, cap, ..] if *op == read && *cap <= last => Some(0),
+            _ => None,
+        }),
+    );
+    let failure = refused_as_nobody(TEST);
+    assert_eq!(failure.stage, Stage::BoundingSet, "{failure:?}");
+    assert!(failure.remaining.contains(21), "{failure:?}"); // CAP_SYS_ADMIN, per procfs
+    let probed = capspawn::bounding_set::probe_clear().unwrap();
+    assert!(probed.is_err(), "the probe believed the lie");
+}
+
+#[test]
+fn a_filter_faking_setgroups_and_getgroups_is_refused() {
+    const TEST: &str = "a_filter_faking_setgroups_and_getgroups_is_refused";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    // The supervisor's own groups, which a faked setgroups would leave the workload.
+    let groups: [libc::gid_t; 3] = [6, 27, 42];
+    // SAFETY: the raw syscall for this thread only, with a live slice.
+    let set = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
+    assert_eq!(set, 0);
+    lie(
+        &[libc::SYS_setgroups, libc::SYS_getgroups],
+        Box::new(|call| match call.nr {
+            libc::SYS_setgroups => Some(0),
+            libc::SYS_getgroups => Some(0), // "no groups", as asked
+            _ => None,
+        }),
+    );
+    let failure = refused_as_nobody(TEST);
+    assert_eq!(failure.stage, Stage::Setgroups, "{failure:?}");
+}
+
+#[test]
+fn a_filter_faking_setresuid_and_getresuid_is_refused() {
+    const TEST: &str = "a_filter_faking_setresuid_and_getresuid_is_refused";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    lie(
+        &[libc::SYS_setresuid, libc::SYS_getresuid],
+        Box::new(|call| match call.nr {
+            libc::SYS_setresuid => Some(0),
+            _ => {
+                for &out in &call.args[..3] {
+                    write_to_child(out, &[nobody_uid()]);
+                }
+                Some(0)
+            }
+        }),
+    );
+    let failure = refused_as_nobody(TEST);
+    assert_eq!(failure.stage, Stage::Setuid, "{failure:?}");
+}
+
+#[test]
+fn a_filter_faking_capset_and_capget_is_refused() {
+    const TEST: &str = "a_filter_faking_capset_and_capget_is_refused";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    lie(
+        &[libc::SYS_capset, libc::SYS_capget],
+        Box::new(|call| match call.nr {
+            libc::SYS_capset => Some(0),
+            _ => {
+                write_to_child(call.args[1], &[0u32; 6]); // two empty CapData words
+                Some(0)
+            }
+        }),
+    );
+    let failure = refused_as_nobody(TEST);
+    assert_eq!(failure.stage, Stage::Verify, "{failure:?}");
+    assert!(failure.remaining.contains(21), "{failure:?}");
+}
+
+/// Every answer of the kernel that the child reads, driven to its extremes, one at a time: the
+/// spawn may succeed (the lie only made a true state look odd) or be refused, but the child
+/// never crashes (a panic aborts it: stage `died`), never hangs, and a refused workload never
+/// runs. The outer run checks that nothing printed a panic.
+#[test]
+fn no_kernel_answer_makes_the_child_panic() {
+    const TEST: &str = "no_kernel_answer_makes_the_child_panic";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    let reads: &[(libc::c_long, Option<libc::c_int>)] = &[
+        (libc::SYS_prctl, Some(libc::PR_CAPBSET_READ)),
+        (libc::SYS_prctl, Some(libc::PR_GET_NO_NEW_PRIVS)),
+        (libc::SYS_prctl, Some(libc::PR_GET_SECUREBITS)),
+        (libc::SYS_prctl, Some(libc::PR_CAP_AMBIENT)),
+        (libc::SYS_prctl, Some(libc::PR_GET_DUMPABLE)),
+        (libc::SYS_capget, None),
+        (libc::SYS_getresuid, None),
+        (libc::SYS_getresgid, None),
+        (libc::SYS_getgroups, None),
+        (libc::SYS_getppid, None),
+        (libc::SYS_gettid, None),
+        (libc::SYS_openat, None),
+        (libc::SYS_read, None),
+        (libc::SYS_fstatfs, None),
+        (libc::SYS_fcntl, None),
+        (libc::SYS_close_range, None),
+        (libc::SYS_rt_sigprocmask, None),
+    ];
+    let extremes: [i64; 9] = [
+        0,
+        1,
+        2,
+        5000,
+        i32::MAX as i64,
+        u32::MAX as i64 + 1,
+        i64::MAX,
+        -4096,
+        i64::MIN,
+    ];
+    let current: Arc<Mutex<Option<Lie>>> = Arc::new(Mutex::new(None));
+    let chosen = current.clone();
+    let syscalls: Vec<libc::c_long> = reads
+        .iter()
+        .map(|&(nr, _)| nr)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    lie(
+        &syscalls,
+        Box::new(move |call| match *chosen.lock().unwrap() {
+            Some((nr, op, value))
+                if nr == call.nr && op.map_or(true, |op| call.args[0] == op as u64) =>
+            {
+                Some(value)
+            }
+            _ => None,
+        }),
+    );
+    for &(nr, op) in reads {
+        for value in extremes {
+            *current.lock().unwrap() = Some((nr, op, value));
+            let marker = fresh_path("extreme");
+            let spawned = Command::new("touch")
+                .arg(&marker)
+                .user(UserSpec::Name("nobody".into()))
+                .group(GroupSpec::Id(65534))
+                .supplementary_groups(SupplementaryGroups::List(vec![65534, 100]))
+                .capabilities(CapMask(1 << 10)) // NET_BIND_SERVICE: the ambient path too
+                .parent_death_signal(libc::SIGKILL)
+                .spawn();
+            *current.lock().unwrap() = None;
+            let case = format!("syscall {nr} {op:?} answered {value}");
+            match spawned {
+                Ok(child) => {
+                    // The workload ran with the lie still in place for it: its own result is
+                    // not ours to judge, only that the drop itself held (procfs agreed).
+                    let _ = child.wait();
+                }
+                Err(SpawnError::Child(failure)) => {
+                    assert_ne!(failure.stage, Stage::Died, "{case}: {failure:?}");
+                    assert!(!marker.exists(), "{case}: a refused workload ran");
+                }
+                Err(other) => panic!("{case}: {other:?}"),
+            }
+            let _ = std::fs::remove_file(&marker);
+            assert_eq!(children(), Vec::<String>::new(), "{case}: a child was left");
+        }
+    }
+    // The whole table ran: the supervisor still spawns normally.
+    let child = Command::new("true").spawn().unwrap();
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
+}
