@@ -85,6 +85,26 @@ function setupFailure(error: CodedError & { errno?: unknown; syscall?: unknown }
   };
 }
 
+/** Every option Node's stream, socket and event constructors read (Node 20's net.Socket,
+ * Readable, Writable, Duplex, EventEmitter, addEventListener). */
+const NODE_OPTION_KEYS = [
+  'allowHalfOpen', 'autoDestroy', 'captureRejections', 'capture', 'construct', 'decodeStrings', 'defaultEncoding',
+  'destroy', 'emitClose', 'encoding', 'fd', 'final', 'handle', 'highWaterMark', 'keepAlive', 'keepAliveInitialDelay',
+  'manualStart', 'noDelay', 'objectMode', 'once', 'onread', 'passive', 'pauseOnCreate', 'read', 'readable',
+  'readableHighWaterMark', 'readableObjectMode', 'signal', 'timeout', 'writable', 'writableHighWaterMark',
+  'writableObjectMode', 'write', 'writev',
+];
+
+/** An options object for Node's constructors with every key they read as its own property
+ * (undefined unless given): net.Socket copies its options into a plain object, so a
+ * prototype-less one is not enough to keep a polluted `Object.prototype.encoding` or `.signal`
+ * (an aborted one would destroy the stream) out of a child's streams. */
+function nodeOptions<T extends object>(given: T): T {
+  const options = Object.create(null) as Record<string, unknown>;
+  for (const key of NODE_OPTION_KEYS) options[key] = undefined;
+  return Object.assign(options, given) as T;
+}
+
 /** Streams whose descriptor a child got as its stdio: the supervisor no longer reads them. */
 const USED_AS_STDIO = new WeakSet<object>();
 
@@ -218,10 +238,10 @@ export class CapspawnChildProcess extends EventEmitter {
 
   #openStdio(fds: number[]): void {
     const [stdin, stdout, stderr, ...extra] = fds;
-    if (stdin !== undefined && stdin >= 0) this.stdin = new Socket({ fd: stdin, readable: false, writable: true });
+    if (stdin !== undefined && stdin >= 0) this.stdin = new Socket(nodeOptions({ fd: stdin, readable: false, writable: true }));
     const readable = (fd: number | undefined, writable = false): Socket | null => {
       if (fd === undefined || fd < 0) return null;
-      const socket = new Socket({ fd, readable: true, writable });
+      const socket = new Socket(nodeOptions({ fd, readable: true, writable }));
       this.#closesNeeded++;
       socket.once('close', () => this.#maybeClose());
       return socket;
@@ -252,7 +272,7 @@ export class CapspawnChildProcess extends EventEmitter {
         }
       };
       if (signal.aborted) process.nextTick(this.#onAbort);
-      else signal.addEventListener('abort', this.#onAbort, { once: true });
+      else signal.addEventListener('abort', this.#onAbort, nodeOptions({ once: true }));
     }
   }
 
@@ -281,8 +301,9 @@ export class CapspawnChildProcess extends EventEmitter {
    * requested pipes exist but are already at their end (none out of descriptors, as there). */
   #failed(error: SpawnError, spec: NativeSpawnSpec, streams = true): void {
     if (streams) {
-      const ended = (index: number): Readable | null => (spec.stdio[index] === 'pipe' ? Readable.from([]) : null);
-      this.stdin = spec.stdio[0] === 'pipe' ? new Writable({ write: (_chunk, _encoding, done) => done() }) : null;
+      const ended = (index: number): Readable | null =>
+        spec.stdio[index] === 'pipe' ? new Readable(nodeOptions({ read(this: Readable) { this.push(null); } })) : null;
+      this.stdin = spec.stdio[0] === 'pipe' ? new Writable(nodeOptions({ write: (_chunk: unknown, _encoding: unknown, done: () => void) => done() })) : null;
       this.stdout = ended(1);
       this.stderr = ended(2);
       this.stdio = [this.stdin, this.stdout, this.stderr, ...spec.stdio.slice(3).map(() => null)];

@@ -122,7 +122,7 @@ function classProperty(object: object, key: string): unknown {
   return undefined;
 }
 
-function string(name: string, value: unknown, { empty = false } = {}): string {
+function string(name: string, value: unknown, { empty } = { empty: false }): string {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
   if (value.includes('\0')) throw invalidArgValue(name, value, 'must be a string without null bytes');
   if (!empty && value.length === 0) throw invalidArgValue(name, value, 'must not be empty');
@@ -154,7 +154,7 @@ function nameOrId(name: string, value: unknown): string | number {
  * (the kernel's signals, for capspawn's own options). `name` set: a value that is neither a
  * string nor a number is `ERR_INVALID_ARG_TYPE` for that option; unset (`kill()`), it is
  * `ERR_UNKNOWN_SIGNAL`, as child_process throws both. */
-export function signalNumber(signal: unknown, name?: string, { anyNumber = false } = {}): number {
+export function signalNumber(signal: unknown, name?: string, { anyNumber } = { anyNumber: false }): number {
   if (typeof signal === 'number') {
     const known = anyNumber ? Number.isInteger(signal) && signal >= 1 && signal <= 64 : isNamedSignal(signal);
     if (!known) throw unknownSignal(signal);
@@ -425,7 +425,9 @@ export function normalize(
   // capspawn's own.
   const user = identity(opts, 'user', 'uid');
   const group = identity(opts, 'group', 'gid');
-  const spec: NativeSpawnSpec = {
+  // Without a prototype: the binding reads each field by name, and a field this object lacked
+  // must not come from a polluted Object.prototype.
+  const spec: NativeSpawnSpec = Object.assign(Object.create(null) as NativeSpawnSpec, {
     file,
     argv: [argv0 ?? file, ...argv],
     env,
@@ -446,7 +448,7 @@ export function normalize(
         : signalNumber(opts.parentDeathSignal, 'options.parentDeathSignal', { anyNumber: true }),
     rlimits: rlimits(opts.rlimits),
     requireProcfs: boolean('options.requireProcfs', opts.requireProcfs, true),
-  };
+  });
   const behaviour: Behaviour = { timeout: timeout as number, killSignal, signal };
   // `args` as given (a number stays a number in spawnargs, as in child_process).
   return { spec, behaviour, args, wrapped };
