@@ -177,7 +177,9 @@ export class CapspawnChildProcess extends EventEmitter {
       const error = spawnError(result.failure, spec.file, args);
       // The same rule for the child's failures; capspawn's own refusals are always events.
       if (isErrno(error) && !EMITTED_ERRNOS.has(error.code)) {
-        throw Object.assign(spawnErrno(error.code), { stage: error.stage, remaining: error.remaining, detail: error.message });
+        // child_process's message is `spawn EPERM`; capspawn says which step it was.
+        const { stage, message } = result.failure;
+        throw spawnErrno(error.code, { stage, remaining: error.remaining }, stage === 'exec' ? undefined : `${stage} failed before exec: ${message}`);
       }
       wrapped.forEach(useAsStdio);
       this.#failed(error, spec);

@@ -81,8 +81,13 @@ const ERRNOS = constants.errno as Record<string, number>;
 
 /** The error child_process throws when a spawn fails at run time with an errno it does not
  * report as an event (`spawn EPERM`: `code`, negative `errno`, `syscall: 'spawn'`). */
-export function spawnErrno(code: string, extra: Record<string, unknown> = {}): Error & CodedError & { errno: number; syscall: string } {
-  return Object.assign(new Error(`spawn ${code}`), { errno: -(ERRNOS[code] ?? 1), code, syscall: 'spawn', ...extra });
+export function spawnErrno(
+  code: string,
+  extra: Record<string, unknown> = {},
+  detail?: string,
+): Error & CodedError & { errno: number; syscall: string } {
+  const message = detail === undefined ? `spawn ${code}` : `spawn ${code} (${detail})`;
+  return Object.assign(new Error(message), { errno: -(ERRNOS[code] ?? 1), code, syscall: 'spawn', ...extra });
 }
 
 /** The errnos child_process reports as an `'error'` event; it throws every other one. */
