@@ -339,7 +339,8 @@ describe('kill storms', () => {
           const sent = signal === undefined ? child.kill() : child.kill(signal);
           const before = spawned;
           const result = await outcome(child);
-          return { sent, before, killed: child.killed, events: result.events, exit: result.exit, want: signal ?? 'SIGHUP' };
+          // A bare kill() sends SIGTERM, as in child_process: killSignal is for timeout and signal.
+          return { sent, before, killed: child.killed, events: result.events, exit: result.exit, want: signal ?? 'SIGTERM' };
         }),
       );
       for (const r of results) {
