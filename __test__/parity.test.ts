@@ -159,6 +159,8 @@ describe('outcomes', () => {
     ['shell with argv0', (spawn) => spawn('echo $0', { shell: true, argv0: 'named' })],
     ["shell: '' (no shell)", (spawn) => spawn('echo', ['$HOME'], { shell: '' })],
     ['shell that does not exist (ENOENT)', (spawn) => spawn('echo', ['x'], { shell: '/nonexistent/sh' })],
+    ['shell: a command the shell does not find (127)', (spawn) => spawn('capspawn-does-not-exist', { shell: true })],
+    ['shell: a pipeline', (spawn) => spawn('echo bar | tr a-z A-Z', { shell: true })],
   ])('%s', async (_label, start, hooks) => {
     await same(start, hooks);
   });
