@@ -200,7 +200,7 @@ pub fn spawn(env: Env, args: &[Value]) -> Result<Value> {
         .chain(std::mem::take(&mut child.extra))
         .collect();
     let pid = child.pid;
-    let id = watcher.watch(child)?;
+    let (id, reaper) = watcher.watch(child)?;
     let fds: Vec<_> = ends
         .iter()
         .map(|fd| fd.as_ref().map_or(-1, AsRawFd::as_raw_fd))
@@ -223,9 +223,7 @@ pub fn spawn(env: Env, args: &[Value]) -> Result<Value> {
         Err(error) => {
             // The result could not be built (a setter on a polluted prototype threw): nobody
             // knows this child, so stop it; its ends are closed as they drop.
-            if let Ok(reaper) = capspawn::Reaper::global() {
-                let _ = reaper.signal(id, libc::SIGKILL);
-            }
+            let _ = reaper.signal(id, libc::SIGKILL);
             Err(error)
         }
     }

@@ -7,9 +7,10 @@
 //! returns we already know whether the workload runs.
 
 use crate::bounding_set::{self, BoundingSetError};
+use crate::memory_gate::{ExitWatch, Gate};
 use crate::privilege_drop::{self, Failure, Privileges, ProcessSetup, Stage};
 use nix::errno::Errno;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 
 /// Stack for the child: it runs only [`privilege_drop::run`], whose frames are small.
 const CHILD_STACK_SIZE: usize = 64 * 1024;
@@ -50,19 +51,16 @@ pub fn start(
         failure: None,
     };
     let watch = ExitWatch::new(setup.stdio.len().max(3)).map_err(StartError::Clone)?;
-    setup.exit_watch.set(watch.write.as_raw_fd());
-    let dumpable = SupervisorDumpable::enter();
+    setup.exit_watch.set(watch.write_fd());
+    // One child on the supervisor's memory at a time, until its exit watch reports (see
+    // memory_gate): a sibling's credential change must never make that memory dumpable while
+    // a child that has dropped its capabilities is still on it.
+    let gate = Gate::enter();
+    let arg = (&mut shared as *mut Shared).cast();
     // SAFETY: `child_main` runs only async-signal-safe code (privilege_drop) and takes the
     // `Shared` we pass, which lives on this frame until clone_vfork has returned.
-    let cloned = unsafe { clone_vfork(child_main, (&mut shared as *mut Shared).cast()) };
-    // CLONE_VFORK returns while the kernel is still switching the child to its new memory, so
-    // the supervisor's memory is still the child's (`/proc/<child>/mem`) until the exit watch
-    // says otherwise; only then may the dumpable flag come back.
-    if cloned.is_err() || watch.wait() {
-        drop(dumpable);
-    } else {
-        dumpable.keep_cleared();
-    }
+    let cloned = unsafe { clone_vfork(child_main, arg, watch.read_fd()) };
+    gate.leave(watch, cloned.is_ok());
     let (pid, pidfd, killed) = cloned.map_err(StartError::Clone)?;
     let died = Failure {
         stage: Stage::Died,
@@ -88,119 +86,6 @@ pub fn start(
             // zombie is left.
             let _ = crate::child::wait_pidfd(&pidfd, libc::WEXITED);
             Err(StartError::Child(failure))
-        }
-    }
-}
-
-/// How long the parent waits for the exit watch after `clone` returned. The child is past
-/// `execve`'s point of no return then, with microseconds of work left before its descriptors
-/// are closed; only another process holding a copy of the write end (a `fork` in another
-/// supervisor thread at that instant, until its own `execve`) can make it longer.
-const EXIT_WATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// A close-on-exec pipe whose write end only the child holds once `clone` has returned: its
-/// end-of-file means the child has left the supervisor's memory. Kernel rule: `execve` closes
-/// close-on-exec descriptors (`do_close_on_exec`) only after it has switched the task to its
-/// new memory (`exec_mmap`), and an exiting task releases its memory (`exit_mm`) before its
-/// descriptors (`exit_files`).
-struct ExitWatch {
-    read: OwnedFd,
-    write: OwnedFd,
-}
-
-impl ExitWatch {
-    /// The pipe, with its write end at `lowest` or above, so that no stdio target the child
-    /// `dup2`s onto can close it early.
-    fn new(lowest: usize) -> Result<Self, Errno> {
-        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-        let lowest = lowest as libc::c_int;
-        if write.as_raw_fd() >= lowest {
-            return Ok(ExitWatch { read, write });
-        }
-        let moved = nix::fcntl::fcntl(write.as_raw_fd(), nix::fcntl::F_DUPFD_CLOEXEC(lowest))?;
-        // SAFETY: fcntl just returned this descriptor; nothing else owns it.
-        let write = unsafe { OwnedFd::from_raw_fd(moved) };
-        Ok(ExitWatch { read, write })
-    }
-
-    /// Closes our write end and waits, at most [`EXIT_WATCH_WAIT`], for the child's to close:
-    /// true once it has.
-    fn wait(self) -> bool {
-        let ExitWatch { read, write } = self;
-        drop(write);
-        let deadline = std::time::Instant::now() + EXIT_WATCH_WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let mut poll = libc::pollfd {
-                fd: read.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let timeout = left.as_millis().min(i32::MAX as u128) as libc::c_int;
-            // SAFETY: one valid pollfd for the call.
-            match unsafe { libc::poll(&mut poll, 1, timeout) } {
-                1 => return poll.revents & libc::POLLHUP != 0,
-                0 => return false,
-                _ if Errno::last() == Errno::EINTR => continue,
-                _ => return false,
-            }
-        }
-    }
-}
-
-/// The supervisor's `PR_SET_DUMPABLE` flag across spawns.
-///
-/// The flag belongs to the memory, which a `CLONE_VM` child shares with the supervisor: the
-/// child clears it before it drops anything (step 1 of the drop), and the kernel clears it on
-/// a uid change, so no process can ptrace that memory through the child. Left so, the
-/// supervisor would lose its core dumps and its own uid's access to it (ptrace, most of
-/// `/proc/<pid>`). Once the last child in flight has exec'd (into memory of its own) or
-/// exited, the flag is set back to 1 if it was 1 before the first of them (never while
-/// another child is still before `execve`). Other values stay cleared: `PR_SET_DUMPABLE`
-/// cannot set 2 (`fs.suid_dumpable=2`), and 0 is what the supervisor had. A supervisor thread
-/// that clears the flag itself while spawns are in flight sees it set back to 1 after them.
-struct SupervisorDumpable;
-
-struct InFlight {
-    children: usize,
-    was_dumpable: bool,
-}
-
-static IN_FLIGHT: std::sync::Mutex<InFlight> = std::sync::Mutex::new(InFlight {
-    children: 0,
-    was_dumpable: false,
-});
-
-fn in_flight() -> std::sync::MutexGuard<'static, InFlight> {
-    IN_FLIGHT
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-impl SupervisorDumpable {
-    /// For a child whose exit watch did not report in time: it may still be on the
-    /// supervisor's memory, so the flag stays cleared for good (its count is never returned).
-    /// Fail-safe: the supervisor only loses its core dumps and same-uid ptrace.
-    fn keep_cleared(self) {
-        std::mem::forget(self);
-    }
-
-    fn enter() -> Self {
-        let mut state = in_flight();
-        if state.children == 0 {
-            state.was_dumpable = crate::raw::dumpable() == Ok(1);
-        }
-        state.children += 1;
-        SupervisorDumpable
-    }
-}
-
-impl Drop for SupervisorDumpable {
-    fn drop(&mut self) {
-        let mut state = in_flight();
-        state.children -= 1;
-        if state.children == 0 && state.was_dumpable && crate::raw::dumpable() != Ok(1) {
-            let _ = crate::raw::set_dumpable(true);
         }
     }
 }
@@ -239,7 +124,7 @@ fn pidfds_supported() -> Result<(), Errno> {
         _ => {}
     }
     // SAFETY: `exit_main` only calls _exit; it uses no argument.
-    match unsafe { clone_vfork(exit_main, std::ptr::null_mut()) } {
+    match unsafe { clone_vfork(exit_main, std::ptr::null_mut(), -1) } {
         Ok((_, pidfd, _)) => {
             // The pidfd is the answer. Reaping may fail (ECHILD when SIGCHLD is ignored and
             // the kernel reaped the child itself), which changes nothing.
@@ -269,7 +154,7 @@ pub fn probe_bounding_set_clear() -> Result<Result<(), BoundingSetError>, Errno>
     // SAFETY: `probe_main` runs only bounding_set::clear (async-signal-safe) and writes the
     // verdict we pass, which lives on this frame until clone_vfork has returned.
     let (_, pidfd, _) =
-        unsafe { clone_vfork(probe_main, (&mut verdict as *mut Option<_>).cast()) }?;
+        unsafe { clone_vfork(probe_main, (&mut verdict as *mut Option<_>).cast(), -1) }?;
     crate::child::wait_pidfd(&pidfd, libc::WEXITED)?;
     verdict.ok_or(Errno::ECHILD)
 }
@@ -286,7 +171,8 @@ extern "C" fn probe_main(arg: *mut libc::c_void) -> libc::c_int {
 /// `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` into `entry(arg)`; returns once the child has
 /// exec'd or exited, with its pid, its pidfd and whether the watchdog killed it (stopped or held
 /// before it got there). Every signal is blocked around the clone, so the child starts with all
-/// of them blocked.
+/// of them blocked. `exit_watch` is the read end of the child's exit watch, or -1: the watchdog
+/// spares a child whose exit watch says it has exec'd.
 ///
 /// # Safety
 /// `entry` must run only async-signal-safe code that does not return (it must exec or `_exit`),
@@ -294,20 +180,24 @@ extern "C" fn probe_main(arg: *mut libc::c_void) -> libc::c_int {
 unsafe fn clone_vfork(
     entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
     arg: *mut libc::c_void,
+    exit_watch: libc::c_int,
 ) -> Result<(libc::pid_t, OwnedFd, bool), Errno> {
     // One stack per calling thread, mapped once: CLONE_VFORK suspends this thread until its
     // child has exec'd or exited, so no two children use it at once.
     thread_local! {
         static STACK: std::cell::OnceCell<ChildStack> = const { std::cell::OnceCell::new() };
     }
-    let stack_top = STACK.with(|cell| -> Result<*mut libc::c_void, Errno> {
-        if cell.get().is_none() {
-            let _ = cell.set(ChildStack::new()?);
-        }
-        Ok(cell.get().expect("set just above").top())
-    })?;
+    // A spawn from a thread-local destructor finds the stack gone: refused, not a panic.
+    let stack_top = STACK
+        .try_with(|cell| -> Result<*mut libc::c_void, Errno> {
+            if cell.get().is_none() {
+                let _ = cell.set(ChildStack::new()?);
+            }
+            cell.get().map(ChildStack::top).ok_or(Errno::EAGAIN)
+        })
+        .map_err(|_| Errno::EAGAIN)??;
     // The watchdog reads the pidfd that CLONE_PIDFD writes before the child runs.
-    let watch = crate::watchdog::arm()?;
+    let watch = crate::watchdog::arm(exit_watch)?;
     let pidfd_out = watch.pidfd_out();
     // Block every signal (glibc's internal ones included) so that none is handled in the child
     // before it has reset its handlers; restored right after clone.

@@ -17,6 +17,7 @@ mod command;
 mod error;
 mod failure;
 pub mod inspect;
+mod memory_gate;
 mod pre_exec;
 pub mod privilege_drop;
 pub mod proc_status;

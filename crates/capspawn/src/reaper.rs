@@ -1,14 +1,17 @@
-//! One thread that reaps every child by its pidfd and reports how it ended.
+//! Reaping children by their pidfds and reporting how they ended.
 //!
-//! It waits on an epoll set of pidfds (a pidfd becomes readable when its process exits) and
+//! A reaper keeps an epoll set of pidfds (a pidfd becomes readable when its process exits) and
 //! reaps each with `waitid(P_PIDFD)`: never `waitpid(-1)`, which would steal the children of
-//! libuv and everyone else in the process. One thread serves all children.
+//! libuv and everyone else in the process. [`Reaper::global`] has one thread of its own that
+//! serves all children; a [`Reaper::new`] has none, and whoever owns it calls
+//! [`Reaper::reap_ready`] when its descriptor ([`Reaper::as_fd`], the epoll) is readable, from an
+//! event loop for instance, so an exit costs no thread hop.
 
 use crate::child::{self, Child, ExitStatus};
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use std::collections::HashMap;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -40,11 +43,7 @@ impl Reaper {
         if let Some(reaper) = REAPER.get() {
             return Ok(reaper);
         }
-        let reaper = Arc::new(Reaper {
-            epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
-            watched: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
-        });
+        let reaper = Arc::new(Reaper::new()?);
         let for_thread = Arc::clone(&reaper);
         // A thread that cannot start drops its clone, and `reaper` drops here: nothing is left.
         std::thread::Builder::new()
@@ -52,6 +51,64 @@ impl Reaper {
             .spawn(move || for_thread.run())
             .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EAGAIN)))?;
         Ok(REAPER.get_or_init(|| reaper))
+    }
+
+    /// A reaper with no thread: its owner calls [`Reaper::reap_ready`] whenever
+    /// [`Reaper::as_fd`] is readable.
+    pub fn new() -> Result<Reaper, Errno> {
+        Ok(Reaper {
+            epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
+            watched: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// The epoll descriptor: readable (level-triggered) while a watched child has exited and
+    /// is not reaped yet.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.epoll.0.as_fd()
+    }
+
+    /// Reaps every watched child that has exited, without blocking, running each one's
+    /// `on_exit` (on the calling thread, with no lock held). Returns how many it reaped.
+    pub fn reap_ready(&self) -> usize {
+        let mut events = [EpollEvent::empty(); 64];
+        let mut reaped = 0;
+        loop {
+            let ready = match self.epoll.wait(&mut events, EpollTimeout::ZERO) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(_) => return reaped,
+            };
+            for event in &events[..ready] {
+                if let Some((status, on_exit)) = self.reap(event.data()) {
+                    on_exit(event.data(), status);
+                    reaped += 1;
+                }
+            }
+            if ready < events.len() {
+                return reaped;
+            }
+        }
+    }
+
+    /// Moves every child still watched to `other`, which reaps them from then on; their
+    /// `on_exit` is dropped without being called (for an owner that goes away, a worker's
+    /// event loop say, while its children still run).
+    pub fn hand_over(&self, other: &Reaper) {
+        let watched = std::mem::take(&mut *self.watched.lock().unwrap_or_else(|e| e.into_inner()));
+        for (_, Watched { pidfd, .. }) in watched {
+            let _ = self.epoll.delete(&pidfd);
+            let child = Child {
+                pid: 0,
+                pidfd,
+                stdin: None,
+                stdout: None,
+                stderr: None,
+                extra: Vec::new(),
+            };
+            let _ = other.watch(child, Box::new(|_, _| {}));
+        }
     }
 
     /// Takes over `child`'s pidfd: `on_exit` runs once it has exited and been reaped. Returns

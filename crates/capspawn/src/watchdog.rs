@@ -14,6 +14,9 @@
 //! [`TICK`]; then, every tick, it kills the child through its pidfd if the child is stopped
 //! (`waitid(WSTOPPED | WNOWAIT)`), or if it still has not exec'd after [`HOLD_LIMIT`]. A
 //! spawn that ends in time costs two `timerfd_settime` calls and wakes nobody.
+//!
+//! It also waits, for `memory_gate`, on exit-watch pipes whose end-of-file came later than the
+//! spawn ([`on_hangup`]), so the spawning thread never blocks for it.
 
 use nix::errno::Errno;
 use std::collections::HashMap;
@@ -36,6 +39,8 @@ struct Slot {
     timer: OwnedFd,
     /// Where `clone(CLONE_PIDFD)` writes the child's pidfd; -1 between spawns.
     pidfd: AtomicI32,
+    /// The read end of the child's exit watch (see memory_gate), or -1.
+    exit_watch: AtomicI32,
     state: Mutex<State>,
 }
 
@@ -64,9 +69,13 @@ impl Slot {
             return;
         }
         let held = state.started.is_some_and(|t| t.elapsed() >= HOLD_LIMIT);
-        // The pidfd is valid: the spawning thread closes it only after `finish`, which waits
-        // for this lock.
-        if (held || is_stopped(pidfd)) && kill(pidfd).is_ok() {
+        // A child whose exit watch hung up has exec'd (or exited): the spawning thread has just
+        // not taken note yet. Its workload may be stopped, but it runs: not ours to kill.
+        let exit_watch = self.exit_watch.load(Ordering::Acquire);
+        let left = exit_watch >= 0 && crate::memory_gate::hung_up(exit_watch, Duration::ZERO);
+        // The pidfd and the exit watch are valid: the spawning thread closes them only after
+        // `finish`, which waits for this lock.
+        if !left && (held || is_stopped(pidfd)) && kill(pidfd).is_ok() {
             state.killed = true;
         }
     }
@@ -113,10 +122,16 @@ fn set_timer(timer: &OwnedFd, every: Duration) -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
-/// The watchdog thread's side: its epoll and the slots it watches, by timerfd.
+/// Marks a hang-up's epoll entry; the low 32 bits are the exit watch's generation.
+const HANGUP: u64 = 1 << 32;
+
+/// The watchdog thread's side: its epoll, the slots it watches by timerfd, and the pipes it
+/// waits on.
 struct Watchdog {
     epoll: OwnedFd,
     slots: Mutex<HashMap<RawFd, Arc<Slot>>>,
+    /// Exit-watch pipes waited on, by the generation of their child (see memory_gate).
+    hangups: Mutex<HashMap<u32, OwnedFd>>,
 }
 
 static WATCHDOG: Mutex<Option<Arc<Watchdog>>> = Mutex::new(None);
@@ -134,6 +149,7 @@ fn watchdog() -> Result<Arc<Watchdog>, Errno> {
         // SAFETY: epoll_create1 just returned this descriptor; nothing else owns it.
         epoll: unsafe { OwnedFd::from_raw_fd(epoll) },
         slots: Mutex::new(HashMap::new()),
+        hangups: Mutex::new(HashMap::new()),
     });
     let running = watchdog.clone();
     std::thread::Builder::new()
@@ -160,6 +176,10 @@ impl Watchdog {
             };
             let Ok(n) = usize::try_from(n) else { continue }; // EINTR
             for event in events.iter().take(n) {
+                if event.u64 & HANGUP != 0 {
+                    self.hung_up(event.u64 as u32);
+                    continue;
+                }
                 let fd = event.u64 as RawFd;
                 let slot = lock(&self.slots).get(&fd).cloned();
                 if let Some(slot) = slot {
@@ -172,6 +192,23 @@ impl Watchdog {
         }
     }
 
+    fn hung_up(&self, generation: u32) {
+        let Some(pipe) = lock(&self.hangups).remove(&generation) else {
+            return;
+        };
+        // SAFETY: our epoll and a descriptor still open (`pipe`).
+        unsafe {
+            libc::epoll_ctl(
+                self.epoll.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                pipe.as_raw_fd(),
+                std::ptr::null_mut(),
+            )
+        };
+        drop(pipe);
+        crate::memory_gate::exited(u64::from(generation));
+    }
+
     fn register(self: &Arc<Self>) -> Result<Registered, Errno> {
         let flags = libc::TFD_CLOEXEC | libc::TFD_NONBLOCK;
         // SAFETY: timerfd_create returns a new descriptor or -1.
@@ -180,6 +217,7 @@ impl Watchdog {
             // SAFETY: timerfd_create just returned this descriptor; nothing else owns it.
             timer: unsafe { OwnedFd::from_raw_fd(timer) },
             pidfd: AtomicI32::new(-1),
+            exit_watch: AtomicI32::new(-1),
             state: Mutex::new(State::default()),
         });
         lock(&self.slots).insert(timer, slot.clone());
@@ -239,7 +277,8 @@ pub(crate) struct Armed {
 
 /// Puts the calling thread's next spawn under watch. Not async-signal-safe: call it in the
 /// parent, right before `clone`, whose `CLONE_PIDFD` must write into [`Armed::pidfd_out`].
-pub(crate) fn arm() -> Result<Armed, Errno> {
+/// `exit_watch`: the read end of the child's exit watch, open until after `finish`, or -1.
+pub(crate) fn arm(exit_watch: RawFd) -> Result<Armed, Errno> {
     // A spawn from a thread-local destructor finds the slot gone: refused, not a panic.
     let slot = SLOT.try_with(|cell| -> Result<Arc<Slot>, Errno> {
         let mut registered = cell.borrow_mut();
@@ -253,6 +292,7 @@ pub(crate) fn arm() -> Result<Armed, Errno> {
     });
     let slot = slot.map_err(|_| Errno::EAGAIN)??;
     slot.pidfd.store(-1, Ordering::Relaxed);
+    slot.exit_watch.store(exit_watch, Ordering::Relaxed);
     *lock(&slot.state) = State {
         in_flight: true,
         started: Some(Instant::now()),
@@ -283,6 +323,7 @@ impl Armed {
         let mut state = lock(&self.slot.state);
         state.in_flight = false;
         self.slot.pidfd.store(-1, Ordering::Relaxed);
+        self.slot.exit_watch.store(-1, Ordering::Relaxed);
         state.killed
     }
 }
@@ -291,6 +332,44 @@ impl Drop for Armed {
     fn drop(&mut self) {
         if !self.finished {
             self.end();
+        }
+    }
+}
+
+/// Tells `memory_gate` on the watchdog thread when `pipe`, a copy of the read end of child
+/// `generation`'s exit watch, hangs up. If the watchdog cannot take it, nobody does: the next
+/// spawn settles that child, and until then the supervisor's flag just stays cleared.
+pub(crate) fn on_hangup(pipe: OwnedFd, generation: u64) {
+    let Ok(watchdog) = watchdog() else {
+        return;
+    };
+    let generation = generation as u32;
+    let mut hangups = lock(&watchdog.hangups);
+    let mut event = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: HANGUP | u64::from(generation),
+    };
+    // SAFETY: our epoll, an open pipe we keep in `hangups` until it is removed from the epoll.
+    let added = unsafe {
+        libc::epoll_ctl(
+            watchdog.epoll.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            pipe.as_raw_fd(),
+            &mut event,
+        )
+    };
+    if added == 0 {
+        // A copy left from a generation that wrapped around is simply replaced (and closed).
+        if let Some(old) = hangups.insert(generation, pipe) {
+            // SAFETY: our epoll and the old copy, still open until dropped just after.
+            unsafe {
+                libc::epoll_ctl(
+                    watchdog.epoll.as_raw_fd(),
+                    libc::EPOLL_CTL_DEL,
+                    old.as_raw_fd(),
+                    std::ptr::null_mut(),
+                )
+            };
         }
     }
 }

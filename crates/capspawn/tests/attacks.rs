@@ -104,9 +104,21 @@ fn race(racer: &PathBuf, configure: fn(&mut Command) -> &mut Command, spawns: us
         "the racer read the supervisor's memory: {report}"
     );
     assert_eq!(status, ExitStatus::Exited(0), "{report}");
-    // The supervisor has its flag back: only the window was closed, not its own dumpability.
+    // The supervisor gets its flag back (on the watchdog thread, once the last exit watch
+    // reported): only the window was closed, not its own dumpability.
     // SAFETY: prctl with integer arguments only reads the flag.
-    assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, 1);
+    let dumpable = || unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
+    for _ in 0..100 {
+        if dumpable() == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(
+        dumpable(),
+        1,
+        "the supervisor's dumpable flag did not come back"
+    );
 }
 
 #[test]
@@ -205,4 +217,61 @@ fn stop_signals_pending_before_exec_are_discarded() {
         Vec::<String>::new(),
         "a child was left behind"
     );
+}
+
+/// Siblings on the supervisor's memory: with fs.suid_dumpable=1 a second child's credential
+/// change would make the memory dumpable while a first one, which already dropped its
+/// capabilities, is still on it. Child A is held in `execve` (seccomp user notification); a
+/// spawn from another thread must not clone its child before A has left the memory.
+#[test]
+fn no_second_child_shares_the_memory_while_one_is_before_its_exec() {
+    const TEST: &str = "no_second_child_shares_the_memory_while_one_is_before_its_exec";
+    if !common::rerun_under(&["env"], TEST) {
+        return;
+    }
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::Arc;
+    let _sysctl = SuidDumpable::set(1);
+    let (holding, release) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let (held, released) = (holding.clone(), release.clone());
+    common::notify::lie(
+        &[libc::SYS_execve],
+        Box::new(move |_| {
+            if !held.swap(true, SeqCst) {
+                while !released.load(SeqCst) {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+            None // then let it run
+        }),
+    );
+    let first = std::thread::spawn(|| {
+        let child = nobody(&mut Command::new("/bin/true")).spawn().expect("A");
+        child.wait().unwrap()
+    });
+    while !holding.load(SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let second = std::thread::spawn(|| {
+        let child = group_only(&mut Command::new("/bin/true"))
+            .spawn()
+            .expect("B");
+        child.wait().unwrap()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let alive = common::children();
+    // SAFETY: prctl with integer arguments only reads the flag.
+    let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
+    release.store(true, SeqCst);
+    assert_eq!(first.join().unwrap(), ExitStatus::Exited(0));
+    assert_eq!(second.join().unwrap(), ExitStatus::Exited(0));
+    assert_eq!(
+        alive.len(),
+        1,
+        "B was cloned while A was on the memory: {alive:?}"
+    );
+    assert_eq!(dumpable, 0, "the memory was dumpable while A was on it");
 }

@@ -163,6 +163,18 @@ fn dumpable() -> bool {
     answer == 1
 }
 
+/// The flag comes back once the child's exit watch reported, on the watchdog thread when that
+/// came after the spawn returned: waits for it, a second at most.
+fn eventually_dumpable() -> bool {
+    for _ in 0..100 {
+        if dumpable() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    dumpable()
+}
+
 fn set_dumpable(dumpable: bool) {
     assert_eq!(
         // SAFETY: integer arguments only.
@@ -183,7 +195,10 @@ fn a_spawn_as_another_user_leaves_the_supervisor_dumpable_as_it_was() {
     assert!(dumpable());
     let child = Command::new("true").user(nobody()).spawn().unwrap();
     assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
-    assert!(dumpable(), "non-dumpable after a workload ran as nobody");
+    assert!(
+        eventually_dumpable(),
+        "non-dumpable after a workload ran as nobody"
+    );
 
     // A gid change alone clears the flag too (the kernel does it for any credential change).
     let child = Command::new("true")
@@ -192,7 +207,7 @@ fn a_spawn_as_another_user_leaves_the_supervisor_dumpable_as_it_was() {
         .unwrap();
     assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
     assert!(
-        dumpable(),
+        eventually_dumpable(),
         "non-dumpable after a workload ran with gid 65534"
     );
 
@@ -201,7 +216,10 @@ fn a_spawn_as_another_user_leaves_the_supervisor_dumpable_as_it_was() {
         .user(nobody())
         .spawn();
     assert!(missing.is_err());
-    assert!(dumpable(), "non-dumpable after a refused spawn as nobody");
+    assert!(
+        eventually_dumpable(),
+        "non-dumpable after a refused spawn as nobody"
+    );
 
     // A supervisor that made itself non-dumpable stays so.
     set_dumpable(false);

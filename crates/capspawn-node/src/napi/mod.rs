@@ -8,7 +8,8 @@
 //!   a [`Ref`] for that.
 //! - Only one JS exception can be pending; helpers return [`Error`] and the JS
 //!   boundary ([`Env::function`] callbacks, module init) throws it once.
-//! - Other threads reach JS only through a thread-safe function: [`Tsfn`].
+//! - Other threads reach JS only through a thread-safe function: [`Tsfn`]; a descriptor
+//!   becoming readable reaches it on its own loop through [`FdWatch`].
 //!
 //! Register functions with [`register_module!`] from the crate root; see
 //! `module.rs`. The `napi-selftest` cargo feature adds `exports.__selftest`.
@@ -18,6 +19,7 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod error;
+mod fd_watch;
 mod instance_data;
 mod module;
 #[cfg(feature = "napi-selftest")]
@@ -32,6 +34,7 @@ pub(crate) use module::register_module;
 #[allow(unused_imports)]
 pub use {
     error::{Error, PropValue, Result, ERR_INTERNAL, ERR_NAPI},
+    fd_watch::{raise_pending, FdWatch, Ref},
     module::{init_module, Callback, MAX_ARGS},
     tsfn::Tsfn,
     value::ValueType,

@@ -27,6 +27,12 @@ opaque! {
     napi_value => napi_value__,
     napi_callback_info => napi_callback_info__,
     napi_threadsafe_function => napi_threadsafe_function__,
+    napi_ref => napi_ref__,
+    napi_handle_scope => napi_handle_scope__,
+    napi_callback_scope => napi_callback_scope__,
+    napi_async_context => napi_async_context__,
+    napi_async_cleanup_hook_handle => napi_async_cleanup_hook_handle__,
+    uv_loop_t => uv_loop_s,
 }
 
 /// `napi_status`: every Node-API call returns one; `napi_ok` is 0.
@@ -240,4 +246,68 @@ extern "C" {
         env: napi_env,
         func: napi_threadsafe_function,
     ) -> napi_status;
+}
+
+/// `napi_async_cleanup_hook`: run at env teardown; the addon calls
+/// `napi_remove_async_cleanup_hook` once its asynchronous cleanup is done.
+pub type napi_async_cleanup_hook =
+    Option<unsafe extern "C" fn(handle: napi_async_cleanup_hook_handle, data: *mut c_void)>;
+
+extern "C" {
+    pub fn napi_get_uv_event_loop(env: napi_env, result: *mut uv_loop_t) -> napi_status;
+    pub fn napi_open_handle_scope(env: napi_env, result: *mut napi_handle_scope) -> napi_status;
+    pub fn napi_close_handle_scope(env: napi_env, scope: napi_handle_scope) -> napi_status;
+    pub fn napi_async_init(
+        env: napi_env,
+        async_resource: napi_value,
+        async_resource_name: napi_value,
+        result: *mut napi_async_context,
+    ) -> napi_status;
+    pub fn napi_async_destroy(env: napi_env, context: napi_async_context) -> napi_status;
+    pub fn napi_open_callback_scope(
+        env: napi_env,
+        resource_object: napi_value,
+        context: napi_async_context,
+        result: *mut napi_callback_scope,
+    ) -> napi_status;
+    pub fn napi_close_callback_scope(env: napi_env, scope: napi_callback_scope) -> napi_status;
+    pub fn napi_create_reference(
+        env: napi_env,
+        value: napi_value,
+        initial_refcount: u32,
+        result: *mut napi_ref,
+    ) -> napi_status;
+    pub fn napi_delete_reference(env: napi_env, reference: napi_ref) -> napi_status;
+    pub fn napi_get_reference_value(
+        env: napi_env,
+        reference: napi_ref,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_add_async_cleanup_hook(
+        env: napi_env,
+        hook: napi_async_cleanup_hook,
+        arg: *mut c_void,
+        remove_handle: *mut napi_async_cleanup_hook_handle,
+    ) -> napi_status;
+    pub fn napi_remove_async_cleanup_hook(
+        remove_handle: napi_async_cleanup_hook_handle,
+    ) -> napi_status;
+}
+
+/// libuv, as the `node` executable exports it (bound at `dlopen`, like the napi symbols).
+/// Only what [`super::FdWatch`] needs; the handle's size is asked of libuv at run time.
+pub const UV_POLL: c_int = 8;
+pub const UV_READABLE: c_int = 1;
+pub type uv_poll_cb =
+    Option<unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int)>;
+pub type uv_close_cb = Option<unsafe extern "C" fn(handle: *mut c_void)>;
+
+extern "C" {
+    pub fn uv_handle_size(kind: c_int) -> usize;
+    pub fn uv_poll_init(event_loop: uv_loop_t, handle: *mut c_void, fd: c_int) -> c_int;
+    pub fn uv_poll_start(handle: *mut c_void, events: c_int, cb: uv_poll_cb) -> c_int;
+    pub fn uv_poll_stop(handle: *mut c_void) -> c_int;
+    pub fn uv_close(handle: *mut c_void, cb: uv_close_cb);
+    pub fn uv_ref(handle: *mut c_void);
+    pub fn uv_unref(handle: *mut c_void);
 }

@@ -322,3 +322,22 @@ impl Env {
         Ok(arr)
     }
 }
+
+impl Env {
+    /// `napi_call_function(undefined, func, args)`. A JS exception stays pending (and this
+    /// returns `Ok`): the caller raises it.
+    pub fn call(self, func: Value, args: &[Value]) -> Result<()> {
+        let recv = self.undefined()?;
+        let raw: Vec<sys::napi_value> = args.iter().map(|v| v.0).collect();
+        let mut out = ptr::null_mut();
+        // SAFETY: live env; `func`, `recv` and `raw` are handles of this env in the current
+        // handle scope.
+        let status = unsafe {
+            sys::napi_call_function(self.0, recv.0, func.0, raw.len(), raw.as_ptr(), &mut out)
+        };
+        if status == sys::napi_pending_exception {
+            return Ok(());
+        }
+        self.check(status)
+    }
+}

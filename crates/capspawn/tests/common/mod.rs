@@ -1,6 +1,8 @@
 //! Helpers shared by the tests that need a real kernel and real privileges.
 #![allow(dead_code)]
 
+pub mod notify;
+
 use capspawn::{thread_caps, Command, ExitStatus, Failure, SpawnError, Stdio};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, pipe, ForkResult};

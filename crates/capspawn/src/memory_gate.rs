@@ -1,0 +1,189 @@
+//! The supervisor's memory, which every `CLONE_VM` child shares until `execve` gives it memory
+//! of its own: at most one child on it at a time, and the supervisor's dumpable flag.
+//!
+//! Kernel rules:
+//! - `PR_SET_DUMPABLE` is a property of the memory (`mm->flags`), not of a task: a child that
+//!   clears it (step 1 of the drop) clears it for the supervisor, and with `fs.suid_dumpable=1`
+//!   every credential change of any task on that memory (`commit_creds`) sets it back to 1.
+//!   While it is 1, a process of a task's uid whose capabilities include that task's permitted
+//!   set may ptrace it, or open `/proc/<task>/mem`, and so write the supervisor's memory.
+//! - `CLONE_VFORK` releases the parent in `exec_mm_release`, before `exec_mmap` switches the
+//!   child to its new memory; `execve` closes close-on-exec descriptors (`do_close_on_exec`)
+//!   only after that switch, and an exiting task releases its memory (`exit_mm`) before its
+//!   descriptors (`exit_files`).
+//!
+//! So a child that has dropped its capabilities must never share the memory with a sibling whose
+//! credential change could make it dumpable: the [`Gate`] admits one child at a time, from
+//! before `clone` until the child's [`ExitWatch`] (a close-on-exec pipe only the child holds)
+//! reads end-of-file. And the supervisor gets its flag back (to 1, only if it was 1) only then.
+//! Usually the previous child is long gone when the next spawn comes: the check costs one
+//! `poll`. A child whose end-of-file comes later than its spawn is settled by the next spawn,
+//! or by the watchdog thread, which restores the flag when nothing spawns soon.
+
+use nix::errno::Errno;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
+
+/// How long a spawn waits for the previous child's end-of-file. That child was past `execve`'s
+/// point of no return microseconds before: only another process holding a copy of its write
+/// end (a `fork` in another supervisor thread at that instant, until its own `execve`) can make
+/// it wait. Past this, the previous child counts as gone (its exec cannot take this long), and
+/// the supervisor's flag stays cleared for good, since it cannot be proved safe to restore.
+const PREVIOUS_CHILD_WAIT: Duration = Duration::from_millis(100);
+
+/// A close-on-exec pipe whose write end, once `clone` has returned, only the child holds: its
+/// end-of-file means the child has left the supervisor's memory.
+pub(crate) struct ExitWatch {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl ExitWatch {
+    /// The pipe, with its write end at `lowest` or above, so that no stdio target the child
+    /// `dup2`s onto can close it early.
+    pub(crate) fn new(lowest: usize) -> Result<Self, Errno> {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let lowest = lowest as libc::c_int;
+        if write.as_raw_fd() >= lowest {
+            return Ok(ExitWatch { read, write });
+        }
+        let moved = nix::fcntl::fcntl(write.as_raw_fd(), nix::fcntl::F_DUPFD_CLOEXEC(lowest))?;
+        // SAFETY: fcntl just returned this descriptor; nothing else owns it.
+        let write = unsafe { OwnedFd::from_raw_fd(moved) };
+        Ok(ExitWatch { read, write })
+    }
+
+    /// The write end, for the child (step 1 keeps it open).
+    pub(crate) fn write_fd(&self) -> RawFd {
+        self.write.as_raw_fd()
+    }
+
+    /// The read end, for the watchdog to tell an exec'd child from a held one.
+    pub(crate) fn read_fd(&self) -> RawFd {
+        self.read.as_raw_fd()
+    }
+}
+
+/// Whether every write end of the pipe `read` is closed, waiting at most `timeout`.
+pub(crate) fn hung_up(read: RawFd, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut poll = libc::pollfd {
+            fd: read,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = left.as_millis().min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: one valid pollfd for the call.
+        match unsafe { libc::poll(&mut poll, 1, ms) } {
+            1 => return poll.revents & libc::POLLHUP != 0,
+            0 => return false,
+            _ if Errno::last() == Errno::EINTR => continue,
+            _ => return false,
+        }
+    }
+}
+
+struct Pending {
+    generation: u64,
+    read: OwnedFd,
+}
+
+struct State {
+    /// The last child, until its exit watch reported.
+    pending: Option<Pending>,
+    generation: u64,
+    /// The supervisor's flag before the current run of children, `None` between runs.
+    owner_dumpable: Option<bool>,
+    /// A child's exit could not be confirmed: never set the flag back.
+    never_restore: bool,
+}
+
+static STATE: Mutex<State> = Mutex::new(State {
+    pending: None,
+    generation: 0,
+    owner_dumpable: None,
+    never_restore: false,
+});
+
+impl State {
+    /// Waits for the previous child to leave the memory.
+    fn settle(&mut self) {
+        if let Some(previous) = self.pending.take() {
+            if !hung_up(previous.read.as_raw_fd(), PREVIOUS_CHILD_WAIT) {
+                self.never_restore = true;
+            }
+        }
+    }
+
+    /// No child is on the memory: the supervisor's flag back, to 1 if it was 1 (other values
+    /// stay cleared: `PR_SET_DUMPABLE` cannot set 2, and 0 is what the supervisor had).
+    fn restore(&mut self) {
+        if self.owner_dumpable.take() == Some(true)
+            && !self.never_restore
+            && crate::raw::dumpable() != Ok(1)
+        {
+            let _ = crate::raw::set_dumpable(true);
+        }
+    }
+}
+
+/// Admission to the memory, held from before `clone` until [`Gate::leave`]. Other threads'
+/// spawns wait meanwhile (at most until the watchdog ends a held child).
+pub(crate) struct Gate {
+    state: MutexGuard<'static, State>,
+}
+
+impl Gate {
+    /// Waits for the gate and for the previous child to be off the memory.
+    pub(crate) fn enter() -> Gate {
+        let mut state = STATE
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.settle();
+        if state.owner_dumpable.is_none() {
+            state.owner_dumpable = Some(crate::raw::dumpable() == Ok(1));
+        }
+        Gate { state }
+    }
+
+    /// After `clone` returned: the child is off the memory once `watch` reads end-of-file. If it
+    /// already does, the flag comes back now; else the next spawn or the watchdog settles it.
+    /// `cloned` false: no child was made.
+    pub(crate) fn leave(mut self, watch: ExitWatch, cloned: bool) {
+        let ExitWatch { read, write } = watch;
+        drop(write);
+        if !cloned || hung_up(read.as_raw_fd(), Duration::ZERO) {
+            self.state.restore();
+            return;
+        }
+        self.state.generation = self.state.generation.wrapping_add(1);
+        let generation = self.state.generation;
+        // A copy for the watchdog, so neither side's close can pull the other's descriptor away.
+        let copy = nix::fcntl::fcntl(read.as_raw_fd(), nix::fcntl::F_DUPFD_CLOEXEC(3));
+        self.state.pending = Some(Pending { generation, read });
+        drop(self);
+        if let Ok(copy) = copy {
+            // SAFETY: fcntl just returned this descriptor; nothing else owns it.
+            let copy = unsafe { OwnedFd::from_raw_fd(copy) };
+            crate::watchdog::on_hangup(copy, generation);
+        }
+    }
+}
+
+/// The watchdog saw child `generation`'s exit watch hang up. It must never wait for the gate
+/// (a spawner holding it may be waiting for the watchdog to kill its child), so a gate in use
+/// means that spawner settles the pending child itself.
+pub(crate) fn exited(generation: u64) {
+    let mut state = match STATE.try_lock() {
+        Ok(state) => state,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => return,
+    };
+    if state.pending.as_ref().map(|p| p.generation) == Some(generation) {
+        state.pending = None;
+        state.restore();
+    }
+}
