@@ -159,9 +159,9 @@ export class CapspawnChildProcess extends EventEmitter {
     // As child_process: argv[0], then the arguments as they were given (not converted).
     this.spawnargs = [spec.argv[0]!, ...(args as string[])];
     this.#behaviour = behaviour;
-    exits.listen();
     let result: NativeSpawnResult;
     try {
+      exits.listen(); // its first call sets up the exit watch, which takes a descriptor
       result = native.spawn(spec);
     } catch (error) {
       // As child_process: a run-time errno is thrown unless it is one child_process emits
