@@ -15,10 +15,14 @@ function coded<E extends Error>(error: E, code: string): E & CodedError {
   return Object.assign(error, { code });
 }
 
+/** What was received, as Node's ERR_INVALID_ARG_TYPE says it (determineSpecificType). */
 function describe(value: unknown): string {
   if (value === null || value === undefined) return `Received ${value}`;
-  if (typeof value === 'function') return `Received function ${value.name || '<anonymous>'}`;
-  if (typeof value === 'object') return `Received ${inspect(value, { depth: 0 })}`;
+  if (typeof value === 'function') return `Received function ${value.name}`;
+  if (typeof value === 'object') {
+    const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof name === 'string' && name ? `Received an instance of ${name}` : `Received ${inspect(value, { depth: -1 })}`;
+  }
   let shown = inspect(value);
   if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
   return `Received type ${typeof value} (${shown})`;
@@ -33,10 +37,9 @@ export function invalidArgType(name: string, expected: string, value: unknown): 
 /** `The argument 'name' reason. Received …` (a TypeError, as Node throws it). */
 export function invalidArgValue(name: string, value: unknown, reason: string): TypeError & CodedError {
   const what = name.includes('.') ? 'property' : 'argument';
-  return coded(
-    new TypeError(`The ${what} '${name}' ${reason}. Received ${inspect(value, { depth: 0 })}`),
-    'ERR_INVALID_ARG_VALUE',
-  );
+  let shown = inspect(value);
+  if (shown.length > 128) shown = `${shown.slice(0, 128)}...`; // as Node cuts it
+  return coded(new TypeError(`The ${what} '${name}' ${reason}. Received ${shown}`), 'ERR_INVALID_ARG_VALUE');
 }
 
 /** `The value of "name" is out of range. It must be X. Received …` (a RangeError). */

@@ -125,7 +125,7 @@ function classProperty(object: object, key: string): unknown {
 function string(name: string, value: unknown, { empty } = { empty: false }): string {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
   if (value.includes('\0')) throw invalidArgValue(name, value, 'must be a string without null bytes');
-  if (!empty && value.length === 0) throw invalidArgValue(name, value, 'must not be empty');
+  if (!empty && value.length === 0) throw invalidArgValue(name, value, 'cannot be empty');
   return value;
 }
 
@@ -166,7 +166,7 @@ export function signalNumber(signal: unknown, name?: string, { anyNumber } = { a
     return number;
   }
   if (name === undefined) throw unknownSignal(signal);
-  throw invalidArgType(name, 'of type string or number', signal);
+  throw invalidArgType(name, 'one of type string or number', signal);
 }
 
 /** The `stdio` option as child_process reads it (getValidStdio), into what the child gets;
@@ -380,7 +380,7 @@ export function normalize(
   if (opts.gid !== undefined && !isInt32(opts.gid)) throw invalidArgType('options.gid', 'int32', opts.gid);
   const shell = opts.shell;
   if (shell !== undefined && typeof shell !== 'boolean' && typeof shell !== 'string') {
-    throw invalidArgType('options.shell', 'of type boolean or string', shell);
+    throw invalidArgType('options.shell', 'one of type boolean or string', shell);
   }
   const argv0 = opts.argv0 === undefined ? undefined : string('options.argv0', opts.argv0, { empty: true });
   boolean('options.windowsHide', opts.windowsHide, false);
