@@ -145,7 +145,7 @@ function id(name: string, value: number): number {
 function nameOrId(name: string, value: unknown): string | number {
   if (typeof value === 'number') return id(name, value);
   if (typeof value === 'string') return string(name, value);
-  throw invalidArgType(name, 'of type string or number', value);
+  throw invalidArgType(name, 'one of type string or number', value);
 }
 
 /** A signal name (any case, as child_process's convertToValidSignal takes it), or a number that
@@ -316,7 +316,7 @@ function isInt32(value: unknown): value is number {
 
 /** `user`/`uid` (or `group`/`gid`): capspawn's name-or-id option, or child_process's int32 one. */
 function identity(opts: Record<string, unknown>, name: 'user' | 'group', alt: 'uid' | 'gid'): string | number | null {
-  if (opts[name] === null) throw invalidArgType(`options.${name}`, 'of type string or number', null);
+  if (opts[name] === null) throw invalidArgType(`options.${name}`, 'one of type string or number', null);
   if (opts[name] !== undefined && opts[alt] !== undefined) {
     throw invalidArgValue(`options.${alt}`, opts[alt], `cannot be combined with options.${name}`);
   }
