@@ -49,7 +49,7 @@ function spawnError(failure: NativeChildFailure, file: string, args: unknown[]):
   const message = bounding
     ? `spawn ${file}: the capability bounding set could not be emptied, so the workload was not started: ` +
       `${failure.message}. ${BOUNDING_SET_FIX}`
-    : failure.stage === 'exec'
+    : failure.stage === 'exec' || failure.stage === 'setup'
       ? `spawn ${file} ${code}`
       : failure.stage === 'held' || failure.stage === 'died'
         ? `spawn ${file}: ${failure.message}; the workload did not run`

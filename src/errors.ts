@@ -4,7 +4,7 @@
  * reported by the child (`ENOENT`, `ERR_CAPSPAWN_BOUNDING_SET`, …).
  */
 import { constants } from 'node:os';
-import { inspect } from 'node:util';
+import { format, inspect } from 'node:util';
 
 /** An error with a `code`, as thrown or emitted by capspawn. */
 export interface CodedError extends Error {
@@ -52,7 +52,7 @@ export function outOfRange(name: string, range: string, value: unknown): RangeEr
 
 /** `Unknown signal: X` (a TypeError with `ERR_UNKNOWN_SIGNAL`). */
 export function unknownSignal(signal: unknown): TypeError & CodedError {
-  return coded(new TypeError(`Unknown signal: ${String(signal)}`), 'ERR_UNKNOWN_SIGNAL');
+  return coded(new TypeError(format('Unknown signal: %s', signal)), 'ERR_UNKNOWN_SIGNAL'); // as Node formats it
 }
 
 /** Node's `AbortError`, emitted when `options.signal` aborts a child. */
