@@ -8,7 +8,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FIXTURES, parseStatus, requirePrivilege, runReport, tempDir, type ProcStatus, type Report } from './helpers.js';
+import { spawn } from '../dist/index.js';
+import { FIXTURES, outcome, parseStatus, requirePrivilege, runReport, tempDir, type ProcStatus, type Report } from './helpers.js';
 
 beforeEach((ctx) => requirePrivilege(ctx));
 
@@ -52,8 +53,15 @@ function expectBoundingSetRefusal(report: Report, marker: string): Record<string
   // Nothing could be dropped: what is still raised is the supervisor's whole set.
   expect(error.remaining).toEqual(report.inspect.bounding);
   expect(error.remaining).toContain('CAP_SYS_ADMIN');
-  expect(error.message).toContain('CAP_SETPCAP');
-  expect(error.message).toContain("boundingSet: 'inherit'");
+  // The fix is the first sentence (a log line that truncates keeps it): CAP_SETPCAP, an empty
+  // set, or the opt-out; the details come after.
+  const first = error.message.slice(0, error.message.indexOf('. '));
+  expect(first).toMatch(/^spawn \S+: give the supervisor CAP_SETPCAP or start it with an empty bounding set, /);
+  expect(first).toContain("boundingSet: 'inherit'");
+  expect(first.length).toBeLessThan(200);
+  expect(error.message).toContain('--cap-add SETPCAP');
+  expect(error.message).toContain('securityContext.capabilities.add');
+  expect(error.message).toContain('still raised: CAP_CHOWN');
   // 'error' then 'close' with the negative errno; never 'spawn' nor 'exit'.
   expect(report.events).toEqual(['error', 'close']);
   expect(report.close).toEqual([-1, null]);
@@ -205,6 +213,18 @@ describe('a supervisor under a seccomp filter (a helper built here with gcc)', (
     expect(report.children).toEqual([]);
   });
 
+  it('that refuses PR_CAPBSET_DROP although CAP_SETPCAP is effective: the refusal says to fix the profile, first', () => {
+    const marker = path.join(dir, 'ran');
+    const report = runReport([helper, 'capbset-drop', 'eperm', '--'], touch(marker));
+    expect(report.inspect.effective).toContain('CAP_SETPCAP');
+    const error = (report.result as { error: Record<string, any> }).error;
+    expect(error).toMatchObject({ code: 'ERR_CAPSPAWN_BOUNDING_SET', stage: 'bounding-set' });
+    expect(error.message).toMatch(/^spawn \/bin\/sh: allow prctl\(PR_CAPBSET_DROP\) in the supervisor's seccomp or LSM \(AppArmor, SELinux\) profile, /);
+    expect(error.message.slice(0, error.message.indexOf('. '))).toContain("boundingSet: 'inherit'");
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(report.children).toEqual([]);
+  });
+
   it('that fakes capset: ERR_CAPSPAWN_VERIFY names what is still held, and the workload never ran', () => {
     const marker = path.join(dir, 'ran');
     const report = runReport([helper, 'capset', 'fake', '--'], touch(marker));
@@ -213,5 +233,52 @@ describe('a supervisor under a seccomp filter (a helper built here with gcc)', (
     expect(report.close).toEqual([-1, null]);
     expect(fs.existsSync(marker)).toBe(false);
     expect(report.children).toEqual([]);
+  });
+});
+
+describe('a program with file capabilities (setcap cap_net_raw=ep, as Debian ships ping)', () => {
+  let bin: string;
+  let file: string;
+  beforeAll(() => {
+    bin = tempDir('filecaps');
+    file = path.join(bin, 'needs-net-raw');
+    fs.copyFileSync('/bin/true', file);
+    execFileSync('setcap', ['cap_net_raw=ep', file]);
+    expect(execFileSync('getcap', [file], { encoding: 'utf8' })).toContain('cap_net_raw=ep');
+  });
+  afterAll(() => fs.rmSync(bin, { recursive: true, force: true }));
+
+  const FILE_CAPS = { revision: 2, effective: true, permitted: ['CAP_NET_RAW'], inheritable: [], rootId: null };
+
+  it('an exec EPERM names the capability the file asks for and the option that runs it, first', async () => {
+    const result = await outcome(spawn(file, [], { user: 'nobody' }));
+    expect(result.events).toEqual(['error', 'close']);
+    expect(result.error).toMatchObject({ code: 'EPERM', errno: -1, stage: 'exec', syscall: `spawn ${file}`, fileCapabilities: { path: file, ...FILE_CAPS } });
+    expect(result.error!.message).toBe(
+      `spawn ${file} EPERM: pass capabilities: ['NET_RAW'] to run ${file}, whose file capabilities (cap_net_raw=ep) ask for CAP_NET_RAW. ` +
+        'The kernel refuses to execute a program with the effective file-capability flag unless the workload can hold all its capabilities, and the drop left it none of them.',
+    );
+  });
+
+  it('found through PATH and a relative cwd entry too, the advice keeping what is already kept', async () => {
+    const viaPath = await outcome(spawn('needs-net-raw', [], { env: { PATH: `/nonexistent:${bin}` }, capabilities: ['net_bind_service'] }));
+    expect(viaPath.error).toMatchObject({ code: 'EPERM', fileCapabilities: { path: file } });
+    expect(viaPath.error!.message).toContain("pass capabilities: ['NET_BIND_SERVICE', 'NET_RAW'] to run");
+    const relative = await outcome(spawn('./needs-net-raw', [], { cwd: bin }));
+    expect(relative.error).toMatchObject({ code: 'EPERM', fileCapabilities: { path: path.join(bin, 'needs-net-raw') } });
+  });
+
+  it('runs with the option the message names, and with the bounding set left raised', async () => {
+    for (const options of [{ user: 'nobody', capabilities: ['NET_RAW'] }, { boundingSet: 'inherit' as const }]) {
+      const result = await outcome(spawn(file, [], options));
+      expect(result.events, JSON.stringify(options)).toEqual(['spawn', 'exit', 'close']);
+      expect(result.exit).toEqual([0, null]);
+    }
+  });
+
+  it('another exec failure keeps Node\'s bare message and has no fileCapabilities', async () => {
+    const result = await outcome(spawn(path.join(bin, 'missing')));
+    expect(result.error).toMatchObject({ code: 'ENOENT', message: `spawn ${path.join(bin, 'missing')} ENOENT` });
+    expect(result.error).not.toHaveProperty('fileCapabilities');
   });
 });

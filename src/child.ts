@@ -2,74 +2,48 @@
  * The child object: `child_process.ChildProcess`'s process semantics (streams, events, kill) on
  * top of the native spawn and the native reaper.
  */
+import { ChildProcess, type SendHandle, type Serializable } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import { Readable, Writable } from 'node:stream';
-import { abortError, EMITTED_ERRNOS, spawnErrno, type CodedError } from './errors.js';
+import { abortError, EMITTED_ERRNOS, spawnErrno, spawnError, type CodedError, type FailureFacts, type SpawnError } from './errors.js';
 import { native, type NativeChildFailure, type NativeSpawnResult, type NativeSpawnSpec } from './native.js';
 import { signalNumber, type Behaviour } from './options.js';
 import * as exits from './exits.js';
 import { signalName } from './signals.js';
 
 
-/** The error emitted when the child stopped before exec: Node's errno codes, or
- * `ERR_CAPSPAWN_BOUNDING_SET` when the bounding set could not be emptied. */
-export interface SpawnError extends CodedError {
-  errno: number;
-  syscall: string;
-  path: string;
-  spawnargs: string[];
-  /** The step of the child's sequence that failed (`'exec'`, `'setuid'`, `'bounding-set'`, …). */
-  stage: string;
-  /** Capabilities still raised, for the bounding set and the verification. */
-  remaining: string[];
-}
+export type { SpawnError } from './errors.js';
 
-const BOUNDING_SET_FIX =
-  'Grant the supervisor CAP_SETPCAP (Podman/Docker: --cap-add SETPCAP; Kubernetes: add SETPCAP to the ' +
-  "container's securityContext.capabilities), or drop these capabilities where the container is created " +
-  "(--cap-drop). To run the workload with the set raised anyway, pass boundingSet: 'inherit'.";
-
-/** The stages whose failure has a code of capspawn's own, whatever the errno. */
-const STAGE_CODES: Record<string, string> = {
-  __proto__: null as unknown as string,
-  'bounding-set': 'ERR_CAPSPAWN_BOUNDING_SET',
-  died: 'ERR_CAPSPAWN_CHILD_DIED',
-  held: 'ERR_CAPSPAWN_CHILD_HELD',
-  procfs: 'ERR_CAPSPAWN_PROCFS',
-};
-
-/** The error of a child that stopped before exec. An errno failure looks as child_process
- * reports it (`spawn <file> ENOENT`, `syscall: 'spawn <file>'`), whichever step it came from;
- * `stage` names that step. capspawn's own refusals have their own codes. */
-function spawnError(failure: NativeChildFailure, file: string, args: unknown[]): SpawnError {
-  const bounding = failure.stage === 'bounding-set';
-  const code = STAGE_CODES[failure.stage] ?? failure.code ?? 'ERR_CAPSPAWN_VERIFY';
-  const errno = code === failure.code;
-  const message = bounding
-    ? `spawn ${file}: the capability bounding set could not be emptied, so the workload was not started: ` +
-      `${failure.message}. ${BOUNDING_SET_FIX}`
-    : failure.stage === 'exec' || failure.stage === 'setup'
-      ? `spawn ${file} ${code}`
-      : failure.stage === 'held' || failure.stage === 'died'
-        ? `spawn ${file}: ${failure.message}; the workload did not run`
-        : errno
-          ? `spawn ${file} ${code} (${failure.stage} failed before exec: ${failure.message})`
-          : `spawn ${file}: ${failure.stage} failed before exec: ${failure.message}`;
-  return Object.assign(new Error(message), {
-    code,
-    errno: -failure.errno,
-    syscall: errno ? `spawn ${file}` : failure.syscall,
-    path: file,
-    spawnargs: args as string[],
+/** The error for a child that stopped before exec, with what its message needs to say the fix:
+ * for a bounding-set refusal whether CAP_SETPCAP was effective, for an exec EPERM the file
+ * capabilities of the program (read here, in the supervisor, after the failure). */
+export function failureError(failure: NativeChildFailure, spec: NativeSpawnSpec, args: unknown[], thrown = false): SpawnError {
+  const env = spec.env;
+  let pathVar: string | null = process.env.PATH ?? null;
+  if (env !== null) {
+    pathVar = null;
+    for (let i = 0; i < env.length; i += 2) if (env[i] === 'PATH') pathVar = env[i + 1]!;
+  }
+  const facts: FailureFacts = {
+    file: spec.file,
     stage: failure.stage,
-    remaining: failure.remaining,
-  });
+    code: failure.code,
+    detail: failure.message,
+    setpcapEffective: failure.stage === 'bounding-set' && native.inspectSelf().effective.includes('CAP_SETPCAP'),
+    kept: spec.capabilities ?? [],
+    fileCapabilities:
+      failure.stage === 'exec' && failure.code === 'EPERM' && spec.boundingSet === 'clear'
+        ? native.execFileCapabilities(spec.file, pathVar, spec.cwd)
+        : null,
+    thrown,
+  };
+  return spawnError(facts, failure.errno, failure.syscall, args, failure.remaining);
 }
 
-/** Whether `error` is an errno error (`EPERM`, `EMFILE`, …), not one of capspawn's own codes. */
-function isErrno(error: { code?: unknown }): error is { code: string } {
-  return typeof error.code === 'string' && /^E[A-Z0-9]+$/.test(error.code);
+/** Whether `code` is an errno's (`EPERM`, `EMFILE`, …), not one of capspawn's own codes. */
+function isErrno(code: unknown): code is string {
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
 }
 
 /** A setup failure of the supervisor (a pipe, the clone) as the child's failure, for the errnos
@@ -130,19 +104,42 @@ function drain(stream: Readable): void {
   if (stream.readable && stream.listenerCount('readable') === 0 && !USED_AS_STDIO.has(stream)) stream.resume();
 }
 
-/** A workload started by `spawn()`. Mirrors `child_process.ChildProcess` where they overlap. */
-export class CapspawnChildProcess extends EventEmitter {
-  pid: number | undefined = undefined;
-  stdin: Writable | null = null;
-  stdout: Readable | null = null;
-  stderr: Readable | null = null;
+/** `ChildProcess['stdio']`: stdin, stdout, stderr, then the descriptors beyond 2. */
+export type StdioStreams = ChildProcess['stdio'];
+
+/**
+ * The base class: a `ChildProcess` (its prototype is `child_process.ChildProcess.prototype`) that
+ * is built as a plain EventEmitter.
+ *
+ * Why a `ChildProcess` at all: code written for `child_process` takes one (`(child: ChildProcess)
+ * => …` in TypeScript, `child instanceof ChildProcess` in JavaScript, as execa and the like check),
+ * and a subclass gets `@types/node`'s declaration for free, so the two cannot drift apart.
+ * Why not its constructor: Node's allocates a native process handle for each child (about 3 µs,
+ * some 20 times an EventEmitter's) that capspawn never uses; and nothing else of it is needed,
+ * since every method that would reach that handle (`kill`, `ref`, `unref`, `spawn`) is overridden
+ * below. The alternative, a class of our own that only matches the type structurally, would pass
+ * TypeScript but not `instanceof`, and would have to copy every member `@types/node` adds.
+ */
+const ChildProcessBase = function ChildProcessBase(this: EventEmitter) {
+  EventEmitter.call(this);
+} as unknown as typeof ChildProcess;
+ChildProcessBase.prototype = ChildProcess.prototype;
+
+/** A workload started by `spawn()`. A `child_process.ChildProcess`, with its process semantics. */
+export class CapspawnChildProcess extends ChildProcessBase {
+  override pid: number | undefined = undefined;
+  override stdin: Writable | null = null;
+  override stdout: Readable | null = null;
+  override stderr: Readable | null = null;
   /** stdin, stdout, stderr, then the sockets of `'pipe'` entries beyond 2 (or null). */
-  stdio: Array<Writable | Readable | null> = [null, null, null];
-  exitCode: number | null = null;
-  signalCode: NodeJS.Signals | null = null;
-  killed = false;
-  readonly spawnfile: string;
-  readonly spawnargs: string[];
+  override stdio: StdioStreams = [null, null, null, undefined, undefined];
+  /** Always false: capspawn opens no IPC channel. */
+  override readonly connected = false;
+  override exitCode: number | null = null;
+  override signalCode: NodeJS.Signals | null = null;
+  override killed = false;
+  override readonly spawnfile: string;
+  override readonly spawnargs: string[];
 
   #id = 0;
   #referenced = true;
@@ -167,20 +164,16 @@ export class CapspawnChildProcess extends EventEmitter {
       // As child_process: a run-time errno is thrown unless it is one child_process emits
       // (EMFILE, ENFILE, EAGAIN, EACCES, ENOENT), which becomes an 'error' event; out of
       // descriptors, the child has no stdio streams.
-      if (!isErrno(error as CodedError)) throw error;
       const code = (error as CodedError).code;
+      if (!isErrno(code)) throw error;
       if (!EMITTED_ERRNOS.has(code)) throw spawnErrno(code, { cause: error });
-      this.#failed(spawnError(setupFailure(error as CodedError), spec.file, args), spec, code !== 'EMFILE' && code !== 'ENFILE');
+      this.#failed(failureError(setupFailure(error as CodedError), spec, args), spec, code !== 'EMFILE' && code !== 'ENFILE');
       return;
     }
     if (result.failure) {
-      const error = spawnError(result.failure, spec.file, args);
       // The same rule for the child's failures; capspawn's own refusals are always events.
-      if (isErrno(error) && !EMITTED_ERRNOS.has(error.code)) {
-        // child_process's message is `spawn EPERM`; capspawn says which step it was.
-        const { stage, message } = result.failure;
-        throw spawnErrno(error.code, { stage, remaining: error.remaining }, stage === 'exec' ? undefined : `${stage} failed before exec: ${message}`);
-      }
+      const error = failureError(result.failure, spec, args);
+      if (isErrno(error.code) && !EMITTED_ERRNOS.has(error.code)) throw failureError(result.failure, spec, args, true);
       wrapped.forEach(useAsStdio);
       this.#failed(error, spec);
       return;
@@ -199,7 +192,7 @@ export class CapspawnChildProcess extends EventEmitter {
    * `signal`). False once the child is gone. As `child_process`: a signal that could not be
    * sent (`EPERM`: the supervisor may not signal the workload's uid without `CAP_KILL`) is an
    * `'error'` event and `false`; only `EINVAL` and `ENOSYS` throw. */
-  kill(signal?: NodeJS.Signals | number): boolean {
+  override kill(signal?: NodeJS.Signals | number): boolean {
     const number = signal === 0 ? 0 : signalNumber(signal === undefined ? 'SIGTERM' : signal);
     if (!this.#running) return false;
     let sent: boolean;
@@ -209,7 +202,7 @@ export class CapspawnChildProcess extends EventEmitter {
       const code = (error as CodedError).code;
       if (code === 'ESRCH') return false; // already gone
       if (code === 'EINVAL' || code === 'ENOSYS') throw error;
-      this.emit('error', error);
+      this.emit('error', error as ChildError);
       return false;
     }
     if (sent) this.killed = true; // for signal 0 too, as child_process
@@ -217,20 +210,28 @@ export class CapspawnChildProcess extends EventEmitter {
   }
 
   /** Kills the child (`'SIGTERM'`) unless it was already killed, as child_process's. */
-  [Symbol.dispose](): void {
+  override [Symbol.dispose](): void {
     if (!this.killed) this.kill();
   }
 
   /** Lets the event loop keep running while the child does (the default). */
-  ref(): void {
+  override ref(): void {
     if (!this.#referenced && this.#running) exits.retain();
     this.#referenced = true;
   }
 
   /** Lets the event loop exit while the child still runs. */
-  unref(): void {
+  override unref(): void {
     if (this.#referenced && this.#running) exits.release();
     this.#referenced = false;
+  }
+
+  /** `ChildProcess.prototype.spawn` would start a process through libuv, without the
+   * privilege drop: refused. */
+  spawn(): never {
+    throw Object.assign(new Error('a capspawn child cannot be spawned again: call capspawn.spawn()'), {
+      code: 'ERR_CAPSPAWN_RESPAWN',
+    });
   }
 
   /** Whether the child keeps the event loop alive. */
@@ -250,7 +251,7 @@ export class CapspawnChildProcess extends EventEmitter {
     };
     this.stdout = readable(stdout);
     this.stderr = readable(stderr);
-    this.stdio = [this.stdin, this.stdout, this.stderr, ...extra.map((fd) => readable(fd, true))];
+    this.stdio = [this.stdin, this.stdout, this.stderr, ...extra.map((fd) => readable(fd, true))] as StdioStreams;
   }
 
   #armTimeoutAndAbort(): void {
@@ -261,7 +262,7 @@ export class CapspawnChildProcess extends EventEmitter {
         try {
           this.kill(this.#behaviour.killSignal);
         } catch (error) {
-          this.emit('error', error);
+          this.emit('error', error as ChildError);
         }
       }, timeout);
     }
@@ -270,7 +271,7 @@ export class CapspawnChildProcess extends EventEmitter {
         try {
           if (this.kill(this.#behaviour.killSignal)) this.emit('error', abortError(signal.reason));
         } catch (error) {
-          this.emit('error', error);
+          this.emit('error', error as ChildError);
         }
       };
       if (signal.aborted) process.nextTick(this.#onAbort);
@@ -290,7 +291,7 @@ export class CapspawnChildProcess extends EventEmitter {
     // As child_process: output nobody reads is drained after 'exit' (on the next tick, the last
     // chance to start reading), so those streams reach their end and 'close' is emitted.
     process.nextTick(() => {
-      for (const stream of this.stdio) if (stream instanceof Readable) drain(stream);
+      for (const stream of this.stdio as unknown[]) if (stream instanceof Readable) drain(stream);
     });
     this.#maybeClose();
   }
@@ -308,7 +309,7 @@ export class CapspawnChildProcess extends EventEmitter {
       this.stdin = spec.stdio[0] === 'pipe' ? new Writable(nodeOptions({ write: (_chunk: unknown, _encoding: unknown, done: () => void) => done() })) : null;
       this.stdout = ended(1);
       this.stderr = ended(2);
-      this.stdio = [this.stdin, this.stdout, this.stderr, ...spec.stdio.slice(3).map(() => null)];
+      this.stdio = [this.stdin, this.stdout, this.stderr, ...spec.stdio.slice(3).map(() => null)] as StdioStreams;
     } else {
       // Out of descriptors, child_process returns before it sets up any stream: all undefined.
       this.stdin = this.stdout = this.stderr = this.stdio = undefined as never;
@@ -319,4 +320,44 @@ export class CapspawnChildProcess extends EventEmitter {
       this.emit('close', error.errno, null);
     });
   }
+}
+
+type ExitListener = (code: number | null, signal: NodeJS.Signals | null) => void;
+
+/** What `'error'` carries: a `SpawnError` when the child never ran, Node's `AbortError` for
+ * `signal`, an errno error when a signal could not be sent; each has a `code`. */
+export type ChildError = CodedError & Partial<Omit<SpawnError, keyof CodedError>>;
+
+/**
+ * The events, typed as `@types/node` types `ChildProcess`'s, minus its catch-all `string`
+ * overload, so a misspelt event (`'exitt'`) does not compile. `'message'` and `'disconnect'`
+ * stay (a `ChildProcess` must accept them) but are never emitted: capspawn opens no IPC
+ * channel. (`removeListener` and `off` stay EventEmitter's, which take any name, as in
+ * `@types/node`.)
+ */
+export interface CapspawnChildProcess {
+  addListener(event: 'close' | 'exit', listener: ExitListener): this;
+  addListener(event: 'error', listener: (err: ChildError) => void): this;
+  addListener(event: 'spawn' | 'disconnect', listener: () => void): this;
+  addListener(event: 'message', listener: (message: Serializable, sendHandle: SendHandle) => void): this;
+  on(event: 'close' | 'exit', listener: ExitListener): this;
+  on(event: 'error', listener: (err: ChildError) => void): this;
+  on(event: 'spawn' | 'disconnect', listener: () => void): this;
+  on(event: 'message', listener: (message: Serializable, sendHandle: SendHandle) => void): this;
+  once(event: 'close' | 'exit', listener: ExitListener): this;
+  once(event: 'error', listener: (err: ChildError) => void): this;
+  once(event: 'spawn' | 'disconnect', listener: () => void): this;
+  once(event: 'message', listener: (message: Serializable, sendHandle: SendHandle) => void): this;
+  prependListener(event: 'close' | 'exit', listener: ExitListener): this;
+  prependListener(event: 'error', listener: (err: ChildError) => void): this;
+  prependListener(event: 'spawn' | 'disconnect', listener: () => void): this;
+  prependListener(event: 'message', listener: (message: Serializable, sendHandle: SendHandle) => void): this;
+  prependOnceListener(event: 'close' | 'exit', listener: ExitListener): this;
+  prependOnceListener(event: 'error', listener: (err: ChildError) => void): this;
+  prependOnceListener(event: 'spawn' | 'disconnect', listener: () => void): this;
+  prependOnceListener(event: 'message', listener: (message: Serializable, sendHandle: SendHandle) => void): this;
+  emit(event: 'close' | 'exit', code: number | null, signal: NodeJS.Signals | null): boolean;
+  emit(event: 'error', err: ChildError): boolean;
+  emit(event: 'spawn' | 'disconnect'): boolean;
+  emit(event: 'message', message: Serializable, sendHandle: SendHandle): boolean;
 }

@@ -4,42 +4,65 @@
  * process's capability state) and `exec` (setpriv done right: run a command with the drop).
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { inspectPid, inspectSelf, probeBoundingSetClear, spawn, type CapabilityState, type SpawnOptions } from './index.js';
+import { detectRuntime, diagnose, inUserNamespace } from './doctor.js';
+import { messageFor } from './errors.js';
 import { reportedSignalNumber } from './signals.js';
 
 const USAGE = {
   main: `Usage: capspawn <command> [options]
 
 Commands:
-  doctor [--json]     Can a fail-closed spawn succeed here? Exit status 0 only if it can.
-  inspect PID [--json]  One process's capability sets.
-  exec [options] -- COMMAND [ARG...]  Run COMMAND with capspawn's privilege drop.
+  doctor [--json]                     Can a fail-closed spawn succeed here? Which deployment is this,
+                                      and what to do. Exit status 0 only if it can.
+  inspect PID [--json]                One process's capability sets.
+  exec [options] [--] COMMAND [ARG...]  Run COMMAND with capspawn's privilege drop.
+
+Options:
+  -h, --help                          Print this help (or a command's, after it).
+  -V, --version                       Print capspawn's version.
 
 Run 'capspawn <command> --help' for a command's options.`,
   doctor: `Usage: capspawn doctor [--json]
 
 Prints this process's capability state, tries the fail-closed bounding-set clear in a throwaway
-child, and says whether spawn() will run workloads here, with the fix when it will not.
+child, recognises the deployment (privileged root, rootless, a container without SETPCAP under
+Podman, Docker or Kubernetes, an ordinary user) and says whether spawn() will run workloads here,
+with the advice that fits this deployment when it will not.
 Exit status: 0 if a fail-closed spawn succeeds here, 1 if it would be refused.`,
   inspect: `Usage: capspawn inspect PID [--json]
 
-Prints process PID's capability sets (from /proc/PID/status).`,
-  exec: `Usage: capspawn exec [options] -- COMMAND [ARG...]
+Prints process PID's command, uid and capability sets (from /proc/PID).`,
+  exec: `Usage: capspawn exec [options] [--] COMMAND [ARG...]
 
 Runs COMMAND like setpriv, but refuses to run it when the bounding set cannot be emptied.
 stdio is inherited, signals are forwarded, and the exit status is COMMAND's (128+n for signal n),
 or 125 when capspawn refused or failed to start it, 126 when it is not executable, 127 when it
-was not found.
+was not found. Options end at COMMAND (or --).
 
-Options:
-  --user U                 user name or uid to run as
-  --group G                group name or gid (default: the user's primary group)
-  --groups init|clear|GID,...  supplementary groups (default: init with --user, else clear)
-  --cap CAP,...            capabilities COMMAND keeps (e.g. NET_BIND_SERVICE); all others are dropped
-  --securebits locked      lock the securebits, so not even an exec as uid 0 regains capabilities
-  --inherit-bounding-set   leave the bounding set raised (an explicit opt-out)
-  --keep-new-privs         do not set no_new_privs`,
+Options (setpriv's spelling in brackets is accepted too):
+  -u, --user U              user name or uid to run as [--reuid]
+  -g, --group G             group name or gid (default: the user's primary group) [--regid]
+  -G, --groups init|clear|GID,...
+                            supplementary groups (default: init with --user, else clear)
+                            [--init-groups, --clear-groups]
+  -c, --cap CAP,...         capabilities COMMAND keeps (e.g. net_bind_service); all others dropped
+  -C, --cwd DIR             working directory [env's --chdir]
+  -e, --env NAME=VALUE      set a variable (repeatable)
+  -i, --clear-env           start from an empty environment, not capspawn's [env's --ignore-environment]
+      --umask MODE          file mode creation mask, in octal (e.g. 077)
+      --rlimit NAME=SOFT[:HARD]
+                            resource limit, set before the drop (repeatable; e.g. nofile=1024:4096,
+                            core=0; SOFT alone sets both; unlimited for no limit)
+      --pdeathsig SIGNAL    signal COMMAND gets when capspawn exits (e.g. KILL) [setpriv]
+      --securebits locked   lock the securebits, so not even an exec as uid 0 regains capabilities
+      --inherit-bounding-set  leave the bounding set raised (an explicit opt-out)
+      --keep-new-privs      do not set no_new_privs (--no-new-privs, the default, is accepted)
+      --bounding-set=-all, --inh-caps=-all, --ambient-caps=-all
+                            accepted for setpriv command lines: capspawn does this anyway
+                            (other values are refused: use --cap)`,
 };
 
 class UsageError extends Error {}
@@ -67,80 +90,199 @@ function table(state: CapabilityState, probe?: ReturnType<typeof probeBoundingSe
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${wrap(v)}`).join('\n');
 }
 
+/** Wraps `text` to lines of at most `width` characters, each after the first indented. */
+function wrap(text: string, width: number, indent: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = indent + word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  lines.push(line);
+  return lines.join('\n');
+}
+
 function doctor(args: string[]): number {
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, help: { type: 'boolean' } } });
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) return help('doctor');
   const state = inspectSelf();
   const probe = probeBoundingSetClear();
-  const fix = probe.ok
-    ? null
-    : state.effective.includes('CAP_SETPCAP')
-      ? 'CAP_SETPCAP is effective, yet the kernel refused the drop: an LSM (AppArmor, SELinux) or a seccomp ' +
-        "profile blocks prctl(PR_CAPBSET_DROP). Allow it in the container's profile, or drop the remaining " +
-        'capabilities where the container is created (--cap-drop).'
-      : 'The supervisor lacks CAP_SETPCAP. Podman/Docker: add --cap-add SETPCAP. Kubernetes: add SETPCAP to ' +
-        "the container's securityContext.capabilities.add. Or drop the remaining capabilities where the " +
-        'container is created (--cap-drop ALL and add back only what the supervisor needs).';
+  const diagnosis = diagnose(state, probe, process.geteuid?.() ?? -1, detectRuntime(), inUserNamespace());
+  const { kind, runtime, userNamespace, uid, verdict, advice } = diagnosis;
   if (values.json) {
-    console.log(JSON.stringify({ ...state, probe, ok: probe.ok, fix }, null, 2));
+    const deployment = { kind, runtime, userNamespace, uid };
+    console.log(JSON.stringify({ ...state, probe, ok: probe.ok, deployment, verdict, advice, fix: probe.ok ? null : advice[0] }, null, 2));
   } else {
     console.log(table(state, probe));
     console.log();
-    console.log(
-      probe.ok
-        ? 'OK: spawn() can empty the bounding set here; workloads will not be able to regain these capabilities.'
-        : `REFUSED: spawn() will refuse to run workloads here (ERR_CAPSPAWN_BOUNDING_SET).\n${fix}`,
-    );
+    console.log(wrap(verdict, 100, ''));
+    for (const line of advice) console.log(wrap(`- ${line}`, 100, '  '));
   }
   return probe.ok ? 0 : 1;
 }
 
+/** The command line of process `pid` (its argv joined), or its comm in brackets for a kernel
+ * thread or a zombie, as ps shows them. */
+function commandOf(pid: number): string {
+  try {
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (argv.at(-1) === '') argv.pop();
+    if (argv.length > 0) return argv.join(' ');
+    return `[${fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim()}]`;
+  } catch {
+    return '?';
+  }
+}
+
+/** The real, effective, saved and filesystem uids of process `pid`, from its status. */
+function uidsOf(pid: number): number[] | null {
+  try {
+    const line = /^Uid:\s+(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return line ? line[1]!.trim().split(/\s+/).map(Number) : null;
+  } catch {
+    return null;
+  }
+}
+
 function inspect(args: string[]): number {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, help: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) return help('inspect');
   if (positionals.length !== 1 || !/^[1-9][0-9]*$/.test(positionals[0]!) || Number(positionals[0]) > 0x7fffffff) throw new UsageError('inspect: PID must be one positive number');
-  const state = inspectPid(Number(positionals[0]));
-  console.log(values.json ? JSON.stringify(state, null, 2) : table(state));
+  const pid = Number(positionals[0]);
+  const state = inspectPid(pid);
+  // Read after the sets: a process that ended in between shows '?' rather than another's name.
+  const command = commandOf(pid);
+  const uids = uidsOf(pid);
+  const uid = uids?.[1] ?? null;
+  if (values.json) {
+    console.log(JSON.stringify({ pid, command, uid, uids, ...state }, null, 2));
+  } else {
+    const user = uids === null ? 'uid ?' : uids.every((u) => u === uids[0]) ? `uid ${uid}` : `uids ${uids.join(' ')} (real effective saved fs)`;
+    console.log(`process ${pid}, ${user}: ${command}`);
+    console.log(table(state));
+  }
   return 0;
 }
 
-function execOptions(values: Record<string, string | boolean | undefined>): SpawnOptions {
+/** `--rlimit NAME=SOFT[:HARD]` values: `{ NAME: [soft, hard] }`. */
+function rlimits(specs: string[]): Record<string, [number, number]> {
+  const limits: Record<string, [number, number]> = {};
+  const number = (spec: string, text: string) => {
+    if (text === 'unlimited' || text === 'infinity') return Infinity;
+    if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(Number(text))) throw new UsageError(`exec: --rlimit ${spec}: '${text}' is not a number or 'unlimited'`);
+    return Number(text);
+  };
+  for (const spec of specs) {
+    const match = /^([a-z_]+)=([^:]+)(?::([^:]+))?$/.exec(spec);
+    if (!match) throw new UsageError(`exec: --rlimit takes NAME=SOFT[:HARD] (e.g. nofile=1024:4096), not '${spec}'`);
+    const soft = number(spec, match[2]!);
+    const hard = match[3] === undefined ? soft : number(spec, match[3]);
+    if (soft > hard) throw new UsageError(`exec: --rlimit ${spec}: the soft limit is above the hard one`);
+    limits[match[1]!] = [soft, hard];
+  }
+  return limits;
+}
+
+function execOptions(values: ExecValues): SpawnOptions {
   const options: SpawnOptions = { stdio: 'inherit' };
   const idOrName = (flag: string, text: string) => {
     if (text === '') throw new UsageError(`exec: --${flag} needs a value`);
     return /^[0-9]+$/.test(text) ? Number(text) : text;
   };
-  if (typeof values.user === 'string') options.user = idOrName('user', values.user);
-  if (typeof values.group === 'string') options.group = idOrName('group', values.group);
-  if (typeof values.groups === 'string') {
-    const groups = values.groups;
+  const one = (flags: Array<keyof ExecValues>) => {
+    const given = flags.filter((flag) => values[flag] !== undefined);
+    if (given.length > 1) throw new UsageError(`exec: --${given[0]} and --${given[1]} cannot be combined`);
+    return given.length === 0 ? undefined : values[given[0]!];
+  };
+  const user = one(['user', 'reuid']) as string | undefined;
+  if (user !== undefined) options.user = idOrName('user', user);
+  const group = one(['group', 'regid']) as string | undefined;
+  if (group !== undefined) options.group = idOrName('group', group);
+  let groups = one(['groups', 'init-groups', 'clear-groups']);
+  if (values['init-groups']) groups = 'init';
+  if (values['clear-groups']) groups = 'clear';
+  if (typeof groups === 'string') {
     if (groups === 'init' || groups === 'clear') options.supplementaryGroups = groups;
     else if (/^[0-9]+(,[0-9]+)*$/.test(groups)) options.supplementaryGroups = groups.split(',').map(Number);
     else throw new UsageError(`exec: --groups must be init, clear or a comma-separated list of gids, not '${groups}'`);
   }
-  if (typeof values.cap === 'string') {
-    if (!/^[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*$/.test(values.cap)) throw new UsageError(`exec: --cap must be a comma-separated list of capabilities, not '${values.cap}'`);
-    options.capabilities = values.cap.split(',');
+  if (values.cap !== undefined) {
+    const caps = values.cap.join(',');
+    if (!/^[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*$/.test(caps)) throw new UsageError(`exec: --cap must be a comma-separated list of capabilities, not '${caps}'`);
+    options.capabilities = caps.split(',');
   }
-  if (typeof values.securebits === 'string') {
+  for (const flag of ['bounding-set', 'inh-caps', 'ambient-caps'] as const) {
+    const value = values[flag];
+    if (value !== undefined && value !== '-all') {
+      throw new UsageError(`exec: --${flag} takes only -all here (what capspawn does anyway), not '${value}'; to keep capabilities, use --cap`);
+    }
+  }
+  if (values.cwd !== undefined) {
+    if (values.cwd === '') throw new UsageError('exec: --cwd needs a directory');
+    options.cwd = values.cwd;
+  }
+  if (values['clear-env'] || values.env !== undefined) {
+    const env: Record<string, string> = values['clear-env'] ? {} : { ...process.env } as Record<string, string>;
+    for (const pair of values.env ?? []) {
+      const at = pair.indexOf('=');
+      if (at <= 0) throw new UsageError(`exec: --env takes NAME=VALUE, not '${pair}'`);
+      env[pair.slice(0, at)] = pair.slice(at + 1);
+    }
+    options.env = env;
+  }
+  if (values.umask !== undefined) {
+    if (!/^0?[0-7]{1,3}$/.test(values.umask)) throw new UsageError(`exec: --umask takes an octal mode such as 077, not '${values.umask}'`);
+    options.umask = parseInt(values.umask, 8);
+  }
+  if (values.rlimit !== undefined) options.rlimits = rlimits(values.rlimit);
+  if (values.pdeathsig !== undefined) {
+    const name = values.pdeathsig.toUpperCase().replace(/^(SIG)?/, 'SIG');
+    options.parentDeathSignal = /^[0-9]+$/.test(values.pdeathsig) ? Number(values.pdeathsig) : (name as NodeJS.Signals);
+  }
+  if (values.securebits !== undefined) {
     if (values.securebits !== 'locked') throw new UsageError(`exec: --securebits takes 'locked', not '${values.securebits}'`);
     options.securebits = 'locked';
   }
   if (values['inherit-bounding-set']) options.boundingSet = 'inherit';
+  if (values['keep-new-privs'] && values['no-new-privs']) throw new UsageError('exec: --keep-new-privs and --no-new-privs cannot be combined');
   if (values['keep-new-privs']) options.noNewPrivs = false;
   return options;
 }
 
 const EXEC_OPTIONS = {
-  user: { type: 'string' },
-  group: { type: 'string' },
-  groups: { type: 'string' },
-  cap: { type: 'string' },
+  user: { type: 'string', short: 'u' },
+  reuid: { type: 'string' },
+  group: { type: 'string', short: 'g' },
+  regid: { type: 'string' },
+  groups: { type: 'string', short: 'G' },
+  'init-groups': { type: 'boolean' },
+  'clear-groups': { type: 'boolean' },
+  cap: { type: 'string', short: 'c', multiple: true },
+  cwd: { type: 'string', short: 'C' },
+  chdir: { type: 'string' },
+  env: { type: 'string', short: 'e', multiple: true },
+  'clear-env': { type: 'boolean', short: 'i' },
+  'ignore-environment': { type: 'boolean' },
+  umask: { type: 'string' },
+  rlimit: { type: 'string', multiple: true },
+  pdeathsig: { type: 'string' },
   securebits: { type: 'string' },
   'inherit-bounding-set': { type: 'boolean' },
   'keep-new-privs': { type: 'boolean' },
-  help: { type: 'boolean' },
+  'no-new-privs': { type: 'boolean' },
+  'bounding-set': { type: 'string' },
+  'inh-caps': { type: 'string' },
+  'ambient-caps': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
 } as const;
+
+type ExecValues = {
+  -readonly [K in keyof typeof EXEC_OPTIONS]?: (typeof EXEC_OPTIONS)[K] extends { multiple: true } ? string[] : (typeof EXEC_OPTIONS)[K]['type'] extends 'string' ? string : boolean;
+};
 
 function exec(args: string[]): Promise<number> | number {
   // Our options end at COMMAND (or `--`): everything after it is the command's, so a later
@@ -149,8 +291,15 @@ function exec(args: string[]): Promise<number> | number {
   const end = tokens.find((token) => token.kind === 'positional' || token.kind === 'option-terminator');
   const ours = end === undefined ? args : args.slice(0, end.index);
   const theirs = end === undefined ? [] : args.slice(end.kind === 'option-terminator' ? end.index + 1 : end.index);
-  const { values } = parseArgs({ args: ours, options: EXEC_OPTIONS });
+  const { values: parsed } = parseArgs({ args: ours, options: EXEC_OPTIONS });
+  const values: ExecValues = { ...parsed };
   if (values.help) return help('exec');
+  // env(1)'s spellings.
+  if (values.chdir !== undefined) {
+    if (values.cwd !== undefined) throw new UsageError('exec: --cwd and --chdir cannot be combined');
+    values.cwd = values.chdir;
+  }
+  if (values['ignore-environment']) values['clear-env'] = true;
   const [command, ...rest] = theirs;
   if (command === undefined) throw new UsageError('exec: no COMMAND given (capspawn exec [options] -- COMMAND [ARG...])');
   const options = execOptions(values);
@@ -173,19 +322,21 @@ function exec(args: string[]): Promise<number> | number {
   } catch (error) {
     stopForwarding();
     const { code, message } = error as NodeJS.ErrnoException;
-    console.error(`capspawn: ${code}: ${message}`);
+    console.error(`capspawn: ${code}: ${inFlags(message)}`);
     return EXIT_REFUSED;
   }
   const started = child;
   const done = new Promise<number>((resolve) => {
     started.on('error', (error) => {
-      const { code, message, syscall } = error as NodeJS.ErrnoException;
-      console.error(`capspawn: ${code}: ${message}`);
+      const { code, syscall, stage } = error as NodeJS.ErrnoException & { stage?: string };
+      console.error(`capspawn: ${code}: ${messageFor(error, 'cli')}`);
       // A signal that could not be forwarded (EPERM: no CAP_KILL over the workload's uid): the
       // command still runs, and we stay until it ends.
       if (syscall === 'kill') return;
       stopForwarding();
-      resolve(code === 'ENOENT' ? EXIT_NOT_FOUND : code === 'EACCES' ? EXIT_NOT_EXECUTABLE : EXIT_REFUSED);
+      // 127 and 126 are about COMMAND itself (as env(1)): not a --cwd that does not exist.
+      const exec = stage === 'exec';
+      resolve(exec && code === 'ENOENT' ? EXIT_NOT_FOUND : exec && code === 'EACCES' ? EXIT_NOT_EXECUTABLE : EXIT_REFUSED);
     });
     started.on('exit', (code, signal) => {
       stopForwarding();
@@ -194,6 +345,20 @@ function exec(args: string[]): Promise<number> | number {
   });
   pending.forEach((signal) => started.kill(signal)); // after the listeners: a failure is an 'error'
   return done;
+}
+
+/** The library's option names in a thrown error's message, as the flags that set them. */
+const FLAG_OF: Record<string, string> = {
+  user: '--user', uid: '--user', group: '--group', gid: '--group', supplementaryGroups: '--groups',
+  capabilities: '--cap', cwd: '--cwd', env: '--env', umask: '--umask', rlimits: '--rlimit',
+  parentDeathSignal: '--pdeathsig', securebits: '--securebits', boundingSet: '--inherit-bounding-set',
+  noNewPrivs: '--keep-new-privs',
+};
+
+function inFlags(message: string): string {
+  return message
+    .replace(/options\.rlimits\.([A-Za-z_]+)/g, '--rlimit $1')
+    .replace(/options\.([A-Za-z]+)(?:\[[0-9]+\])?/g, (whole, name: string) => FLAG_OF[name] ?? whole);
 }
 
 /** Whether this process is in the foreground process group of its controlling terminal
@@ -207,6 +372,12 @@ function inTerminalForeground(): boolean {
   } catch {
     return false;
   }
+}
+
+/** capspawn's version, from its package.json (this file is dist/cjs/cli.js). */
+function version(): string {
+  const file = path.join(__dirname, '..', '..', 'package.json');
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
 }
 
 function help(command: keyof typeof USAGE): number {
@@ -223,6 +394,10 @@ async function main(argv: string[]): Promise<number> {
       return inspect(args);
     case 'exec':
       return exec(args);
+    case '--version':
+    case '-V':
+      console.log(version());
+      return 0;
     case undefined:
     case '--help':
     case '-h':

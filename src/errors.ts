@@ -95,3 +95,163 @@ export function spawnErrno(
 
 /** The errnos child_process reports as an `'error'` event; it throws every other one. */
 export const EMITTED_ERRNOS: ReadonlySet<string> = new Set(['EACCES', 'EAGAIN', 'EMFILE', 'ENFILE', 'ENOENT']);
+
+/** A program's file capabilities (its `security.capability` attribute, as `getcap` shows it). */
+export interface FileCapabilities {
+  /** The file the exec stopped at (a PATH search resolved). */
+  path: string;
+  /** The `vfs_cap_data` revision: 1, 2 or 3 (namespaced, with `rootId`). */
+  revision: number;
+  /** The effective flag (`=ep`): the kernel refuses the exec unless the workload can have every
+   * permitted capability. */
+  effective: boolean;
+  permitted: string[];
+  inheritable: string[];
+  rootId: number | null;
+}
+
+/** The error emitted when the child stopped before exec: Node's errno codes, or
+ * `ERR_CAPSPAWN_BOUNDING_SET` when the bounding set could not be emptied. */
+export interface SpawnError extends CodedError {
+  errno: number;
+  syscall: string;
+  path: string;
+  spawnargs: string[];
+  /** The step of the child's sequence that failed (`'exec'`, `'setuid'`, `'bounding-set'`, …). */
+  stage: string;
+  /** Capabilities still raised, for the bounding set and the verification. */
+  remaining: string[];
+  /** For an exec `EPERM` of a program with file capabilities: what the file asks for. */
+  fileCapabilities?: FileCapabilities;
+}
+
+/** Who reads a message: a library user (option names) or a `capspawn` command user (flags). */
+export type Dialect = 'library' | 'cli';
+
+/** What a failure message is made of; kept on the error so the CLI can say it in its flags. */
+export interface FailureFacts {
+  file: string;
+  stage: string;
+  code: string | null;
+  /** The core's description of the failed step. */
+  detail: string;
+  /** Whether CAP_SETPCAP was effective in the supervisor (for a bounding-set refusal). */
+  setpcapEffective: boolean;
+  /** The capabilities the spawn asked to keep, as given. */
+  kept: string[];
+  fileCapabilities: FileCapabilities | null;
+  /** Thrown synchronously (an errno child_process throws), not emitted. */
+  thrown?: boolean;
+}
+
+const FACTS = Symbol.for('capspawn.failureFacts');
+
+/** `cap_net_raw=ep`, as `getcap` prints it. */
+function getcapText(caps: FileCapabilities): string {
+  const lower = (names: string[]) => names.map((c) => c.toLowerCase()).join(',');
+  const parts = [];
+  if (caps.permitted.length > 0) parts.push(`${lower(caps.permitted)}=${caps.effective ? 'e' : ''}p`);
+  if (caps.inheritable.length > 0) parts.push(`${lower(caps.inheritable)}+i`);
+  return parts.join(' ');
+}
+
+/** The capabilities to keep so that a program with file capabilities `caps` can be executed:
+ * those already kept, and every one the file lists as permitted. */
+function toKeep(kept: string[], caps: FileCapabilities): string[] {
+  const canonical = (name: string) => (/^[0-9]+$/.test(name) ? name : `CAP_${name.toUpperCase().replace(/^CAP_/, '')}`);
+  const keep = kept.map(canonical);
+  for (const cap of caps.permitted) if (!keep.includes(cap)) keep.push(cap);
+  return keep.map((c) => c.replace(/^CAP_/, ''));
+}
+
+/** The fix for a failure, in the reader's words, as the first sentence of its message. */
+function fix(facts: FailureFacts, dialect: Dialect): string | null {
+  const cli = dialect === 'cli';
+  if (facts.stage === 'bounding-set') {
+    const inherit = cli ? '--inherit-bounding-set' : "boundingSet: 'inherit'";
+    if (facts.setpcapEffective) {
+      return (
+        "allow prctl(PR_CAPBSET_DROP) in the supervisor's seccomp or LSM (AppArmor, SELinux) profile, which refuses it " +
+        `although CAP_SETPCAP is effective, or pass ${inherit} to run the workload with the bounding set raised`
+      );
+    }
+    return (
+      'give the supervisor CAP_SETPCAP or start it with an empty bounding set, ' +
+      `or pass ${inherit} to run the workload with the set raised`
+    );
+  }
+  const caps = facts.fileCapabilities;
+  if (facts.stage === 'exec' && facts.code === 'EPERM' && caps !== null && caps.effective && caps.permitted.length > 0) {
+    const keep = toKeep(facts.kept, caps);
+    const option = cli ? `--cap ${keep.map((c) => c.toLowerCase()).join(',')}` : `capabilities: [${keep.map((c) => `'${c}'`).join(', ')}]`;
+    return `pass ${option} to run ${caps.path}, whose file capabilities (${getcapText(caps)}) ask for ${caps.permitted.join(', ')}`;
+  }
+  return null;
+}
+
+/** The message of a failure: the fix first, then what happened. */
+export function failureMessage(facts: FailureFacts, dialect: Dialect): string {
+  const remedy = fix(facts, dialect);
+  if (facts.stage === 'bounding-set') {
+    return (
+      `spawn ${facts.file}: ${remedy}. Podman/Docker: --cap-add SETPCAP; Kubernetes: add SETPCAP to the ` +
+      "container's securityContext.capabilities.add; `capspawn doctor` tells which fix fits this deployment. " +
+      `The workload was not started: the capability bounding set could not be emptied: ${facts.detail}.`
+    );
+  }
+  // child_process's words for an errno: `spawn <file> ENOENT` emitted, `spawn EPERM` thrown.
+  const head = facts.thrown ? `spawn ${facts.code}` : `spawn ${facts.file} ${facts.code}`;
+  if (facts.stage === 'exec' || facts.stage === 'setup') {
+    if (remedy === null) return head;
+    return (
+      `${head}: ${remedy}. The kernel refuses to execute a program with the effective ` +
+      'file-capability flag unless the workload can hold all its capabilities, and the drop left it none of them.'
+    );
+  }
+  if (facts.stage === 'held' || facts.stage === 'died') return `spawn ${facts.file}: ${facts.detail}; the workload did not run`;
+  // Any other step that failed with an errno: Node's words, then which step it was.
+  if (isErrnoFailure(facts)) return `${head} (${facts.stage} failed before exec: ${facts.detail})`;
+  return `spawn ${facts.file}: ${facts.stage} failed before exec: ${facts.detail}`;
+}
+
+/** The stages whose failure has a code of capspawn's own, whatever the errno. */
+const STAGE_CODES: Record<string, string> = {
+  __proto__: null as unknown as string,
+  'bounding-set': 'ERR_CAPSPAWN_BOUNDING_SET',
+  died: 'ERR_CAPSPAWN_CHILD_DIED',
+  held: 'ERR_CAPSPAWN_CHILD_HELD',
+  procfs: 'ERR_CAPSPAWN_PROCFS',
+};
+
+/** Whether a failure is reported with its errno's code (not one of capspawn's own). */
+function isErrnoFailure(facts: FailureFacts): boolean {
+  return facts.code !== null && STAGE_CODES[facts.stage] === undefined;
+}
+
+/** The error for a child that stopped before exec. An errno failure looks as child_process
+ * reports it, whichever step it came from (`stage` names it): emitted with `syscall:
+ * 'spawn <file>'`, `path` and `spawnargs`; thrown (`facts.thrown`) as `spawn EPERM` with
+ * `syscall: 'spawn'` and neither. capspawn's own refusals keep the failed call as `syscall`. */
+export function spawnError(facts: FailureFacts, errno: number, syscall: string, args: unknown[], remaining: string[]): SpawnError {
+  const byErrno = isErrnoFailure(facts);
+  const fields = facts.thrown
+    ? { errno: -errno, code: facts.code!, syscall: 'spawn' }
+    : {
+        errno: -errno, // errno, code, syscall, path, spawnargs: child_process's order
+        code: STAGE_CODES[facts.stage] ?? facts.code ?? 'ERR_CAPSPAWN_VERIFY',
+        syscall: byErrno ? `spawn ${facts.file}` : syscall,
+        path: facts.file,
+        spawnargs: args as string[],
+      };
+  const error = Object.assign(new Error(failureMessage(facts, 'library')), fields, { stage: facts.stage, remaining }) as SpawnError;
+  if (facts.fileCapabilities !== null) error.fileCapabilities = facts.fileCapabilities;
+  Object.defineProperty(error, FACTS, { value: facts, enumerable: false });
+  return error;
+}
+
+/** The message of a spawn error in the reader's words: the CLI names its own flags. Errors that
+ * were not made by `spawnError` keep their message. */
+export function messageFor(error: Error, dialect: Dialect): string {
+  const facts = (error as Error & { [FACTS]?: FailureFacts })[FACTS];
+  return facts === undefined ? error.message : failureMessage(facts, dialect);
+}

@@ -1,6 +1,39 @@
 export { spawn } from './spawn.js';
-export { CapspawnChildProcess, type SpawnError } from './child.js';
+export { spawnSync, execFileSync, execSync } from './sync.js';
+export { execFile, exec } from './exec.js';
+export { CapspawnChildProcess, type ChildError, type SpawnError, type StdioStreams } from './child.js';
 export type { SpawnOptions, StdioOption, StdioKind } from './options.js';
+export type {
+  CapspawnChildProcessWithoutNullStreams,
+  CapspawnChildProcessByStdio,
+  SpawnOptionsWithoutStdio,
+  SpawnOptionsWithStdioTuple,
+  StdioNull,
+  StdioPipe,
+} from './types.js';
+export type {
+  ExecFileOptions,
+  ExecFileOptionsWithStringEncoding,
+  ExecFileOptionsWithBufferEncoding,
+  ExecOptions,
+  ExecOptionsWithStringEncoding,
+  ExecOptionsWithBufferEncoding,
+  ExecFileException,
+  ExecException,
+  PromiseWithChild,
+} from './exec.js';
+export type {
+  SpawnSyncOptions,
+  SpawnSyncOptionsWithStringEncoding,
+  SpawnSyncOptionsWithBufferEncoding,
+  SpawnSyncReturns,
+  ExecFileSyncOptions,
+  ExecFileSyncOptionsWithStringEncoding,
+  ExecFileSyncOptionsWithBufferEncoding,
+  ExecSyncOptions,
+  ExecSyncOptionsWithStringEncoding,
+  ExecSyncOptionsWithBufferEncoding,
+} from './sync.js';
 export { inspectSelf, inspectPid, probeBoundingSetClear, type CapabilityState } from './inspect.js';
 export type { ProbeResult } from './native.js';
 export type { CodedError } from './errors.js';

@@ -9,9 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import type { NativeBinding } from './native.js';
 
@@ -136,8 +134,9 @@ export function load(): { binding: NativeBinding; origin: NativeOrigin } {
     );
     throw Object.assign(error, { code: 'ERR_CAPSPAWN_UNSUPPORTED_PLATFORM', platform: process.platform });
   }
-  const require = createRequire(import.meta.url);
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  // This module is CommonJS (dist/cjs/loader.js; the ES module entry re-exports it), so it has
+  // `require` and `__dirname`; the package root is two levels up.
+  const root = join(__dirname, '..', '..');
   const attempts: NativeLoadAttempt[] = [];
   const { libc, how } = detectLibc();
   const platform = platformName(process.arch, libc);

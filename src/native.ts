@@ -2,6 +2,7 @@
  * The native binding: what it exports, loaded once by `loader.ts`. The binding only marshals
  * values; the logic lives in the Rust core crate.
  */
+import type { FileCapabilities } from './errors.js';
 import { load } from './loader.js';
 
 /** A capability state as the binding reports it. */
@@ -62,6 +63,32 @@ export type NativeSpawnResult =
   | { id: number; pid: number; stdio: number[]; failure?: undefined }
   | { failure: NativeChildFailure };
 
+/** How the binding's spawnSync runs the child to its end. */
+export interface NativeRunOptions {
+  /** Written to the stdin pipe, which is then closed (null: closed at once). */
+  input: Buffer | null;
+  /** Milliseconds, 0 for none. */
+  timeout: number;
+  killSignal: number;
+  /** Bytes of output over all pipes; null: unlimited. */
+  maxBuffer: number | null;
+}
+
+/** A run to its end: the child's exit and output, and the first thing that went wrong. */
+export type NativeSyncResult =
+  | {
+      pid: number;
+      status: number | null;
+      signal: number | null;
+      /** Per descriptor: the bytes read from an output pipe, null otherwise. */
+      output: Array<Buffer | null>;
+      /** The errno's name (`'ETIMEDOUT'`, `'ENOBUFS'`, `'EPIPE'`…), or null. */
+      error: string | null;
+      errno: number | null;
+      failure?: undefined;
+    }
+  | { failure: NativeChildFailure };
+
 /** The outcome of a real bounding-set clear in a throwaway child. */
 export interface ProbeResult {
   ok: boolean;
@@ -76,7 +103,11 @@ export interface NativeBinding {
   inspectSelf(): NativeCaps;
   inspectPid(pid: number): NativeCaps;
   probeBoundingSetClear(): ProbeResult;
+  /** After an exec EPERM: the file the search stopped at and its file capabilities, or null. */
+  execFileCapabilities(file: string, path: string | null, cwd: string | null): FileCapabilities | null;
   spawn(spec: NativeSpawnSpec): NativeSpawnResult;
+  /** Runs the child to its end on this thread (blocking). */
+  spawnSync(spec: NativeSpawnSpec, run: NativeRunOptions): NativeSyncResult;
   /** True if sent, false once the child has been reaped. */
   kill(id: number, signal: number): boolean;
   /** Sets the callback that receives every exit: (id, exit code or null, signal number or null). */

@@ -1,7 +1,9 @@
 //! `inspectSelf()` and `inspectPid(pid)`: a `ProcessCaps` as a plain object.
 
-use crate::napi::{Env, Result, Value};
+use crate::napi::{Env, Result, Value, ValueType};
 use capspawn::{CapMask, ProcessCaps};
+use std::ffi::OsStr;
+use std::path::Path;
 
 pub fn inspect_self(env: Env, _args: &[Value]) -> Result<Value> {
     let caps = ProcessCaps::of_self().map_err(|errno| crate::errno_error(errno, "capget"))?;
@@ -63,5 +65,46 @@ pub fn probe_bounding_set_clear(env: Env, _args: &[Value]) -> Result<Value> {
         env.set(object, "remaining", names(env, refused.remaining)?)?;
         env.set(object, "reason", env.string(&refused.to_string())?)?;
     }
+    Ok(object)
+}
+
+/// `execFileCapabilities(file, path, cwd)`: after an exec of `file` failed with `EPERM`, the
+/// file the search stopped at and its `security.capability` attribute, or null when it has none.
+/// `path` is the child's `PATH` and `cwd` its working directory (null: none, the supervisor's).
+pub fn exec_file_capabilities(env: Env, args: &[Value]) -> Result<Value> {
+    let arg = |i: usize| -> Result<Option<String>> {
+        match args.get(i) {
+            Some(&value)
+                if !matches!(
+                    env.value_type(value)?,
+                    ValueType::Null | ValueType::Undefined
+                ) =>
+            {
+                Ok(Some(env.to_string(value)?))
+            }
+            _ => Ok(None),
+        }
+    };
+    let file = arg(0)?.unwrap_or_default();
+    let (path, cwd) = (arg(1)?, arg(2)?);
+    let found = capspawn::file_caps::of_exec_failure(
+        OsStr::new(&file),
+        path.as_deref().map(OsStr::new),
+        cwd.as_deref().map(Path::new),
+    );
+    let Some((file, caps)) = found else {
+        return env.null();
+    };
+    let object = env.object()?;
+    env.set(object, "path", env.string(&file.to_string_lossy())?)?;
+    env.set(object, "revision", env.uint32(caps.revision.into())?)?;
+    env.set(object, "effective", env.boolean(caps.effective)?)?;
+    env.set(object, "permitted", names(env, caps.permitted)?)?;
+    env.set(object, "inheritable", names(env, caps.inheritable)?)?;
+    let root_id = match caps.root_id {
+        Some(id) => env.uint32(id)?,
+        None => env.null()?,
+    };
+    env.set(object, "rootId", root_id)?;
     Ok(object)
 }

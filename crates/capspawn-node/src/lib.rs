@@ -8,12 +8,15 @@ mod exits;
 mod inspect;
 mod napi;
 mod spawn;
+mod sync;
 
 napi::register_module! {
     "inspectSelf" => inspect::inspect_self,
     "inspectPid" => inspect::inspect_pid,
     "probeBoundingSetClear" => inspect::probe_bounding_set_clear,
+    "execFileCapabilities" => inspect::exec_file_capabilities,
     "spawn" => spawn::spawn,
+    "spawnSync" => sync::spawn_sync,
     "kill" => exits::kill,
     "onExit" => exits::on_exit,
     "refExits" => exits::ref_exits,

@@ -53,7 +53,7 @@ fn stdio(env: Env, value: Value) -> Result<Stdio> {
     }
 }
 
-fn command(env: Env, spec: Value) -> Result<Command> {
+pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
     let mut command = Command::new(env.to_string(required(env, spec, "file")?)?);
     let argv = strings(env, required(env, spec, "argv")?)?;
     if let Some((argv0, args)) = argv.split_first() {
@@ -142,7 +142,7 @@ fn command(env: Env, spec: Value) -> Result<Command> {
 }
 
 /// The error thrown for a problem found before anything was cloned.
-fn thrown(error: SpawnError) -> Error {
+pub(crate) fn thrown(error: SpawnError) -> Error {
     let message = error.to_string();
     match error {
         SpawnError::InvalidInput { what, .. } => {
@@ -164,7 +164,7 @@ fn thrown(error: SpawnError) -> Error {
     }
 }
 
-fn failure(env: Env, failure: capspawn::Failure) -> Result<Value> {
+pub(crate) fn failure(env: Env, failure: capspawn::Failure) -> Result<Value> {
     let object = env.object()?;
     env.set(object, "stage", env.string(failure.stage.name())?)?;
     env.set(object, "syscall", env.string(failure.stage.syscall())?)?;

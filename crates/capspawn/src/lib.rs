@@ -5,7 +5,8 @@
 //! - [`Command`] starts a workload through a `CLONE_VM` child that runs the ordered privilege
 //!   drop of [`privilege_drop::run`] and refuses to exec when the bounding set cannot be emptied;
 //! - [`CommandExt::drop_privileges`] runs the same drop in `std::process::Command::pre_exec`;
-//! - [`Reaper`] reaps children by pidfd on one thread and reports their exits.
+//! - [`Reaper`] reaps children by pidfd on one thread and reports their exits;
+//! - [`Command::run`] runs a workload to its end on the calling thread (input, output, timeout).
 
 #![cfg(target_os = "linux")]
 
@@ -16,6 +17,7 @@ mod clone;
 mod command;
 mod error;
 mod failure;
+pub mod file_caps;
 pub mod inspect;
 mod memory_gate;
 mod pre_exec;
@@ -25,6 +27,7 @@ mod raw;
 mod reaper;
 pub mod resolve;
 mod stdio;
+mod sync_run;
 pub mod thread_caps;
 mod watchdog;
 
@@ -39,3 +42,4 @@ pub use pre_exec::CommandExt;
 pub use privilege_drop::{BoundingSetPolicy, Failure, Privileges, Stage};
 pub use reaper::Reaper;
 pub use stdio::Stdio;
+pub use sync_run::{RunOptions, RunOutput};

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 /// end (a `fork` in another supervisor thread at that instant, until its own `execve`) can make
 /// it wait. Past this, the previous child counts as gone (its exec cannot take this long), and
 /// the supervisor's flag stays cleared for good, since it cannot be proved safe to restore.
-const PREVIOUS_CHILD_WAIT: Duration = Duration::from_millis(100);
+const PREVIOUS_CHILD_WAIT: Duration = Duration::from_secs(1);
 
 /// A close-on-exec pipe whose write end, once `clone` has returned, only the child holds: its
 /// end-of-file means the child has left the supervisor's memory.

@@ -46,7 +46,8 @@ pub struct Privileges {
     /// capabilities.
     pub lock_securebits: bool,
     /// Refuse the spawn when `/proc/thread-self/status` cannot be read for step 6's cross-check
-    /// (the default). `false` still cross-checks when procfs is there, and skips it otherwise.
+    /// (the default). `false` still cross-checks when procfs is there, and skips it only when
+    /// nothing is mounted at `/proc` (`ENOENT`); anything else there that is not procfs refuses.
     pub require_procfs: bool,
 }
 
@@ -196,7 +197,13 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
         thread_caps::set_securebits(locked_securebits(keep))
             .map_err(Failure::at(Stage::Securebits))?;
     } else if privileges.uid.is_some() || !keep.is_empty() {
-        thread_caps::set_keepcaps(true).map_err(Failure::at(Stage::Securebits))?;
+        match thread_caps::set_keepcaps(true) {
+            Ok(()) => {}
+            // Locked off by the supervisor's own securebits: fine when nothing is kept and the
+            // uid change cannot make the memory dumpable anyway.
+            Err(Errno::EPERM) if keep.is_empty() && keepcaps_unneeded() => {}
+            Err(errno) => return Err(Failure::at(Stage::Securebits)(errno)),
+        }
     }
 
     // 4. The uid, then the capability sets: after the uid change, because dropping CAP_SETUID
@@ -267,6 +274,15 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
         }
     }
     Err(Failure::at(Stage::Exec)(errno))
+}
+
+/// Whether the uid change of step 4 is safe without keepcaps: with `SECBIT_NO_SETUID_FIXUP` the
+/// permitted set survives it anyway, and only `fs.suid_dumpable=1` makes it set the dumpable
+/// flag (0 clears it, 2 leaves the memory to root). Read only when keepcaps is locked off.
+fn keepcaps_unneeded() -> bool {
+    let no_fixup = capctl::prctl::Secbits::NO_SETUID_FIXUP.bits() as u32;
+    thread_caps::securebits().is_ok_and(|bits| bits & no_fixup != 0)
+        || raw::suid_dumpable().is_ok_and(|value| value != 1)
 }
 
 /// The shell that runs a file the kernel cannot execute, NUL-terminated.
@@ -381,10 +397,10 @@ fn verify(privileges: &Privileges) -> Result<(), Failure> {
                 return Err(failure);
             }
         }
-        Err(errno) if privileges.require_procfs => {
-            return Err(Failure::at(Stage::Procfs)(errno));
-        }
-        Err(_) => {}
+        // Only an absent procfs may be skipped, and only when the caller opted out: one that
+        // is not procfs, or a read that fails, refuses.
+        Err(Errno::ENOENT) if !privileges.require_procfs => {}
+        Err(errno) => return Err(Failure::at(Stage::Procfs)(errno)),
     }
     Ok(())
 }

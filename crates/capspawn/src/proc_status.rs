@@ -35,9 +35,13 @@ pub struct Status {
     pub pid: Option<u64>,
     /// How many supplementary groups `Groups` listed.
     pub groups: usize,
-    /// Whether each listed group was among the expected ones, in strictly increasing order
-    /// (the kernel keeps them sorted; the parent removed duplicates from what it set).
+    /// Whether each listed group was among the expected ones, none twice (the parent removed
+    /// duplicates from what it set; the kernel sorts by global id, so in a user namespace the
+    /// printed order need not be increasing).
     pub groups_as_expected: bool,
+    /// The owner of the open status file: root when the task is not dumpable (procfs gives a
+    /// non-dumpable task's files to root), its effective uid otherwise.
+    pub owner: Option<u32>,
     /// A line or number that cannot be what procfs prints: a field twice, a value out of
     /// range, too many or too few values. Such a file is not trusted.
     pub malformed: bool,
@@ -125,8 +129,12 @@ struct Parser<'a> {
     /// How many numbers of this line were read.
     index: usize,
     uids: [u32; 4],
-    last_group: Option<u32>,
+    /// Which of the expected groups were listed (by index in the sorted expected list).
+    seen_groups: [u64; MAX_GROUPS / 64],
 }
+
+/// As many groups as a spawn may set (`privilege_drop::MAX_GROUPS`).
+const MAX_GROUPS: usize = crate::privilege_drop::MAX_GROUPS;
 
 impl<'a> Parser<'a> {
     fn new(expected_groups: Option<&'a [libc::gid_t]>) -> Self {
@@ -143,7 +151,7 @@ impl<'a> Parser<'a> {
             number: None,
             index: 0,
             uids: [0; 4],
-            last_group: None,
+            seen_groups: [0; MAX_GROUPS / 64],
         }
     }
 
@@ -244,12 +252,23 @@ impl<'a> Parser<'a> {
                     return status.malformed = true;
                 };
                 status.groups = status.groups.saturating_add(1);
-                let increasing = self.last_group.map_or(true, |last| gid > last);
-                let expected = self.expected_groups.map_or(true, |g| g.contains(&gid));
-                if !increasing || !expected {
+                let Some(expected) = self.expected_groups else {
+                    return;
+                };
+                // `expected` is sorted (the parent sorted it); each may be listed once.
+                let index = expected
+                    .binary_search(&gid)
+                    .ok()
+                    .filter(|&i| i < MAX_GROUPS);
+                let first = index.and_then(|i| {
+                    let (word, bit) = (self.seen_groups.get_mut(i / 64)?, 1u64 << (i % 64));
+                    let first = *word & bit == 0;
+                    *word |= bit;
+                    Some(first)
+                });
+                if first != Some(true) {
                     status.groups_as_expected = false;
                 }
-                self.last_group = Some(gid);
             }
             Field::NoNewPrivs | Field::Seccomp | Field::SeccompFilters => {
                 let slot = match field {
@@ -322,7 +341,14 @@ pub fn thread_self(expected_groups: Option<&[libc::gid_t]>) -> Result<Status, Er
     }
     let fd = fd as libc::c_int;
     let read = raw::on_procfs(fd).and_then(|()| {
+        // SAFETY: stat is plain data, for which all zeroes is a valid value.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: the kernel writes one stat into the live value.
+        if unsafe { libc::syscall(libc::SYS_fstat, fd, &mut stat as *mut libc::stat) } != 0 {
+            return Err(Errno::last());
+        }
         let mut parser = Parser::new(expected_groups);
+        parser.status.owner = Some(stat.st_uid);
         let mut buffer = [0u8; 1024];
         loop {
             // SAFETY: the kernel writes at most `buffer.len()` bytes into the live buffer.
@@ -397,6 +423,13 @@ impl Status {
                 return failure(Stage::Setgroups, CapMask::EMPTY);
             }
         }
+        // Not dumpable, as procfs itself shows it: for a task whose effective uid is not 0,
+        // its files belong to root only then (for uid 0 the owner tells nothing).
+        if let Some([_, euid, _, _]) = self.uids {
+            if euid != 0 && self.owner != Some(0) {
+                return failure(Stage::Dumpable, CapMask::EMPTY);
+            }
+        }
         None
     }
 }
@@ -432,7 +465,7 @@ CapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t1\n";
     }
 
     #[test]
-    fn groups_must_be_the_expected_ones_in_increasing_order() {
+    fn groups_must_be_the_expected_ones_each_once() {
         let with = |line: &[u8]| {
             let text = [&ROOT[..ROOT.len() - 1], b"\n", line].concat();
             parse(&text, Some(&[4, 27]))
@@ -445,7 +478,8 @@ CapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t1\n";
             parse(text.as_bytes(), Some(&[4, 27]))
         };
         assert!(!replaced(b"Groups:\t4 27 ", b"Groups:\t4 42 ").groups_as_expected);
-        assert!(!replaced(b"Groups:\t4 27 ", b"Groups:\t27 4 ").groups_as_expected);
+        // A user namespace can print them out of order: still the same set.
+        assert!(replaced(b"Groups:\t4 27 ", b"Groups:\t27 4 ").groups_as_expected);
         assert!(!replaced(b"Groups:\t4 27 ", b"Groups:\t4 4 ").groups_as_expected);
         assert_eq!(replaced(b"Groups:\t4 27 ", b"Groups:\t").groups, 0);
         // A field printed twice is not procfs's output.

@@ -268,6 +268,42 @@ pub fn default_all_signals() {
     }
 }
 
+/// Sets back to the default every signal that has a handler (not `SIG_DFL`, not `SIG_IGN`,
+/// which stay as they are, as `execve` leaves them): for a forked child, whose memory is a copy,
+/// so the query costs nothing the shared memory of a `clone` child would not allow.
+pub fn default_caught_signals() {
+    let default = [0u64; 4];
+    for signal in 1..=64 {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        let mut old = [0u64; 4];
+        // SAFETY: a query: no new action, the old one written into `old` (the kernel's struct
+        // sigaction, 32 bytes); the mask size is the kernel's 8 bytes.
+        let queried = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                std::ptr::null::<u64>(),
+                old.as_mut_ptr(),
+                std::mem::size_of::<SignalMask>(),
+            )
+        };
+        if queried == 0 && old[0] > 1 {
+            // SAFETY: as in `default_all_signals`.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    signal,
+                    default.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    std::mem::size_of::<SignalMask>(),
+                )
+            };
+        }
+    }
+}
+
 /// Discards pending `SIGTSTP`, `SIGTTIN` and `SIGTTOU` (blocked, so still pending) by ignoring
 /// each for a moment: the kernel drops a pending signal whose action becomes `SIG_IGN`. Each is
 /// then back at `SIG_DFL`, which is what the workload inherits. (`SIGSTOP` cannot be blocked:
@@ -397,6 +433,29 @@ pub fn getgroups(groups: &mut [libc::gid_t]) -> Result<usize, Errno> {
         .map(|n| n as usize)
 }
 
+/// The `fs.suid_dumpable` sysctl (0, 1 or 2), read with raw syscalls into a stack buffer.
+pub fn suid_dumpable() -> Result<u8, Errno> {
+    let path = b"/proc/sys/fs/suid_dumpable\0";
+    // SAFETY: a NUL-terminated path; the new descriptor is closed below.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    })? as RawFd;
+    let mut text = [0u8; 8];
+    // SAFETY: the kernel writes at most `text.len()` bytes into the live buffer.
+    let read = check(unsafe { libc::syscall(libc::SYS_read, fd, text.as_mut_ptr(), text.len()) });
+    // SAFETY: closes the descriptor opened above, which nothing else uses.
+    unsafe { libc::syscall(libc::SYS_close, fd) };
+    match (read?, text) {
+        (1.., [digit @ b'0'..=b'2', ..]) => Ok(digit - b'0'),
+        _ => Err(Errno::EIO),
+    }
+}
+
 /// `PR_GET_DUMPABLE`: 1 when the process may be ptraced by its own uid, 0 when only with
 /// `CAP_SYS_PTRACE`, 2 when only by root (`fs.suid_dumpable=2`).
 pub fn dumpable() -> Result<libc::c_long, Errno> {
@@ -424,6 +483,52 @@ pub fn set_dumpable(dumpable: bool) -> Result<(), Errno> {
 #[cfg(test)]
 mod tests {
     use super::fd_number;
+
+    #[test]
+    fn a_pending_blocked_stop_signal_is_discarded_and_its_action_is_the_default() {
+        // In a forked child (the harness has other threads): block SIGTSTP, raise it, discard.
+        let bit = |signal: libc::c_int| 1u64 << (signal - 1);
+        // SAFETY: the child only makes raw syscalls and _exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let ok = (|| {
+                super::set_signal_mask(bit(libc::SIGTSTP)).ok()?;
+                // SAFETY: signals this process only.
+                unsafe { libc::kill(libc::getpid(), libc::SIGTSTP) };
+                let mut pending = 0u64;
+                // SAFETY: an 8-byte kernel sigset out-parameter.
+                unsafe { libc::syscall(libc::SYS_rt_sigpending, &mut pending, 8) };
+                if pending & bit(libc::SIGTSTP) == 0 {
+                    return None; // the control: it was pending
+                }
+                super::discard_pending_stop_signals();
+                // SAFETY: as above.
+                unsafe { libc::syscall(libc::SYS_rt_sigpending, &mut pending, 8) };
+                let mut action = [u64::MAX; 4];
+                // SAFETY: a query of the action into a 32-byte kernel sigaction.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        libc::SIGTSTP,
+                        std::ptr::null::<u64>(),
+                        action.as_mut_ptr(),
+                        8,
+                    )
+                };
+                (pending & bit(libc::SIGTSTP) == 0 && action[0] == 0).then_some(())
+            })();
+            // SAFETY: ends the child at once.
+            unsafe { libc::_exit(if ok.is_some() { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: our own child, a valid out-pointer.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "{status}"
+        );
+    }
 
     #[test]
     fn fd_numbers_are_read_from_proc_entry_names() {

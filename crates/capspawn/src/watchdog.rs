@@ -128,6 +128,9 @@ const HANGUP: u64 = 1 << 32;
 /// The watchdog thread's side: its epoll, the slots it watches by timerfd, and the pipes it
 /// waits on.
 struct Watchdog {
+    /// The process it runs in: a `fork` of the supervisor inherits this (and its epoll, shared
+    /// with the parent's), but not its thread, so the fork starts a watchdog of its own.
+    pid: u32,
     epoll: OwnedFd,
     slots: Mutex<HashMap<RawFd, Arc<Slot>>>,
     /// Exit-watch pipes waited on, by the generation of their child (see memory_gate).
@@ -140,12 +143,16 @@ static WATCHDOG: Mutex<Option<Arc<Watchdog>>> = Mutex::new(None);
 /// tried again at the next spawn: no spawn runs unwatched.
 fn watchdog() -> Result<Arc<Watchdog>, Errno> {
     let mut started = lock(&WATCHDOG);
-    if let Some(watchdog) = &*started {
-        return Ok(watchdog.clone());
+    match &*started {
+        Some(watchdog) if watchdog.pid == std::process::id() => return Ok(watchdog.clone()),
+        // A fork's inherited one: never dropped, its epoll is shared with the parent's.
+        Some(_) => std::mem::forget(started.take()),
+        None => {}
     }
     // SAFETY: epoll_create1 returns a new descriptor or -1.
     let epoll = Errno::result(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
     let watchdog = Arc::new(Watchdog {
+        pid: std::process::id(),
         // SAFETY: epoll_create1 just returned this descriptor; nothing else owns it.
         epoll: unsafe { OwnedFd::from_raw_fd(epoll) },
         slots: Mutex::new(HashMap::new()),
@@ -282,7 +289,13 @@ pub(crate) fn arm(exit_watch: RawFd) -> Result<Armed, Errno> {
     // A spawn from a thread-local destructor finds the slot gone: refused, not a panic.
     let slot = SLOT.try_with(|cell| -> Result<Arc<Slot>, Errno> {
         let mut registered = cell.borrow_mut();
-        if registered.is_none() {
+        let current = registered
+            .as_ref()
+            .is_some_and(|r| r.watchdog.pid == std::process::id());
+        if !current {
+            // A slot inherited through fork is forgotten, not dropped: dropping it would remove
+            // the parent's timerfd from the parent's epoll, which the fork shares.
+            std::mem::forget(registered.take());
             *registered = Some(watchdog()?.register()?);
         }
         registered

@@ -57,6 +57,33 @@ fn build(name: &str) -> PathBuf {
     binary
 }
 
+/// An attacker process, killed however the test ends (and, by its parent-death signal, if the
+/// test process itself dies).
+struct Attacker(Option<capspawn::Child>);
+
+impl Attacker {
+    fn start(command: &mut Command) -> Attacker {
+        let child = command
+            .parent_death_signal(libc::SIGKILL)
+            .spawn()
+            .expect("start the attacker");
+        Attacker(Some(child))
+    }
+
+    fn child(&mut self) -> &mut capspawn::Child {
+        self.0.as_mut().expect("running")
+    }
+}
+
+impl Drop for Attacker {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.take() {
+            let _ = child.signal(libc::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+}
+
 fn nobody(command: &mut Command) -> &mut Command {
     command.user(UserSpec::Name("nobody".into()))
 }
@@ -81,11 +108,10 @@ fn race(racer: &PathBuf, configure: fn(&mut Command) -> &mut Command, spawns: us
     let marker: &'static [u8] = Box::leak(Box::new(random));
     let hex: String = marker.iter().map(|b| format!("{b:02x}")).collect();
     let address = format!("{:x}", marker.as_ptr() as usize);
-    let mut attacker = configure(Command::new(racer).args([&address, &hex]))
-        .stdout(Stdio::Pipe)
-        .spawn()
-        .expect("start the racer");
-    let mut out = BufReader::new(std::fs::File::from(attacker.stdout.take().unwrap()));
+    let mut attacker =
+        Attacker::start(configure(Command::new(racer).args([&address, &hex])).stdout(Stdio::Pipe));
+    let stdout = attacker.child().stdout.take().unwrap();
+    let mut out = BufReader::new(std::fs::File::from(stdout));
     let mut ready = String::new();
     out.read_line(&mut ready).unwrap();
     assert_eq!(ready, "ready\n");
@@ -95,15 +121,25 @@ fn race(racer: &PathBuf, configure: fn(&mut Command) -> &mut Command, spawns: us
             .expect("spawn");
         assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
     }
-    let _ = attacker.signal(libc::SIGTERM);
+    let _ = attacker.child().signal(libc::SIGTERM);
     let mut report = String::new();
     out.read_to_string(&mut report).unwrap();
-    let status = attacker.wait().unwrap();
+    let status = attacker.child().wait().unwrap();
     assert!(
         !report.contains("BREACH"),
         "the racer read the supervisor's memory: {report}"
     );
     assert_eq!(status, ExitStatus::Exited(0), "{report}");
+    // The control: it did reach the children (their exec'd workloads, which are its to open).
+    let opened: u64 = report
+        .trim()
+        .strip_prefix("opened ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count from the racer: {report}"));
+    assert!(
+        opened > 0,
+        "the racer opened no child's memory at all: it proves nothing"
+    );
     // The supervisor gets its flag back (on the watchdog thread, once the last exit watch
     // reported): only the window was closed, not its own dumpability.
     // SAFETY: prctl with integer arguments only reads the flag.
@@ -148,11 +184,25 @@ fn storm_uid(command: &mut Command) -> &mut Command {
 
 /// Starts `sh -c 'while :; do kill -SIG -1; done'` as [`STORM_ID`]: every process of that uid
 /// (but the loop itself) gets `signal` over and over, the supervisor's next children among them.
-fn storm(signal: &str) -> capspawn::Child {
+/// First, the control: the storm stops a plain `sleep` of that uid, or the test proves nothing
+/// (a stop signal to an orphaned process group is dropped by the kernel, for one).
+fn storm(signal: &str) -> Attacker {
     let script = format!("while :; do kill -{signal} -1 2>/dev/null; done");
-    storm_uid(Command::new("/bin/sh").args(["-c", &script]))
-        .spawn()
-        .expect("start the storm")
+    let storm = Attacker::start(storm_uid(Command::new("/bin/sh").args(["-c", &script])));
+    let mut sleeper = Attacker::start(storm_uid(Command::new("/bin/sleep").arg("30")));
+    let stat = format!("/proc/{}/stat", sleeper.child().pid);
+    let stopped = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let text = std::fs::read_to_string(&stat).unwrap_or_default();
+        text.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('T'))
+    });
+    assert!(
+        stopped,
+        "the {signal} storm did not stop a sleep of its uid"
+    );
+    drop(sleeper);
+    storm
 }
 
 /// Spawns `true` as [`STORM_ID`] `count` times under a storm: each spawn must end, either
@@ -181,8 +231,7 @@ fn a_child_stopped_before_exec_is_killed_and_the_spawn_refused() {
     let _serial = serial();
     let attacker = storm("STOP");
     let held = spawns_under_storm(60);
-    let _ = attacker.signal(libc::SIGKILL);
-    attacker.wait().unwrap();
+    drop(attacker);
     assert!(
         held > 0,
         "the storm never stopped a child before exec: the test proves nothing"
@@ -206,8 +255,7 @@ fn stop_signals_pending_before_exec_are_discarded() {
     let attacker = storm("TSTP");
     let spawns = 200;
     let held = spawns_under_storm(spawns);
-    let _ = attacker.signal(libc::SIGKILL);
-    attacker.wait().unwrap();
+    drop(attacker);
     assert!(
         held < spawns / 4,
         "{held} of {spawns} children were stopped before exec"

@@ -372,5 +372,53 @@ fn without_procfs_the_cross_check_refuses_unless_the_caller_opted_out() {
         (failure.stage, failure.errno),
         (Stage::Procfs, Some(Errno::ENOTSUP))
     );
+    // The opt-out is for no procfs at all, not for something else mounted in its place.
+    let error = Command::new("true")
+        .require_procfs(false)
+        .spawn()
+        .unwrap_err();
+    let SpawnError::Child(failure) = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(
+        (failure.stage, failure.errno),
+        (Stage::Procfs, Some(Errno::ENOTSUP))
+    );
     assert!(capspawn::bounding_set::probe_clear().unwrap().is_err());
+}
+
+#[test]
+fn a_supervisor_with_keepcaps_locked_off_still_spawns_as_another_user() {
+    // systemd's SecureBits=keep-caps-locked, or a supervisor itself started with capspawn's
+    // securebits 'locked': keepcaps cannot be set for the uid change, and with the default
+    // fs.suid_dumpable (0) it is not needed, so the spawn must not be refused for it.
+    const TEST: &str = "a_supervisor_with_keepcaps_locked_off_still_spawns_as_another_user";
+    if !rerun_under(&["setpriv", "--securebits", "+keep_caps_locked"], TEST) {
+        return;
+    }
+    if std::fs::read_to_string("/proc/sys/fs/suid_dumpable")
+        .unwrap()
+        .trim()
+        != "0"
+    {
+        panic!("this test needs the default fs.suid_dumpable (0)");
+    }
+    let (out, status) = common::output(
+        Command::new("/bin/cat")
+            .arg("/proc/self/status")
+            .user(capspawn::UserSpec::Name("nobody".into())),
+    );
+    assert_eq!(status, capspawn::ExitStatus::Exited(0));
+    assert!(out.contains("Uid:\t65534\t65534\t65534\t65534"), "{out}");
+    assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
+    // Keeping capabilities needs keepcaps: refused, with the stage that says so.
+    let failure = common::refused("keepcaps-locked", |command| {
+        command
+            .user(capspawn::UserSpec::Name("nobody".into()))
+            .capabilities(capspawn::CapMask(1 << 10))
+    });
+    assert_eq!(
+        (failure.stage, failure.errno),
+        (Stage::Securebits, Some(Errno::EPERM))
+    );
 }

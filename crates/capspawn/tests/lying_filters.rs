@@ -222,3 +222,34 @@ fn no_kernel_answer_makes_the_child_panic() {
     let child = Command::new("true").spawn().unwrap();
     assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
 }
+
+#[test]
+fn a_filter_faking_the_dumpable_flag_is_refused() {
+    // With fs.suid_dumpable=1 the uid change makes the shared memory dumpable; a filter that
+    // fakes PR_SET_DUMPABLE (so it stays so) and PR_GET_DUMPABLE (so it reads 0) is caught by
+    // procfs, which gives a dumpable task's files to its uid rather than to root.
+    const TEST: &str = "a_filter_faking_the_dumpable_flag_is_refused";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    let saved = std::fs::read_to_string("/proc/sys/fs/suid_dumpable").unwrap();
+    std::fs::write("/proc/sys/fs/suid_dumpable", "1").unwrap();
+    struct Restore(String);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = std::fs::write("/proc/sys/fs/suid_dumpable", self.0.trim());
+        }
+    }
+    let _restore = Restore(saved);
+    let set = libc::PR_SET_DUMPABLE as u64;
+    let get = libc::PR_GET_DUMPABLE as u64;
+    lie(
+        &[libc::SYS_prctl],
+        Box::new(move |call| match call.args[0] {
+            op if op == set || op == get => Some(0),
+            _ => None,
+        }),
+    );
+    let failure = refused_as_nobody(TEST);
+    assert_eq!(failure.stage, Stage::Dumpable, "{failure:?}");
+}

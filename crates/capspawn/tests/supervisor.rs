@@ -292,3 +292,48 @@ fn a_supervisor_that_ignores_sigchld_can_still_spawn() {
     assert!(marker.exists(), "the workload did not run");
     std::fs::remove_file(&marker).unwrap();
 }
+
+/// The self-pipe a supervisor's SIGUSR1 handler writes to (as tokio and signal-hook do).
+static SELF_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn on_usr1(_: libc::c_int) {
+    let fd = SELF_PIPE.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: write(2) of one byte from a static buffer, async-signal-safe.
+    unsafe { libc::write(fd, b"!".as_ptr().cast(), 1) };
+}
+
+#[test]
+fn the_pre_exec_drop_runs_no_supervisor_handler_in_the_fork() {
+    // From the uid change on, a process of the workload's uid may signal std's forked child;
+    // a supervisor handler run there would write into the self-pipe the supervisor shares.
+    // The drop defaults such handlers, so a SIGUSR1 after it ends the child instead.
+    const TEST: &str = "the_pre_exec_drop_runs_no_supervisor_handler_in_the_fork";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::{CommandExt as _, ExitStatusExt};
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK).unwrap();
+    SELF_PIPE.store(write_end.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: installs a handler that only calls write(2).
+    unsafe { libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t) };
+    let privileges = Command::new("x")
+        .user(UserSpec::Name("nobody".into()))
+        .privileges()
+        .unwrap();
+    let mut command = std::process::Command::new("true");
+    command.drop_privileges(privileges);
+    // SAFETY: kill(2) of this (forked) process only, async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::kill(libc::getpid(), libc::SIGUSR1);
+            Ok(())
+        })
+    };
+    let status = command.status().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGUSR1), "{status:?}");
+    let mut byte = [0u8; 1];
+    // SAFETY: a non-blocking read of one byte into a live buffer.
+    let got = unsafe { libc::read(read_end.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
+    assert_eq!(got, -1, "the supervisor's handler ran in the forked child");
+}
