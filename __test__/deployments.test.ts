@@ -250,22 +250,31 @@ describe('a program with file capabilities (setcap cap_net_raw=ep, as Debian shi
 
   const FILE_CAPS = { revision: 2, effective: true, permitted: ['CAP_NET_RAW'], inheritable: [], rootId: null };
 
-  it('an exec EPERM names the capability the file asks for and the option that runs it, first', async () => {
-    const result = await outcome(spawn(file, [], { user: 'nobody' }));
-    expect(result.events).toEqual(['error', 'close']);
-    expect(result.error).toMatchObject({ code: 'EPERM', errno: -1, stage: 'exec', syscall: `spawn ${file}`, fileCapabilities: { path: file, ...FILE_CAPS } });
-    expect(result.error!.message).toBe(
-      `spawn ${file} EPERM: pass capabilities: ['NET_RAW'] to run ${file}, whose file capabilities (cap_net_raw=ep) ask for CAP_NET_RAW. ` +
+  /** What spawn() throws: an exec EPERM is thrown synchronously, as child_process throws it. */
+  const thrown = (run: () => unknown): Error & Record<string, unknown> => {
+    try {
+      run();
+    } catch (error) {
+      return error as Error & Record<string, unknown>;
+    }
+    throw new Error('spawn() did not throw');
+  };
+
+  it('an exec EPERM names the capability the file asks for and the option that runs it, first', () => {
+    const error = thrown(() => spawn(file, [], { user: 'nobody' }));
+    expect(error).toMatchObject({ code: 'EPERM', errno: -1, stage: 'exec', syscall: 'spawn', fileCapabilities: { path: file, ...FILE_CAPS } });
+    expect(error.message).toBe(
+      `spawn EPERM: pass capabilities: ['NET_RAW'] to run ${file}, whose file capabilities (cap_net_raw=ep) ask for CAP_NET_RAW. ` +
         'The kernel refuses to execute a program with the effective file-capability flag unless the workload can hold all its capabilities, and the drop left it none of them.',
     );
   });
 
-  it('found through PATH and a relative cwd entry too, the advice keeping what is already kept', async () => {
-    const viaPath = await outcome(spawn('needs-net-raw', [], { env: { PATH: `/nonexistent:${bin}` }, capabilities: ['net_bind_service'] }));
-    expect(viaPath.error).toMatchObject({ code: 'EPERM', fileCapabilities: { path: file } });
-    expect(viaPath.error!.message).toContain("pass capabilities: ['NET_BIND_SERVICE', 'NET_RAW'] to run");
-    const relative = await outcome(spawn('./needs-net-raw', [], { cwd: bin }));
-    expect(relative.error).toMatchObject({ code: 'EPERM', fileCapabilities: { path: path.join(bin, 'needs-net-raw') } });
+  it('found through PATH and a relative cwd entry too, the advice keeping what is already kept', () => {
+    const viaPath = thrown(() => spawn('needs-net-raw', [], { env: { PATH: `/nonexistent:${bin}` }, capabilities: ['net_bind_service'] }));
+    expect(viaPath).toMatchObject({ code: 'EPERM', fileCapabilities: { path: file } });
+    expect(viaPath.message).toContain("pass capabilities: ['NET_BIND_SERVICE', 'NET_RAW'] to run");
+    const relative = thrown(() => spawn('./needs-net-raw', [], { cwd: bin }));
+    expect(relative).toMatchObject({ code: 'EPERM', fileCapabilities: { path: path.join(bin, 'needs-net-raw') } });
   });
 
   it('runs with the option the message names, and with the bounding set left raised', async () => {
