@@ -7,6 +7,7 @@ import { isMainThread } from 'node:worker_threads';
 import { Stream } from 'node:stream';
 import { invalidArgType, invalidArgValue, invalidSyncForkInput, ipcUnsupported, outOfRange, spawnErrno, unknownSignal } from './errors.js';
 import type { NativeSpawnSpec, NativeStdio } from './native.js';
+import { withShell } from './shell.js';
 import { isNamedSignal, namedSignalNumber } from './signals.js';
 
 export type StdioKind = 'pipe' | 'inherit' | 'ignore';
@@ -388,10 +389,9 @@ export function normalize(
   if (shell) {
     // As child_process: the command and its arguments joined with spaces, run by `sh -c`
     // (under the same drop as any workload).
+    // One join for spawn, execFile and the synchronous functions (shell.ts).
     if (typeof shell === 'string') string('options.shell', shell, { empty: true });
-    const line = [file, ...args].map((part) => (part === null || part === undefined ? '' : String(part))).join(' ');
-    file = typeof shell === 'string' ? shell : '/bin/sh';
-    args = ['-c', line];
+    [file, args] = withShell(file, args as string[], shell);
   }
   // As child_process (in its binding): every argument is converted with String().
   const argv = args.map((arg, i) => {
