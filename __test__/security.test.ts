@@ -10,13 +10,15 @@
  * The memory racer, the lying filters and the extremes are in crates/capspawn/tests (attacks.rs,
  * lying_filters.rs): the same core code, driven from Rust, where the marker's address is known.
  */
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
+import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawn, type CapspawnChildProcess, type SpawnError } from '../dist/index.js';
-import { childPids, requirePrivilege } from './helpers.js';
+import { FIXTURES, requirePrivilege } from './helpers.js';
 
 const STORM_ID = 64_124;
-const asStormUid = { uid: STORM_ID, gid: STORM_ID, stdio: 'ignore' } as const;
+const asStormUid = { uid: STORM_ID, gid: STORM_ID, stdio: 'ignore', parentDeathSignal: 'SIGKILL' } as const;
 
 beforeEach((ctx) => requirePrivilege(ctx));
 
@@ -47,58 +49,38 @@ async function killStarted(child: CapspawnChildProcess): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
 }
 
-/** One spawn under the storm: 'spawned', or the code of the error it emitted. */
-async function oneSpawn(): Promise<string> {
-  const child = spawn('/bin/true', [], asStormUid);
-  const error = await started(child);
-  if (error) return error.code;
-  await killStarted(child);
-  return 'spawned';
-}
-
-/** Runs `count` spawns under the storm with a 5 ms interval timer; returns the outcomes and the
- * longest gap between two ticks. */
-async function underStorm(count: number): Promise<{ outcomes: string[]; longestGap: number }> {
-  let last = performance.now();
-  let longestGap = 0;
-  const ticker = setInterval(() => {
-    const now = performance.now();
-    longestGap = Math.max(longestGap, now - last);
-    last = now;
-  }, 5);
-  const outcomes: string[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      outcomes.push(await oneSpawn());
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-  } finally {
-    clearInterval(ticker);
-  }
-  return { outcomes, longestGap };
+/** Runs the storm fixture in a process group of its own (perl's setpgrp): the kernel drops
+ * SIGTSTP to an orphaned process group, which the test runner's may be (CI has no job control). */
+function stormRun(signal: 'STOP' | 'TSTP', count: number): { control: boolean; outcomes: string[]; longestGap: number } {
+  const fixture = path.join(FIXTURES, 'storm.mjs');
+  const args = ['-e', 'setpgrp(0, 0); exec @ARGV or die', process.execPath, fixture, signal, String(count)];
+  return JSON.parse(execFileSync('perl', args, { encoding: 'utf8', timeout: 60_000 }));
 }
 
 describe('a workload stopping the next child before exec', () => {
-  it('SIGSTOP: the child is killed, the spawn fails with ERR_CAPSPAWN_CHILD_HELD, the loop ticks on', async () => {
-    startStorm('STOP');
-    const { outcomes, longestGap } = await underStorm(40);
+  it('SIGSTOP: the child is killed, the spawn fails with ERR_CAPSPAWN_CHILD_HELD, the loop ticks on', () => {
+    const { control, outcomes, longestGap } = stormRun('STOP', 40);
+    expect(control, 'the storm did not stop a sleep of its uid: the run proves nothing').toBe(true);
     const held = outcomes.filter((o) => o === 'ERR_CAPSPAWN_CHILD_HELD').length;
     expect(held, 'the storm never caught a child before exec: the test proves nothing').toBeGreaterThan(0);
     expect(outcomes.filter((o) => o !== 'spawned' && o !== 'ERR_CAPSPAWN_CHILD_HELD')).toEqual([]);
-    // A stopped child is killed within two watchdog ticks (10 ms each); a generous bound for a
-    // loaded machine, far below "until someone sends SIGCONT".
+    // The timer kept firing: a stopped child is killed within two watchdog ticks (10 ms each),
+    // so the loop is held that long, not until someone sends SIGCONT. A generous bound for a
+    // loaded machine (the issue asks for the timer; no other timing is asserted).
     expect(longestGap).toBeLessThan(1000);
-    expect(childPids().filter((pid) => pid !== storm?.pid)).toEqual([]);
-  }, 60_000);
+  }, 90_000);
 
-  it('SIGTSTP: stop signals pending before exec are discarded, so nearly every spawn succeeds', async () => {
-    startStorm('TSTP');
-    const { outcomes, longestGap } = await underStorm(60);
+  it('SIGTSTP: stop signals pending before exec are discarded, so most spawns succeed', () => {
+    // Blocked until the child unblocks its signals, SIGTSTP would stop every child then (91% of
+    // them were held without the discard); only one arriving between the discard and the unblock
+    // still stops a child, which the watchdog ends.
+    const { control, outcomes, longestGap } = stormRun('TSTP', 60);
+    expect(control, 'the storm did not stop a sleep of its uid: the run proves nothing').toBe(true);
     const held = outcomes.filter((o) => o === 'ERR_CAPSPAWN_CHILD_HELD').length;
-    expect(held, `${held} of ${outcomes.length} children were stopped before exec`).toBeLessThan(15);
+    expect(held, `${held} of ${outcomes.length} children were stopped before exec`).toBeLessThan(outcomes.length / 2);
     expect(outcomes.filter((o) => o !== 'spawned' && o !== 'ERR_CAPSPAWN_CHILD_HELD')).toEqual([]);
     expect(longestGap).toBeLessThan(1000);
-  }, 60_000);
+  }, 90_000);
 
   it('the held error says what happened, with its stage, and the workload did not run', async () => {
     startStorm('STOP');
