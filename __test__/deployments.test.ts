@@ -127,11 +127,11 @@ describe('a rootless supervisor (unshare -U -r)', () => {
   it('refuses a user the namespace does not map, before the workload runs', () => {
     const marker = path.join(dir, 'ran');
     const report = runReport(ROOTLESS, { ...touch(marker), options: { user: 'nobody' } });
-    expect(report.result?.ok).toBe(false);
-    const error = (report.result as { error: Record<string, any> }).error;
-    // setgroups is denied in an unprivileged user namespace: the first step that fails.
-    expect(error).toMatchObject({ code: 'EPERM', errno: -1, stage: 'setgroups', syscall: 'setgroups' });
-    expect(report.events).toEqual(['error', 'close']);
+    // setgroups is denied in an unprivileged user namespace: the first step that fails. EPERM
+    // is thrown, as child_process throws it (only EACCES, EAGAIN, EMFILE, ENFILE and ENOENT
+    // are 'error' events there).
+    expect(report.thrown).toMatchObject({ code: 'EPERM', errno: -1, stage: 'setgroups', syscall: 'spawn', message: expect.stringMatching(/^spawn EPERM \(setgroups failed before exec: /) });
+    expect(report.result).toBeUndefined();
     expect(fs.existsSync(marker)).toBe(false);
     expect(report.children).toEqual([]);
   });
@@ -139,11 +139,8 @@ describe('a rootless supervisor (unshare -U -r)', () => {
   it('refuses a gid the namespace does not map, at setresgid (EINVAL)', () => {
     const marker = path.join(dir, 'ran');
     const report = runReport(ROOTLESS, { ...touch(marker), options: { group: 65534 } });
-    expect(report.result).toMatchObject({
-      ok: false,
-      error: { code: 'EINVAL', errno: -22, stage: 'setgid', syscall: 'setresgid' },
-    });
-    expect(report.close).toEqual([-22, null]);
+    expect(report.thrown).toMatchObject({ code: 'EINVAL', errno: -22, stage: 'setgid', syscall: 'spawn' });
+    expect(report.result).toBeUndefined();
     expect(fs.existsSync(marker)).toBe(false);
     expect(report.children).toEqual([]);
   });
@@ -177,11 +174,9 @@ describe('an unprivileged supervisor with the bounding set still raised (setpriv
   it('refuses a group it has no right to, at setresgid (EPERM), and the workload never runs', () => {
     const marker = path.join(dir, 'ran');
     const report = runReport(UNPRIVILEGED, { ...touch(marker), options: { group: 0, boundingSet: 'inherit' } });
-    expect(report.result).toMatchObject({
-      ok: false,
-      error: { code: 'EPERM', errno: -1, stage: 'setgid', syscall: 'setresgid', message: expect.stringContaining('setgid') },
-    });
-    expect(report.events).toEqual(['error', 'close']);
+    // Thrown synchronously, as child_process throws a setgid failure.
+    expect(report.thrown).toMatchObject({ code: 'EPERM', errno: -1, stage: 'setgid', syscall: 'spawn' });
+    expect(report.result).toBeUndefined();
     expect(fs.existsSync(marker)).toBe(false);
     expect(report.children).toEqual([]);
   });
@@ -255,22 +250,31 @@ describe('a program with file capabilities (setcap cap_net_raw=ep, as Debian shi
 
   const FILE_CAPS = { revision: 2, effective: true, permitted: ['CAP_NET_RAW'], inheritable: [], rootId: null };
 
-  it('an exec EPERM names the capability the file asks for and the option that runs it, first', async () => {
-    const result = await outcome(spawn(file, [], { user: 'nobody' }));
-    expect(result.events).toEqual(['error', 'close']);
-    expect(result.error).toMatchObject({ code: 'EPERM', errno: -1, stage: 'exec', syscall: `spawn ${file}`, fileCapabilities: { path: file, ...FILE_CAPS } });
-    expect(result.error!.message).toBe(
-      `spawn ${file} EPERM: pass capabilities: ['NET_RAW'] to run ${file}, whose file capabilities (cap_net_raw=ep) ask for CAP_NET_RAW. ` +
+  /** What spawn() throws: an exec EPERM is thrown synchronously, as child_process throws it. */
+  const thrown = (run: () => unknown): Error & Record<string, unknown> => {
+    try {
+      run();
+    } catch (error) {
+      return error as Error & Record<string, unknown>;
+    }
+    throw new Error('spawn() did not throw');
+  };
+
+  it('an exec EPERM names the capability the file asks for and the option that runs it, first', () => {
+    const error = thrown(() => spawn(file, [], { user: 'nobody' }));
+    expect(error).toMatchObject({ code: 'EPERM', errno: -1, stage: 'exec', syscall: 'spawn', fileCapabilities: { path: file, ...FILE_CAPS } });
+    expect(error.message).toBe(
+      `spawn EPERM: pass capabilities: ['NET_RAW'] to run ${file}, whose file capabilities (cap_net_raw=ep) ask for CAP_NET_RAW. ` +
         'The kernel refuses to execute a program with the effective file-capability flag unless the workload can hold all its capabilities, and the drop left it none of them.',
     );
   });
 
-  it('found through PATH and a relative cwd entry too, the advice keeping what is already kept', async () => {
-    const viaPath = await outcome(spawn('needs-net-raw', [], { env: { PATH: `/nonexistent:${bin}` }, capabilities: ['net_bind_service'] }));
-    expect(viaPath.error).toMatchObject({ code: 'EPERM', fileCapabilities: { path: file } });
-    expect(viaPath.error!.message).toContain("pass capabilities: ['NET_BIND_SERVICE', 'NET_RAW'] to run");
-    const relative = await outcome(spawn('./needs-net-raw', [], { cwd: bin }));
-    expect(relative.error).toMatchObject({ code: 'EPERM', fileCapabilities: { path: path.join(bin, 'needs-net-raw') } });
+  it('found through PATH and a relative cwd entry too, the advice keeping what is already kept', () => {
+    const viaPath = thrown(() => spawn('needs-net-raw', [], { env: { PATH: `/nonexistent:${bin}` }, capabilities: ['net_bind_service'] }));
+    expect(viaPath).toMatchObject({ code: 'EPERM', fileCapabilities: { path: file } });
+    expect(viaPath.message).toContain("pass capabilities: ['NET_BIND_SERVICE', 'NET_RAW'] to run");
+    const relative = thrown(() => spawn('./needs-net-raw', [], { cwd: bin }));
+    expect(relative).toMatchObject({ code: 'EPERM', fileCapabilities: { path: path.join(bin, 'needs-net-raw') } });
   });
 
   it('runs with the option the message names, and with the bounding set left raised', async () => {

@@ -189,7 +189,7 @@ export interface Report {
   result?:
     | { ok: true; stdout: string; stderr: string; exitCode: number | null; signalCode: string | null }
     | { ok: false; error: Record<string, any> };
-  thrown?: { code: string; message: string };
+  thrown?: { code: string; message: string; errno?: number; syscall?: string; stage?: string };
   /** The fixture's children after everything closed. */
   children?: number[];
 }

@@ -78,7 +78,7 @@ describe('exit and signals', () => {
     expect([child.exitCode, child.signalCode]).toEqual([null, 'SIGTERM']);
   });
 
-  it('kill() takes a signal name or number, and killSignal as its default', async () => {
+  it('kill() takes a signal name or number, and SIGTERM as its default (killSignal is for timeout and signal, as in child_process)', async () => {
     const byName = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
     const byNumber = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
     const byDefault = spawn('/bin/sleep', ['30'], { stdio: 'ignore', killSignal: 'SIGINT' });
@@ -89,7 +89,7 @@ describe('exit and signals', () => {
     expect((await results).map((r) => r.exit)).toEqual([
       [null, 'SIGKILL'],
       [null, 'SIGKILL'],
-      [null, 'SIGINT'],
+      [null, 'SIGTERM'],
     ]);
   });
 
@@ -164,7 +164,8 @@ describe('environment, directory, argv0, session', () => {
     const marker = path.join(dir, 'ran');
     const result = await outcome(spawn('/bin/sh', ['-c', `touch '${marker}'`], { cwd: missing }));
     expect(result.events).toEqual(['error', 'close']);
-    expect(result.error).toMatchObject({ code: 'ENOENT', errno: -2, stage: 'chdir', syscall: 'chdir' });
+    // As child_process reports it (syscall 'spawn <file>'); `stage` says which step failed.
+    expect(result.error).toMatchObject({ code: 'ENOENT', errno: -2, stage: 'chdir', syscall: 'spawn /bin/sh', path: '/bin/sh' });
     expect(result.close).toEqual([-2, null]);
     expect(fs.existsSync(marker)).toBe(false);
   });

@@ -6,8 +6,8 @@ import { ChildProcess, type SendHandle, type Serializable } from 'node:child_pro
 import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import { Readable, Writable } from 'node:stream';
-import { abortError, spawnError, type CodedError, type FailureFacts, type SpawnError } from './errors.js';
-import { native, type NativeChildFailure, type NativeSpawnSpec } from './native.js';
+import { abortError, EMITTED_ERRNOS, spawnErrno, spawnError, type CodedError, type FailureFacts, type SpawnError } from './errors.js';
+import { native, type NativeChildFailure, type NativeSpawnResult, type NativeSpawnSpec } from './native.js';
 import { signalNumber, type Behaviour } from './options.js';
 import * as exits from './exits.js';
 import { signalName } from './signals.js';
@@ -18,7 +18,7 @@ export type { SpawnError } from './errors.js';
 /** The error for a child that stopped before exec, with what its message needs to say the fix:
  * for a bounding-set refusal whether CAP_SETPCAP was effective, for an exec EPERM the file
  * capabilities of the program (read here, in the supervisor, after the failure). */
-export function failureError(failure: NativeChildFailure, spec: NativeSpawnSpec, args: string[]): SpawnError {
+export function failureError(failure: NativeChildFailure, spec: NativeSpawnSpec, args: unknown[], thrown = false): SpawnError {
   const env = spec.env;
   let pathVar: string | null = process.env.PATH ?? null;
   if (env !== null) {
@@ -36,13 +36,72 @@ export function failureError(failure: NativeChildFailure, spec: NativeSpawnSpec,
       failure.stage === 'exec' && failure.code === 'EPERM' && spec.boundingSet === 'clear'
         ? native.execFileCapabilities(spec.file, pathVar, spec.cwd)
         : null,
+    thrown,
   };
   return spawnError(facts, failure.errno, failure.syscall, args, failure.remaining);
 }
 
-/** Resumes a readable stream unless someone reads it through 'readable' (as Node's flushStdio). */
+/** Whether `code` is an errno's (`EPERM`, `EMFILE`, …), not one of capspawn's own codes. */
+function isErrno(code: unknown): code is string {
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
+}
+
+/** A setup failure of the supervisor (a pipe, the clone) as the child's failure, for the errnos
+ * child_process reports as an event. */
+function setupFailure(error: CodedError & { errno?: unknown; syscall?: unknown }): NativeChildFailure {
+  return {
+    stage: 'setup',
+    syscall: String(error.syscall),
+    code: error.code,
+    errno: typeof error.errno === 'number' ? -error.errno : 1,
+    message: error.message,
+    remaining: [],
+  };
+}
+
+/** Every option Node's stream, socket and event constructors read (Node 20's net.Socket,
+ * Readable, Writable, Duplex, EventEmitter, addEventListener). */
+const NODE_OPTION_KEYS = [
+  'allowHalfOpen', 'autoDestroy', 'captureRejections', 'capture', 'construct', 'decodeStrings', 'defaultEncoding',
+  'destroy', 'emitClose', 'encoding', 'fd', 'final', 'handle', 'highWaterMark', 'keepAlive', 'keepAliveInitialDelay',
+  'manualStart', 'noDelay', 'objectMode', 'once', 'onread', 'passive', 'pauseOnCreate', 'read', 'readable',
+  'readableHighWaterMark', 'readableObjectMode', 'signal', 'timeout', 'writable', 'writableHighWaterMark',
+  'writableObjectMode', 'write', 'writev',
+];
+
+/** An options object for Node's constructors with every key they read as its own property
+ * (undefined unless given): net.Socket copies its options into a plain object, so a
+ * prototype-less one is not enough to keep a polluted `Object.prototype.encoding` or `.signal`
+ * (an aborted one would destroy the stream) out of a child's streams. */
+function nodeOptions<T extends object>(given: T): T {
+  const options = Object.create(null) as Record<string, unknown>;
+  for (const key of NODE_OPTION_KEYS) options[key] = undefined;
+  return Object.assign(options, given) as T;
+}
+
+/** Streams whose descriptor a child got as its stdio: the supervisor no longer reads them. */
+const USED_AS_STDIO = new WeakSet<object>();
+
+/** As child_process does with a stream given as a stdio entry (another child's stdout, a
+ * socket): it stops reading it, so that it does not take the data the child is to read. */
+function useAsStdio(stream: object): void {
+  const socket = stream as Readable & { _handle?: { reading?: boolean; readStop?: () => void } | null };
+  if (socket._handle) {
+    socket._handle.reading = false;
+    socket._handle.readStop?.();
+  }
+  if (socket instanceof Readable) {
+    socket.pause();
+    (socket as { readableFlowing: boolean | null }).readableFlowing = false;
+    (socket as unknown as { _readableState: { reading: boolean } })._readableState.reading = false;
+  }
+  USED_AS_STDIO.add(stream);
+}
+
+/** Resumes a readable stream unless someone reads it through 'readable' or a child has it as
+ * its stdio (as Node's flushStdio). */
 function drain(stream: Readable): void {
-  if (stream.readable && stream.listenerCount('readable') === 0) stream.resume();
+  if (stream.readable && stream.listenerCount('readable') === 0 && !USED_AS_STDIO.has(stream)) stream.resume();
 }
 
 /** `ChildProcess['stdio']`: stdin, stdout, stderr, then the descriptors beyond 2. */
@@ -91,17 +150,35 @@ export class CapspawnChildProcess extends ChildProcessBase {
   #onAbort: (() => void) | undefined;
 
   /** @internal Use `spawn()`. */
-  constructor(spec: NativeSpawnSpec, behaviour: Behaviour, args: string[]) {
+  constructor(spec: NativeSpawnSpec, behaviour: Behaviour, args: unknown[], wrapped: object[] = []) {
     super();
     this.spawnfile = spec.file;
-    this.spawnargs = spec.argv;
+    // As child_process: argv[0], then the arguments as they were given (not converted).
+    this.spawnargs = [spec.argv[0]!, ...(args as string[])];
     this.#behaviour = behaviour;
-    exits.listen();
-    const result = native.spawn(spec);
-    if (result.failure) {
-      this.#failed(failureError(result.failure, spec, args), spec);
+    let result: NativeSpawnResult;
+    try {
+      exits.listen(); // its first call sets up the exit watch, which takes a descriptor
+      result = native.spawn(spec);
+    } catch (error) {
+      // As child_process: a run-time errno is thrown unless it is one child_process emits
+      // (EMFILE, ENFILE, EAGAIN, EACCES, ENOENT), which becomes an 'error' event; out of
+      // descriptors, the child has no stdio streams.
+      const code = (error as CodedError).code;
+      if (!isErrno(code)) throw error;
+      if (!EMITTED_ERRNOS.has(code)) throw spawnErrno(code, { cause: error });
+      this.#failed(failureError(setupFailure(error as CodedError), spec, args), spec, code !== 'EMFILE' && code !== 'ENFILE');
       return;
     }
+    if (result.failure) {
+      // The same rule for the child's failures; capspawn's own refusals are always events.
+      const error = failureError(result.failure, spec, args);
+      if (isErrno(error.code) && !EMITTED_ERRNOS.has(error.code)) throw failureError(result.failure, spec, args, true);
+      wrapped.forEach(useAsStdio);
+      this.#failed(error, spec);
+      return;
+    }
+    wrapped.forEach(useAsStdio);
     this.#id = result.id;
     this.pid = result.pid;
     this.#running = true;
@@ -111,12 +188,12 @@ export class CapspawnChildProcess extends ChildProcessBase {
     this.#armTimeoutAndAbort();
   }
 
-  /** Sends `signal` (default: `killSignal`, `'SIGTERM'`). False once the child is gone. As
-   * `child_process`: a signal that could not be sent (`EPERM`: the supervisor may not signal
-   * the workload's uid without `CAP_KILL`) is an `'error'` event and `false`; only `EINVAL` and
-   * `ENOSYS` throw. */
+  /** Sends `signal` (default `'SIGTERM'`, as child_process: `killSignal` is for `timeout` and
+   * `signal`). False once the child is gone. As `child_process`: a signal that could not be
+   * sent (`EPERM`: the supervisor may not signal the workload's uid without `CAP_KILL`) is an
+   * `'error'` event and `false`; only `EINVAL` and `ENOSYS` throw. */
   override kill(signal?: NodeJS.Signals | number): boolean {
-    const number = signal === 0 ? 0 : signalNumber(signal ?? this.#behaviour.killSignal);
+    const number = signal === 0 ? 0 : signalNumber(signal === undefined ? 'SIGTERM' : signal);
     if (!this.#running) return false;
     let sent: boolean;
     try {
@@ -130,6 +207,11 @@ export class CapspawnChildProcess extends ChildProcessBase {
     }
     if (sent) this.killed = true; // for signal 0 too, as child_process
     return sent;
+  }
+
+  /** Kills the child (`'SIGTERM'`) unless it was already killed, as child_process's. */
+  override [Symbol.dispose](): void {
+    if (!this.killed) this.kill();
   }
 
   /** Lets the event loop keep running while the child does (the default). */
@@ -159,10 +241,10 @@ export class CapspawnChildProcess extends ChildProcessBase {
 
   #openStdio(fds: number[]): void {
     const [stdin, stdout, stderr, ...extra] = fds;
-    if (stdin !== undefined && stdin >= 0) this.stdin = new Socket({ fd: stdin, readable: false, writable: true });
+    if (stdin !== undefined && stdin >= 0) this.stdin = new Socket(nodeOptions({ fd: stdin, readable: false, writable: true }));
     const readable = (fd: number | undefined, writable = false): Socket | null => {
       if (fd === undefined || fd < 0) return null;
-      const socket = new Socket({ fd, readable: true, writable });
+      const socket = new Socket(nodeOptions({ fd, readable: true, writable }));
       this.#closesNeeded++;
       socket.once('close', () => this.#maybeClose());
       return socket;
@@ -178,7 +260,7 @@ export class CapspawnChildProcess extends ChildProcessBase {
     if (timeout > 0) {
       this.#timer = setTimeout(() => {
         try {
-          this.kill();
+          this.kill(this.#behaviour.killSignal);
         } catch (error) {
           this.emit('error', error as ChildError);
         }
@@ -187,13 +269,13 @@ export class CapspawnChildProcess extends ChildProcessBase {
     if (signal) {
       this.#onAbort = () => {
         try {
-          if (this.kill()) this.emit('error', abortError(signal.reason));
+          if (this.kill(this.#behaviour.killSignal)) this.emit('error', abortError(signal.reason));
         } catch (error) {
           this.emit('error', error as ChildError);
         }
       };
       if (signal.aborted) process.nextTick(this.#onAbort);
-      else signal.addEventListener('abort', this.#onAbort, { once: true });
+      else signal.addEventListener('abort', this.#onAbort, nodeOptions({ once: true }));
     }
   }
 
@@ -219,13 +301,19 @@ export class CapspawnChildProcess extends ChildProcessBase {
   }
 
   /** The child never ran: 'error', then 'close', asynchronously, as `child_process` does. The
-   * requested pipes exist but are already at their end. */
-  #failed(error: SpawnError, spec: NativeSpawnSpec): void {
-    const ended = (index: number): Readable | null => (spec.stdio[index] === 'pipe' ? Readable.from([]) : null);
-    this.stdin = spec.stdio[0] === 'pipe' ? new Writable({ write: (_chunk, _encoding, done) => done() }) : null;
-    this.stdout = ended(1);
-    this.stderr = ended(2);
-    this.stdio = [this.stdin, this.stdout, this.stderr, undefined, undefined];
+   * requested pipes exist but are already at their end (none out of descriptors, as there). */
+  #failed(error: SpawnError, spec: NativeSpawnSpec, streams = true): void {
+    if (streams) {
+      const ended = (index: number): Readable | null =>
+        spec.stdio[index] === 'pipe' ? new Readable(nodeOptions({ read(this: Readable) { this.push(null); } })) : null;
+      this.stdin = spec.stdio[0] === 'pipe' ? new Writable(nodeOptions({ write: (_chunk: unknown, _encoding: unknown, done: () => void) => done() })) : null;
+      this.stdout = ended(1);
+      this.stderr = ended(2);
+      this.stdio = [this.stdin, this.stdout, this.stderr, ...spec.stdio.slice(3).map(() => null)] as StdioStreams;
+    } else {
+      // Out of descriptors, child_process returns before it sets up any stream: all undefined.
+      this.stdin = this.stdout = this.stderr = this.stdio = undefined as never;
+    }
     this.exitCode = error.errno;
     process.nextTick(() => {
       this.emit('error', error);

@@ -321,8 +321,9 @@ function exec(args: string[]): Promise<number> | number {
     child = spawn(command, rest, options);
   } catch (error) {
     stopForwarding();
-    const { code, message } = error as NodeJS.ErrnoException;
-    console.error(`capspawn: ${code}: ${inFlags(message)}`);
+    // A spawn failure child_process throws (an exec EPERM, …) says its fix in the CLI's flags.
+    const { code } = error as NodeJS.ErrnoException;
+    console.error(`capspawn: ${code}: ${inFlags(messageFor(error as Error, 'cli'))}`);
     return EXIT_REFUSED;
   }
   const started = child;

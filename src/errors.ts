@@ -3,7 +3,8 @@
  * `ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`, `ERR_UNKNOWN_SIGNAL`, and the spawn failures
  * reported by the child (`ENOENT`, `ERR_CAPSPAWN_BOUNDING_SET`, …).
  */
-import { inspect } from 'node:util';
+import { constants } from 'node:os';
+import { format, inspect } from 'node:util';
 
 /** An error with a `code`, as thrown or emitted by capspawn. */
 export interface CodedError extends Error {
@@ -14,10 +15,14 @@ function coded<E extends Error>(error: E, code: string): E & CodedError {
   return Object.assign(error, { code });
 }
 
+/** What was received, as Node's ERR_INVALID_ARG_TYPE says it (determineSpecificType). */
 function describe(value: unknown): string {
   if (value === null || value === undefined) return `Received ${value}`;
-  if (typeof value === 'function') return `Received function ${value.name || '<anonymous>'}`;
-  if (typeof value === 'object') return `Received ${inspect(value, { depth: 0 })}`;
+  if (typeof value === 'function') return `Received function ${value.name}`;
+  if (typeof value === 'object') {
+    const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof name === 'string' && name ? `Received an instance of ${name}` : `Received ${inspect(value, { depth: -1 })}`;
+  }
   let shown = inspect(value);
   if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
   return `Received type ${typeof value} (${shown})`;
@@ -32,10 +37,9 @@ export function invalidArgType(name: string, expected: string, value: unknown): 
 /** `The argument 'name' reason. Received …` (a TypeError, as Node throws it). */
 export function invalidArgValue(name: string, value: unknown, reason: string): TypeError & CodedError {
   const what = name.includes('.') ? 'property' : 'argument';
-  return coded(
-    new TypeError(`The ${what} '${name}' ${reason}. Received ${inspect(value, { depth: 0 })}`),
-    'ERR_INVALID_ARG_VALUE',
-  );
+  let shown = inspect(value);
+  if (shown.length > 128) shown = `${shown.slice(0, 128)}...`; // as Node cuts it
+  return coded(new TypeError(`The ${what} '${name}' ${reason}. Received ${shown}`), 'ERR_INVALID_ARG_VALUE');
 }
 
 /** `The value of "name" is out of range. It must be X. Received …` (a RangeError). */
@@ -48,7 +52,7 @@ export function outOfRange(name: string, range: string, value: unknown): RangeEr
 
 /** `Unknown signal: X` (a TypeError with `ERR_UNKNOWN_SIGNAL`). */
 export function unknownSignal(signal: unknown): TypeError & CodedError {
-  return coded(new TypeError(`Unknown signal: ${String(signal)}`), 'ERR_UNKNOWN_SIGNAL');
+  return coded(new TypeError(format('Unknown signal: %s', signal)), 'ERR_UNKNOWN_SIGNAL'); // as Node formats it
 }
 
 /** Node's `AbortError`, emitted when `options.signal` aborts a child. */
@@ -57,6 +61,40 @@ export function abortError(cause: unknown): Error & CodedError {
   error.name = 'AbortError';
   return error;
 }
+
+/** `ERR_INVALID_SYNC_FORK_INPUT`: a string or bytes as a `stdio` entry (only `spawnSync` takes
+ * input), as child_process throws it. */
+export function invalidSyncForkInput(value: unknown): TypeError & CodedError {
+  return coded(
+    new TypeError(`Asynchronous forks do not support Buffer, TypedArray, DataView or string input: ${inspect(value)}`),
+    'ERR_INVALID_SYNC_FORK_INPUT',
+  );
+}
+
+/** `ERR_CAPSPAWN_IPC_UNSUPPORTED`: an `'ipc'` stdio entry. */
+export function ipcUnsupported(): Error & CodedError {
+  return coded(
+    new Error("stdio 'ipc' is not supported by capspawn: there is no IPC channel (use a 'pipe' entry beyond 2, a Unix socket pair, and a protocol of your own)"),
+    'ERR_CAPSPAWN_IPC_UNSUPPORTED',
+  );
+}
+
+/** Node's error numbers, negative, by name (`os.constants.errno` has them positive). */
+const ERRNOS = constants.errno as Record<string, number>;
+
+/** The error child_process throws when a spawn fails at run time with an errno it does not
+ * report as an event (`spawn EPERM`: `code`, negative `errno`, `syscall: 'spawn'`). */
+export function spawnErrno(
+  code: string,
+  extra: Record<string, unknown> = {},
+  detail?: string,
+): Error & CodedError & { errno: number; syscall: string } {
+  const message = detail === undefined ? `spawn ${code}` : `spawn ${code} (${detail})`;
+  return Object.assign(new Error(message), { errno: -(ERRNOS[code] ?? 1), code, syscall: 'spawn', ...extra });
+}
+
+/** The errnos child_process reports as an `'error'` event; it throws every other one. */
+export const EMITTED_ERRNOS: ReadonlySet<string> = new Set(['EACCES', 'EAGAIN', 'EMFILE', 'ENFILE', 'ENOENT']);
 
 /** A program's file capabilities (its `security.capability` attribute, as `getcap` shows it). */
 export interface FileCapabilities {
@@ -102,6 +140,8 @@ export interface FailureFacts {
   /** The capabilities the spawn asked to keep, as given. */
   kept: string[];
   fileCapabilities: FileCapabilities | null;
+  /** Thrown synchronously (an errno child_process throws), not emitted. */
+  thrown?: boolean;
 }
 
 const FACTS = Symbol.for('capspawn.failureFacts');
@@ -159,14 +199,18 @@ export function failureMessage(facts: FailureFacts, dialect: Dialect): string {
       `The workload was not started: the capability bounding set could not be emptied: ${facts.detail}.`
     );
   }
-  if (facts.stage === 'exec') {
-    if (remedy === null) return `spawn ${facts.file} ${facts.code}`;
+  // child_process's words for an errno: `spawn <file> ENOENT` emitted, `spawn EPERM` thrown.
+  const head = facts.thrown ? `spawn ${facts.code}` : `spawn ${facts.file} ${facts.code}`;
+  if (facts.stage === 'exec' || facts.stage === 'setup') {
+    if (remedy === null) return head;
     return (
-      `spawn ${facts.file} ${facts.code}: ${remedy}. The kernel refuses to execute a program with the effective ` +
+      `${head}: ${remedy}. The kernel refuses to execute a program with the effective ` +
       'file-capability flag unless the workload can hold all its capabilities, and the drop left it none of them.'
     );
   }
   if (facts.stage === 'held' || facts.stage === 'died') return `spawn ${facts.file}: ${facts.detail}; the workload did not run`;
+  // Any other step that failed with an errno: Node's words, then which step it was.
+  if (isErrnoFailure(facts)) return `${head} (${facts.stage} failed before exec: ${facts.detail})`;
   return `spawn ${facts.file}: ${facts.stage} failed before exec: ${facts.detail}`;
 }
 
@@ -179,17 +223,27 @@ const STAGE_CODES: Record<string, string> = {
   procfs: 'ERR_CAPSPAWN_PROCFS',
 };
 
-/** The error for a child that stopped before exec. */
-export function spawnError(facts: FailureFacts, errno: number, syscall: string, args: string[], remaining: string[]): SpawnError {
-  const error = Object.assign(new Error(failureMessage(facts, 'library')), {
-    errno: -errno, // errno, code, syscall, path, spawnargs: child_process's order
-    code: STAGE_CODES[facts.stage] ?? facts.code ?? 'ERR_CAPSPAWN_VERIFY',
-    syscall: facts.stage === 'exec' ? `spawn ${facts.file}` : syscall,
-    path: facts.file,
-    spawnargs: args,
-    stage: facts.stage,
-    remaining,
-  }) as SpawnError;
+/** Whether a failure is reported with its errno's code (not one of capspawn's own). */
+function isErrnoFailure(facts: FailureFacts): boolean {
+  return facts.code !== null && STAGE_CODES[facts.stage] === undefined;
+}
+
+/** The error for a child that stopped before exec. An errno failure looks as child_process
+ * reports it, whichever step it came from (`stage` names it): emitted with `syscall:
+ * 'spawn <file>'`, `path` and `spawnargs`; thrown (`facts.thrown`) as `spawn EPERM` with
+ * `syscall: 'spawn'` and neither. capspawn's own refusals keep the failed call as `syscall`. */
+export function spawnError(facts: FailureFacts, errno: number, syscall: string, args: unknown[], remaining: string[]): SpawnError {
+  const byErrno = isErrnoFailure(facts);
+  const fields = facts.thrown
+    ? { errno: -errno, code: facts.code!, syscall: 'spawn' }
+    : {
+        errno: -errno, // errno, code, syscall, path, spawnargs: child_process's order
+        code: STAGE_CODES[facts.stage] ?? facts.code ?? 'ERR_CAPSPAWN_VERIFY',
+        syscall: byErrno ? `spawn ${facts.file}` : syscall,
+        path: facts.file,
+        spawnargs: args as string[],
+      };
+  const error = Object.assign(new Error(failureMessage(facts, 'library')), fields, { stage: facts.stage, remaining }) as SpawnError;
   if (facts.fileCapabilities !== null) error.fileCapabilities = facts.fileCapabilities;
   Object.defineProperty(error, FACTS, { value: facts, enumerable: false });
   return error;

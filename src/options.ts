@@ -5,13 +5,14 @@
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 import { Stream } from 'node:stream';
-import { invalidArgType, invalidArgValue, outOfRange, unknownSignal } from './errors.js';
+import { invalidArgType, invalidArgValue, invalidSyncForkInput, ipcUnsupported, outOfRange, spawnErrno, unknownSignal } from './errors.js';
 import type { NativeSpawnSpec, NativeStdio } from './native.js';
+import { withShell } from './shell.js';
 import { isNamedSignal, namedSignalNumber } from './signals.js';
 
 export type StdioKind = 'pipe' | 'inherit' | 'ignore';
 /** A stdio entry: a kind, a descriptor number, or a stream that has one (as in child_process). */
-export type StdioOption = StdioKind | Array<StdioKind | number | Stream | null | undefined>;
+export type StdioOption = StdioKind | 'overlapped' | Array<StdioKind | 'overlapped' | number | Stream | { fd: number } | null | undefined>;
 
 /** Options of `spawn()`: `child_process.spawn`'s where they overlap, plus the privilege drop. */
 export interface SpawnOptions {
@@ -61,9 +62,10 @@ export interface SpawnOptions {
    * of its own state (default true). `false` cross-checks when procfs is there and skips it
    * otherwise (a container without `/proc`). */
   requireProcfs?: boolean;
-  /** Accepted for `child_process` compatibility: only `false` (run a shell explicitly). */
-  shell?: false;
-  /** Accepted and ignored, as `child_process.spawn` ignores it. */
+  /** Run the command line `[command, ...args].join(' ')` with `/bin/sh -c` (`true`) or with that
+   * shell, as `child_process` does; the shell runs under the same drop as any workload. */
+  shell?: boolean | string;
+  /** Not looked at, as `child_process.spawn` does not. */
   encoding?: string;
   /** Accepted and ignored: it only matters with an `'ipc'` channel, which capspawn has not. */
   serialization?: 'json' | 'advanced';
@@ -71,7 +73,6 @@ export interface SpawnOptions {
   windowsHide?: boolean;
   windowsVerbatimArguments?: boolean;
 }
-
 /** What the JavaScript side keeps from the options. */
 export interface Behaviour {
   timeout: number;
@@ -85,16 +86,47 @@ const KNOWN = new Set([
   'capabilities', 'securebits', 'parentDeathSignal', 'umask', 'rlimits', 'requireProcfs', 'shell', 'encoding',
   'serialization',
 ]);
+/** The options child_process takes `null` (or, for `env` and `stdio`, any falsy value) for
+ * "not set"; capspawn's own options, the privilege drop among them, take no `null`. */
 const NULL_IS_UNSET = new Set([
   'cwd', 'env', 'argv0', 'stdio', 'detached', 'timeout', 'killSignal', 'uid', 'gid', 'shell', 'encoding',
-  'serialization', 'windowsHide', 'windowsVerbatimArguments',
+  'windowsHide', 'windowsVerbatimArguments',
 ]);
 const MAX_ID = 0xfffffffe; // (uid_t)-1 means "unchanged" to the kernel, so it is not an id.
+const MAX_FD = 0x7fffffff;
 
-function string(name: string, value: unknown, { empty = false } = {}): string {
+/**
+ * A snapshot of `value`'s own enumerable properties in an object without a prototype, as
+ * child_process copies its options (`{ __proto__: null, ...options }`): a key that only a
+ * polluted `Object.prototype` has is not there, and each getter runs once, here, so a value
+ * cannot change between its check and its use.
+ */
+function own(value: object): Record<string, unknown> {
+  return Object.assign(Object.create(null) as Record<string, unknown>, value);
+}
+
+/** An array's elements, each read only if the array has it: a hole is `undefined`, never what a
+ * polluted `Array.prototype` has at that index. */
+function ownElements(array: readonly unknown[]): unknown[] {
+  return Array.from({ length: array.length }, (_, i) => (Object.hasOwn(array, i) ? array[i] : undefined));
+}
+
+/** `object[key]` as its own class defines it: own properties and those of its prototypes, but
+ * not of the built-in ones a polluted dependency reaches (`Object.prototype`, …). For stdio
+ * entries, whose `_handle` is a getter of `net.Socket.prototype`. */
+function classProperty(object: object, key: string): unknown {
+  const builtIn = [Object.prototype, Array.prototype, Function.prototype];
+  for (let o: object | null = object; o !== null && !builtIn.includes(o); o = Object.getPrototypeOf(o) as object | null) {
+    const descriptor = Object.getOwnPropertyDescriptor(o, key);
+    if (descriptor) return descriptor.get ? (descriptor.get.call(object) as unknown) : descriptor.value;
+  }
+  return undefined;
+}
+
+function string(name: string, value: unknown, { empty } = { empty: false }): string {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
   if (value.includes('\0')) throw invalidArgValue(name, value, 'must be a string without null bytes');
-  if (!empty && value.length === 0) throw invalidArgValue(name, value, 'must not be empty');
+  if (!empty && value.length === 0) throw invalidArgValue(name, value, 'cannot be empty');
   return value;
 }
 
@@ -114,77 +146,100 @@ function id(name: string, value: number): number {
 function nameOrId(name: string, value: unknown): string | number {
   if (typeof value === 'number') return id(name, value);
   if (typeof value === 'string') return string(name, value);
-  throw invalidArgType(name, 'of type string or number', value);
+  throw invalidArgType(name, 'one of type string or number', value);
 }
 
-/** A signal name, or a number that names one, as its number; throws `ERR_UNKNOWN_SIGNAL`
- * otherwise, as child_process does (so 0 and the unnamed real-time numbers are refused).
- * `anyNumber` takes every number from 1 to 64 (the kernel's signals, for our own options). */
-export function signalNumber(signal: unknown, name = 'signal', { anyNumber = false } = {}): number {
+/** A signal name (any case, as child_process's convertToValidSignal takes it), or a number that
+ * names one, as its number; throws `ERR_UNKNOWN_SIGNAL` otherwise, as child_process does (so 0
+ * and the unnamed real-time numbers are refused). `anyNumber` takes every number from 1 to 64
+ * (the kernel's signals, for capspawn's own options). `name` set: a value that is neither a
+ * string nor a number is `ERR_INVALID_ARG_TYPE` for that option; unset (`kill()`), it is
+ * `ERR_UNKNOWN_SIGNAL`, as child_process throws both. */
+export function signalNumber(signal: unknown, name?: string, { anyNumber } = { anyNumber: false }): number {
   if (typeof signal === 'number') {
     const known = anyNumber ? Number.isInteger(signal) && signal >= 1 && signal <= 64 : isNamedSignal(signal);
     if (!known) throw unknownSignal(signal);
     return signal;
   }
   if (typeof signal === 'string') {
-    const number = namedSignalNumber(signal);
+    const number = namedSignalNumber(signal.toUpperCase());
     if (number === undefined) throw unknownSignal(signal);
     return number;
   }
-  throw invalidArgType(name, 'of type string or number', signal);
+  if (name === undefined) throw unknownSignal(signal);
+  throw invalidArgType(name, 'one of type string or number', signal);
 }
 
-function stdioEntry(value: unknown, index: number): NativeStdio {
-  const name = `options.stdio[${index}]`;
-  if (value === null || value === undefined) return index < 3 ? 'pipe' : 'ignore';
-  if (value === 'pipe' || value === 'inherit' || value === 'ignore') return value;
-  if (value === 'overlapped') return 'pipe'; // as child_process, outside Windows
-  if (typeof value === 'number') {
-    if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) throw outOfRange(name, 'a file descriptor', value);
-    return value;
-  }
-  if (typeof value === 'string') throw invalidArgValue(name, value, "must be 'pipe', 'inherit', 'ignore' or a file descriptor");
-  if (value instanceof Stream) return streamFd(name, value);
-  throw invalidArgType(name, "one of 'pipe', 'inherit', 'ignore', a file descriptor number or a stream", value);
-}
-
-/** The descriptor under a stream, as child_process takes it: a socket's, pipe's or TTY's handle,
- * or an fs stream's `fd` (which it has only once it is open). */
-function streamFd(name: string, stream: Stream): number {
-  const { _handle: handle, fd } = stream as Stream & { _handle?: { fd?: unknown }; fd?: unknown };
-  const found = handle?.fd ?? fd;
-  if (typeof found === 'number' && Number.isInteger(found) && found >= 0) return found;
-  throw invalidArgValue(name, stream, 'must be a stream with an underlying file descriptor (an fs stream has one only once it is open)');
-}
-
-function stdio(value: unknown): NativeStdio[] {
-  if (value === undefined) return ['pipe', 'pipe', 'pipe'];
+/** The `stdio` option as child_process reads it (getValidStdio), into what the child gets;
+ * `wrapped` collects the streams whose handle the child gets (see `useAsStdio`). */
+function stdio(value: unknown, wrapped: object[]): NativeStdio[] {
+  let entries: unknown[];
   if (typeof value === 'string') {
-    const kind = stdioEntry(value, 0);
-    return [kind, kind, kind];
+    // child_process's stdioStringToArray: a kind for all three ('inherit' as descriptors 0-2).
+    if (value === 'ignore' || value === 'pipe' || value === 'overlapped') entries = [value, value, value];
+    else if (value === 'inherit') entries = [value, value, value]; // child_process: descriptors 0, 1, 2, the same
+    else throw invalidArgValue('stdio', value, 'is invalid');
+  } else if (Array.isArray(value)) {
+    if (value.length > 1024) throw invalidArgValue('stdio', value, 'must have at most 1024 entries');
+    entries = ownElements(value);
+  } else {
+    throw invalidArgValue('stdio', value, 'is invalid');
   }
-  if (!Array.isArray(value)) throw invalidArgType('options.stdio', 'a string or an array', value);
-  if (value.length > 1024) throw invalidArgValue('options.stdio', value, 'must have at most 1024 entries');
-  return Array.from({ length: Math.max(3, value.length) }, (_, i) => stdioEntry(value[i], i));
+  while (entries.length < 3) entries.push(undefined);
+  return entries.map((entry, index) => stdioEntry(entry, index, wrapped));
 }
 
+function stdioEntry(value: unknown, index: number, wrapped: object[]): NativeStdio {
+  if (value === null || value === undefined) return index < 3 ? 'pipe' : 'ignore';
+  if (value === 'ignore' || value === 'pipe' || value === 'inherit') return value;
+  if (value === 'overlapped') return 'pipe'; // as child_process, outside Windows
+  if (value === 'ipc') throw ipcUnsupported();
+  if (typeof value === 'number') return value < 0 ? 'pipe' : descriptor(value); // a negative one is a pipe, as in child_process
+  if (typeof value === 'string' || ArrayBuffer.isView(value)) throw invalidSyncForkInput(value);
+  if (typeof value === 'object') {
+    // As child_process: an object with a numeric `fd` (an fs stream once open, process.stdout
+    // to a file), or one whose handle is a pipe, socket or TTY (a net.Socket, another child's
+    // stdout).
+    const fd = classProperty(value, 'fd');
+    if (typeof fd === 'number') return descriptor(fd);
+    const handle = classProperty(value, '_handle');
+    const handleFd = handle !== null && typeof handle === 'object' ? classProperty(handle, 'fd') : undefined;
+    if (typeof handleFd === 'number' && handleFd >= 0) {
+      wrapped.push(value);
+      return descriptor(handleFd);
+    }
+  }
+  throw invalidArgValue('stdio', value, 'is invalid');
+}
+
+/** A descriptor number for the child. child_process passes any number on after a 32-bit
+ * conversion (NaN is descriptor 0, 2 ** 32 + 1 is 1, 1.5 is 1); capspawn refuses what that would
+ * turn into another descriptor. */
+function descriptor(value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > MAX_FD) throw outOfRange('stdio', `a file descriptor >= 0 && <= ${MAX_FD}`, value);
+  return value;
+}
+
+/** `{ KEY: value }` into alternating keys and values; `null` asks for the supervisor's own. */
 function environment(value: unknown): string[] | null {
   // The supervisor's own environment is read natively (environ), which is what process.env is
   // on the main thread: copying it through JavaScript was the largest cost of a spawn. A
   // worker has its own copy of process.env, so it passes it.
   if (value === undefined && isMainThread) return null;
-  const source = value === undefined ? process.env : value;
-  if (source === null || typeof source !== 'object') throw invalidArgType('options.env', 'of type object', value);
+  // Own keys only, unlike child_process (for…in): a PATH or LD_PRELOAD that a polluted
+  // Object.prototype has must not reach the workload. Like child_process, a primitive is taken
+  // as the object it boxes (a string's characters become variables, a number has none).
+  const source = own(Object(value === undefined ? process.env : value) as object);
   const pairs: string[] = [];
-  // for…in, as child_process: the keys an env object inherits (Object.create(process.env)) count.
-  for (const key in source as Record<string, unknown>) {
-    const raw = (source as Record<string, unknown>)[key];
+  for (const key of Object.keys(source)) {
+    const raw = source[key];
     if (raw === undefined) continue;
+    if (key.includes('\0')) throw invalidArgValue(`options.env['${key}']`, key, 'must be a string without null bytes');
     const entry = `${raw as string}`;
-    if (key.length === 0 || key.includes('=') || key.includes('\0')) {
-      throw invalidArgValue('options.env', key, 'must have keys that are non-empty and without "=" or null bytes');
+    if (entry.includes('\0')) throw invalidArgValue(`options.env['${key}']`, entry, 'must be a string without null bytes');
+    if (key.length === 0 || key.includes('=')) {
+      throw invalidArgValue('options.env', key, 'must have keys that are non-empty and without "="');
     }
-    if (entry.includes('\0')) throw invalidArgValue(`options.env.${key}`, entry, 'must be a string without null bytes');
     pairs.push(key, entry);
   }
   return pairs;
@@ -194,7 +249,7 @@ function supplementaryGroups(value: unknown): NativeSpawnSpec['supplementaryGrou
   if (value === undefined) return null;
   if (value === 'init' || value === 'clear') return value;
   if (Array.isArray(value)) {
-    return value.map((gid, i) => {
+    return ownElements(value).map((gid, i) => {
       if (typeof gid !== 'number') throw invalidArgType(`options.supplementaryGroups[${i}]`, 'of type number', gid);
       return id(`options.supplementaryGroups[${i}]`, gid);
     });
@@ -213,7 +268,7 @@ function umask(value: unknown): number | null {
 function capabilities(value: unknown): string[] | null {
   if (value === undefined) return null;
   if (!Array.isArray(value)) throw invalidArgType('options.capabilities', 'an instance of Array', value);
-  return value.map((cap, i) => {
+  return ownElements(value).map((cap, i) => {
     const name = `options.capabilities[${i}]`;
     if (typeof cap === 'number') {
       if (!Number.isInteger(cap) || cap < 0 || cap > 63) throw outOfRange(name, 'an integer >= 0 && <= 63', cap);
@@ -236,13 +291,13 @@ function rlimits(value: unknown): Array<[string, number, number]> | null {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw invalidArgType('options.rlimits', 'of type object', value);
   }
-  return Object.entries(value as Record<string, unknown>).map(([resource, setting]) => {
+  return Object.entries(own(value)).map(([resource, setting]) => {
     const name = `options.rlimits.${resource}`;
-    const [soft, hard] = Array.isArray(setting) ? setting : [setting, setting];
-    if (Array.isArray(setting) && setting.length !== 2) throw invalidArgValue(name, setting, 'must be [soft, hard]');
-    const pair: [string, number, number] = [resource, limit(name, soft), limit(name, hard)];
-    if (pair[1] > pair[2]) throw invalidArgValue(name, setting, 'must not have a soft limit above the hard one');
-    return pair;
+    const pair = Array.isArray(setting) ? ownElements(setting) : [setting, setting];
+    if (Array.isArray(setting) && pair.length !== 2) throw invalidArgValue(name, setting, 'must be [soft, hard]');
+    const limits: [string, number, number] = [resource, limit(name, pair[0]), limit(name, pair[1])];
+    if (limits[1] > limits[2]) throw invalidArgValue(name, setting, 'must not have a soft limit above the hard one');
+    return limits;
   });
 }
 
@@ -255,74 +310,132 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
   return value as T;
 }
 
-function alias(options: SpawnOptions, name: 'user' | 'group', alt: 'uid' | 'gid'): unknown {
-  if ((options[name] as unknown) === null) throw invalidArgType(`options.${name}`, 'of type string or number', null);
-  if (options[name] !== undefined && options[alt] !== undefined) {
-    throw invalidArgValue(`options.${alt}`, options[alt], `cannot be combined with options.${name}`);
-  }
-  if (options[alt] !== undefined && typeof options[alt] !== 'number') {
-    throw invalidArgType(`options.${alt}`, 'of type number', options[alt]);
-  }
-  return options[name] ?? options[alt];
+/** child_process's isInt32. */
+function isInt32(value: unknown): value is number {
+  return value === ((value as number) | 0);
 }
 
-/** Normalises `spawn(command, args?, options?)`'s arguments, as `child_process.spawn` does. */
+/** `user`/`uid` (or `group`/`gid`): capspawn's name-or-id option, or child_process's int32 one. */
+function identity(opts: Record<string, unknown>, name: 'user' | 'group', alt: 'uid' | 'gid'): string | number | null {
+  if (opts[name] === null) throw invalidArgType(`options.${name}`, 'one of type string or number', null);
+  if (opts[name] !== undefined && opts[alt] !== undefined) {
+    throw invalidArgValue(`options.${alt}`, opts[alt], `cannot be combined with options.${name}`);
+  }
+  if (opts[name] !== undefined) return nameOrId(`options.${name}`, opts[name]);
+  if (opts[alt] === undefined) return null;
+  // As child_process: an int32, and a negative one is taken as the uid_t it converts to; -1 is
+  // no id (the kernel's "unchanged"), and setuid(-1) fails with EINVAL there, thrown.
+  const value = (opts[alt] as number) >>> 0;
+  if (value > MAX_ID) throw spawnErrno('EINVAL');
+  return value;
+}
+
+/** Normalises `spawn(command, args?, options?)`'s arguments in child_process's order
+ * (normalizeSpawnArguments, then spawn's own checks), then capspawn's own options. Every option
+ * is read once, as an own property, before anything else happens. */
 export function normalize(
   command: unknown,
   argsOrOptions?: unknown,
   maybeOptions?: unknown,
-): { spec: NativeSpawnSpec; behaviour: Behaviour; args: string[] } {
-  const file = string('file', command);
-  let args: unknown = argsOrOptions;
+): { spec: NativeSpawnSpec; behaviour: Behaviour; args: unknown[]; wrapped: object[] } {
+  let file = string('file', command);
+  let args: unknown[];
   let options: unknown = maybeOptions;
-  if (args !== undefined && args !== null && !Array.isArray(args)) {
-    if (typeof args !== 'object') throw invalidArgType('args', 'an instance of Array', args);
-    options = args;
+  if (Array.isArray(argsOrOptions)) args = ownElements(argsOrOptions);
+  else if (argsOrOptions === undefined || argsOrOptions === null) args = [];
+  else if (typeof argsOrOptions !== 'object') throw invalidArgType('args', 'of type object', argsOrOptions);
+  else {
+    options = argsOrOptions;
     args = [];
   }
-  const argv = ((args ?? []) as unknown[]).map((arg, i) => string(`args[${i}]`, arg, { empty: true }));
-  if (options === undefined || options === null) options = {};
-  if (typeof options !== 'object' || Array.isArray(options)) throw invalidArgType('options', 'of type object', options);
-  const given: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(options as Record<string, unknown>)) {
+  args.forEach((arg, i) => {
+    if (typeof arg === 'string' && arg.includes('\0')) throw invalidArgValue(`args[${i}]`, arg, 'must be a string without null bytes');
+  });
+  if (options === undefined) options = {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalidArgType('options', 'of type object', options);
+  const opts = own(options);
+  for (const key of Object.keys(opts)) {
+    const value = opts[key];
     // An unknown option could be a typo of a security option (`usr: 'nobody'`): refuse it,
     // unless it is undefined, which asks for nothing (spread defaults often carry such keys).
     if (!KNOWN.has(key) && value !== undefined) {
       throw invalidArgValue(`options.${key}`, value, 'is not a capspawn option');
     }
-    // null is "not set" for child_process's own options, as it takes them (not for `signal`,
-    // which it refuses); capspawn's options, the privilege drop among them, take no null.
-    given[key] = value === null && NULL_IS_UNSET.has(key) ? undefined : value;
+    if (value === null && NULL_IS_UNSET.has(key)) opts[key] = undefined;
   }
-  if (given.shell !== undefined && given.shell !== false) {
-    throw invalidArgValue('options.shell', given.shell, 'is not supported; run a shell explicitly, e.g. spawn("sh", ["-c", script])');
-  }
-  if (given.encoding !== undefined) string('options.encoding', given.encoding); // ignored by spawn, as by child_process's
-  oneOf('options.serialization', given.serialization, ['json', 'advanced'] as const, 'json'); // only for 'ipc', which is not supported
-  const opts = given as SpawnOptions;
+  // child_process takes any falsy env or stdio for the default.
+  if (!opts.env) opts.env = undefined;
+  if (!opts.stdio) opts.stdio = undefined;
 
-  const cwd = opts.cwd instanceof URL ? fileURLToPath(opts.cwd) : opts.cwd;
-  const user = alias(opts, 'user', 'uid');
-  const group = alias(opts, 'group', 'gid');
-  const timeout = opts.timeout ?? 0;
-  if (typeof timeout !== 'number') throw invalidArgType('options.timeout', 'of type number', timeout);
-  if (!Number.isInteger(timeout) || timeout < 0 || timeout > 0x7fffffff) {
-    throw outOfRange('options.timeout', 'an integer >= 0 && <= 2147483647', timeout);
+  // normalizeSpawnArguments's order.
+  let cwd: string | null = null;
+  if (opts.cwd !== undefined) {
+    const path = opts.cwd instanceof URL ? fileURLToPath(opts.cwd) : opts.cwd;
+    if (typeof path !== 'string' && !(path instanceof Uint8Array)) throw invalidArgType('options.cwd', 'of type string or an instance of Buffer or URL', path);
+    if (typeof path === 'string' ? path.includes('\0') : path.includes(0)) throw invalidArgValue('options.cwd', path, 'must be a string, Uint8Array, or URL without null bytes');
+    // As child_process: an empty cwd, or one given as bytes, is not changed to.
+    if (typeof path === 'string' && path.length > 0) cwd = path;
   }
+  const detached = boolean('options.detached', opts.detached, false);
+  if (opts.uid !== undefined && !isInt32(opts.uid)) throw invalidArgType('options.uid', 'int32', opts.uid);
+  if (opts.gid !== undefined && !isInt32(opts.gid)) throw invalidArgType('options.gid', 'int32', opts.gid);
+  const shell = opts.shell;
+  if (shell !== undefined && typeof shell !== 'boolean' && typeof shell !== 'string') {
+    throw invalidArgType('options.shell', 'one of type boolean or string', shell);
+  }
+  const argv0 = opts.argv0 === undefined ? undefined : string('options.argv0', opts.argv0, { empty: true });
+  boolean('options.windowsHide', opts.windowsHide, false);
+  boolean('options.windowsVerbatimArguments', opts.windowsVerbatimArguments, false);
+  if (shell) {
+    // As child_process: the command and its arguments joined with spaces, run by `sh -c`
+    // (under the same drop as any workload).
+    // One join for spawn, execFile and the synchronous functions (shell.ts).
+    if (typeof shell === 'string') string('options.shell', shell, { empty: true });
+    [file, args] = withShell(file, args as string[], shell);
+  }
+  // As child_process (in its binding): every argument is converted with String().
+  const argv = args.map((arg, i) => {
+    const text = String(arg);
+    if (text.includes('\0')) throw invalidArgValue(`args[${i}]`, text, 'must be a string without null bytes');
+    return text;
+  });
+  const env = environment(opts.env);
+
+  // spawn()'s own checks.
+  const timeout = opts.timeout ?? 0;
+  if (!Number.isInteger(timeout) || (timeout as number) < 0) throw outOfRange('timeout', 'an unsigned integer', timeout);
+  // Past 2 ** 31 - 1 ms, Node's setTimeout fires after 1 ms instead (child_process kills the
+  // child at once); capspawn refuses it.
+  if ((timeout as number) > 0x7fffffff) throw outOfRange('timeout', 'an unsigned integer <= 2147483647', timeout);
   // Any object with `aborted`, as child_process's validateAbortSignal takes it.
   const signal = opts.signal as AbortSignal | undefined;
   if (signal !== undefined && (signal === null || typeof signal !== 'object' || !('aborted' in signal))) {
     throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
   }
-  const spec: NativeSpawnSpec = {
+  const killSignal = signalNumber(opts.killSignal ?? 'SIGTERM', 'options.killSignal');
+
+  // ChildProcess.prototype.spawn's.
+  const wrapped: object[] = [];
+  const fds = opts.stdio === undefined ? (['pipe', 'pipe', 'pipe'] as NativeStdio[]) : stdio(opts.stdio, wrapped);
+  if (opts.serialization !== undefined && opts.serialization !== 'json' && opts.serialization !== 'advanced') {
+    throw invalidArgValue('options.serialization', opts.serialization, "must be one of: undefined, 'json', 'advanced'");
+  }
+  // `encoding` is not looked at, as child_process.spawn does not.
+
+  // capspawn's own.
+  const user = identity(opts, 'user', 'uid');
+  const group = identity(opts, 'group', 'gid');
+  // Without a prototype: the binding reads each field by name, and a field this object lacked
+  // must not come from a polluted Object.prototype.
+  const spec: NativeSpawnSpec = Object.assign(Object.create(null) as NativeSpawnSpec, {
     file,
-    argv: [opts.argv0 === undefined ? file : string('options.argv0', opts.argv0, { empty: true }), ...argv],
-    env: environment(opts.env),
-    cwd: cwd === undefined ? null : string('options.cwd', cwd),
-    stdio: stdio(opts.stdio),
-    detached: boolean('options.detached', opts.detached, false),
-    user: user === undefined ? null : nameOrId(opts.user !== undefined ? 'options.user' : 'options.uid', user),
-    group: group === undefined ? null : nameOrId(opts.group !== undefined ? 'options.group' : 'options.gid', group),
+    argv: [argv0 ?? file, ...argv],
+    env,
+    cwd,
+    stdio: fds,
+    detached,
+    user,
+    group,
     supplementaryGroups: supplementaryGroups(opts.supplementaryGroups),
     boundingSet: oneOf('options.boundingSet', opts.boundingSet, ['clear', 'inherit'] as const, 'clear'),
     noNewPrivs: boolean('options.noNewPrivs', opts.noNewPrivs, true),
@@ -335,13 +448,8 @@ export function normalize(
         : signalNumber(opts.parentDeathSignal, 'options.parentDeathSignal', { anyNumber: true }),
     rlimits: rlimits(opts.rlimits),
     requireProcfs: boolean('options.requireProcfs', opts.requireProcfs, true),
-  };
-  boolean('options.windowsHide', opts.windowsHide, false);
-  boolean('options.windowsVerbatimArguments', opts.windowsVerbatimArguments, false);
-  const behaviour: Behaviour = {
-    timeout,
-    killSignal: signalNumber(opts.killSignal ?? 'SIGTERM', 'options.killSignal'),
-    signal,
-  };
-  return { spec, behaviour, args: argv };
+  });
+  const behaviour: Behaviour = { timeout: timeout as number, killSignal, signal };
+  // `args` as given (a number stays a number in spawnargs, as in child_process).
+  return { spec, behaviour, args, wrapped };
 }

@@ -25,7 +25,7 @@ export function maxBuffer(value: unknown, fallback: number): number {
 export function withShell(file: string, args: readonly string[], shell: unknown): [string, string[]] {
   if (shell === undefined || shell === null) return [file, [...args]];
   if (typeof shell !== 'boolean' && typeof shell !== 'string') {
-    throw invalidArgType('options.shell', 'of type boolean or string', shell);
+    throw invalidArgType('options.shell', 'one of type boolean or string', shell); // Node's words
   }
   if (typeof shell === 'string' && shell.includes('\0')) {
     throw invalidArgValue('options.shell', shell, 'must be a string without null bytes');

@@ -16,8 +16,11 @@ type Args = readonly string[];
  * Starts `command` like `child_process.spawn`, but the child drops its privileges in a fixed,
  * verified order before exec: the capability bounding set emptied (or the spawn refused),
  * ambient, effective, permitted and inheritable sets emptied, the requested user and groups,
- * `no_new_privs`. Bad arguments throw synchronously and start nothing; a child that cannot drop
- * its privileges or exec emits `'error'` and the workload never runs.
+ * `no_new_privs`. Bad arguments throw synchronously and start nothing. A spawn that fails at run
+ * time does as in child_process: `EACCES`, `EAGAIN`, `EMFILE`, `ENFILE`, `ENOENT` are `'error'`
+ * events, every other errno is thrown; capspawn's own refusals (`ERR_CAPSPAWN_BOUNDING_SET`, …)
+ * are `'error'` events. Either way the workload never runs. Arguments are converted with
+ * `String()`, as child_process converts them (typed `string[]`, as `@types/node` types them).
  *
  * Typed as `@types/node` types `child_process.spawn`: the streams `stdio` makes are not `| null`.
  */
@@ -42,6 +45,6 @@ export function spawn(command: string, args: Args, options: Tuple<N, N, P>): ByS
 export function spawn(command: string, args: Args, options: Tuple<N, N, N>): ByStdio<null, null, null>;
 export function spawn(command: string, args: Args, options: SpawnOptions): CapspawnChildProcess;
 export function spawn(command: string, argsOrOptions?: unknown, options?: SpawnOptions): CapspawnChildProcess {
-  const { spec, behaviour, args } = normalize(command, argsOrOptions, options);
-  return new CapspawnChildProcess(spec, behaviour, args);
+  const { spec, behaviour, args, wrapped } = normalize(command, argsOrOptions, options);
+  return new CapspawnChildProcess(spec, behaviour, args, wrapped);
 }

@@ -125,7 +125,7 @@ export function spawnSync(command: string, argsOrOptions?: unknown, maybeOptions
   };
   if (result.error !== null) {
     // Node puts `error` first.
-    return { error: runError(result.error, result.errno ?? 0, file, spawnargs), ...returns };
+    return { error: runError(result.error, result.errno ?? 0, file, spawnargs as string[]), ...returns };
   }
   return returns;
 }
