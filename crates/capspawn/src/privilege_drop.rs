@@ -156,6 +156,12 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
         let first_unplaced = setup.stdio.len().max(3) as RawFd;
         raw::cloexec_from(first_unplaced, setup.exit_watch.get())
             .map_err(Failure::at(Stage::Cloexec))?;
+    }
+    // The kernel's own account of this thread, for step 6: opened after stdio is in place (so
+    // it takes no stdio target) and before setrlimit may lower RLIMIT_NOFILE below the
+    // descriptors the supervisor has open.
+    let account = proc_status::Account::open();
+    if let Some(setup) = setup {
         if let Some(cwd) = setup.cwd {
             raw::chdir(cwd).map_err(Failure::at(Stage::Chdir))?;
         }
@@ -243,7 +249,7 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
 
     // 6. Verify by reading the state back, trusting no return value: a filter or LSM that fakes
     //    success must not get a workload through.
-    verify(privileges)?;
+    verify(privileges, &account)?;
 
     let Some(setup) = setup else { return Ok(()) };
 
@@ -325,7 +331,7 @@ fn place_stdio(sources: &[RawFd]) -> Result<(), Errno> {
 }
 
 /// Step 6: the state read back must be exactly the one asked for.
-fn verify(privileges: &Privileges) -> Result<(), Failure> {
+fn verify(privileges: &Privileges, account: &proc_status::Account) -> Result<(), Failure> {
     let keep = privileges.capabilities;
     let refuse = |remaining: CapMask| Failure {
         stage: Stage::Verify,
@@ -391,7 +397,7 @@ fn verify(privileges: &Privileges) -> Result<(), Failure> {
     }
     // The kernel's own account, as procfs prints it: a filter that fakes prctl, capget,
     // getresuid and getgroups consistently must fake this file's reads too.
-    match proc_status::thread_self(privileges.groups.as_deref()) {
+    match account.read(privileges.groups.as_deref()) {
         Ok(status) => {
             if let Some(failure) = status.disagrees(privileges) {
                 return Err(failure);

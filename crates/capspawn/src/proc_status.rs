@@ -13,6 +13,7 @@ use crate::failure::{Failure, Stage};
 use crate::privilege_drop::{BoundingSetPolicy, Privileges};
 use crate::raw;
 use nix::errno::Errno;
+use std::os::fd::RawFd;
 
 /// What the status file said. Fields it did not print stay `None`.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -322,29 +323,53 @@ pub fn parse(text: &[u8], expected_groups: Option<&[libc::gid_t]>) -> Status {
     parser.finish()
 }
 
-/// Reads and parses `/proc/thread-self/status`. `Err` when it cannot be read at all: no procfs
-/// mounted there (`ENOENT`), or something that is not procfs (`ENOTSUP`), or a read that fails.
-/// Async-signal-safe.
-pub fn thread_self(expected_groups: Option<&[libc::gid_t]>) -> Result<Status, Errno> {
-    let path = b"/proc/thread-self/status\0";
-    // SAFETY: a NUL-terminated path; the new descriptor is closed below.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(Errno::last());
+const STATUS: &[u8] = b"/proc/thread-self/status\0";
+
+/// `/proc/thread-self/status`, opened (close-on-exec) to be read later: the child opens it
+/// before `setrlimit` can lower `RLIMIT_NOFILE` below the descriptors the supervisor has open,
+/// and reads it after the last credential change. `Err` when it cannot be opened: no procfs
+/// mounted there (`ENOENT`), or something that is not procfs (`ENOTSUP`). Async-signal-safe.
+pub struct Account(Result<RawFd, Errno>);
+
+impl Account {
+    pub fn open() -> Account {
+        // SAFETY: a NUL-terminated path; the new descriptor is closed on drop (and on exec).
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat,
+                libc::AT_FDCWD,
+                STATUS.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Account(Err(Errno::last()));
+        }
+        let account = Account(Ok(fd as RawFd));
+        match raw::on_procfs(fd as RawFd) {
+            Ok(()) => account,
+            Err(errno) => Account(Err(errno)), // `account` drops: closed
+        }
     }
-    let fd = fd as libc::c_int;
-    let read = raw::on_procfs(fd).and_then(|()| {
+
+    /// Reads and parses the file, once (the state at this moment). Its owner comes from a
+    /// fresh lookup of the path: procfs updates a file's owner (root for a task that is not
+    /// dumpable) when the path is looked up, not when an open descriptor is.
+    pub fn read(&self, expected_groups: Option<&[libc::gid_t]>) -> Result<Status, Errno> {
+        let fd = self.0?;
         // SAFETY: stat is plain data, for which all zeroes is a valid value.
         let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: the kernel writes one stat into the live value.
-        if unsafe { libc::syscall(libc::SYS_fstat, fd, &mut stat as *mut libc::stat) } != 0 {
+        // SAFETY: a NUL-terminated path; the kernel writes one stat into the live value.
+        let looked_up = unsafe {
+            libc::syscall(
+                libc::SYS_newfstatat,
+                libc::AT_FDCWD,
+                STATUS.as_ptr(),
+                &mut stat as *mut libc::stat,
+                0,
+            )
+        };
+        if looked_up != 0 {
             return Err(Errno::last());
         }
         let mut parser = Parser::new(expected_groups);
@@ -365,10 +390,21 @@ pub fn thread_self(expected_groups: Option<&[libc::gid_t]>) -> Result<Status, Er
                 None => return Err(Errno::EIO),
             }
         }
-    });
-    // SAFETY: closes the descriptor opened above, which nothing else uses.
-    unsafe { libc::syscall(libc::SYS_close, fd) };
-    read
+    }
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        if let Ok(fd) = self.0 {
+            // SAFETY: closes the descriptor `open` made, which nothing else uses.
+            unsafe { libc::syscall(libc::SYS_close, fd) };
+        }
+    }
+}
+
+/// Opens, reads and parses `/proc/thread-self/status` at once. Async-signal-safe.
+pub fn thread_self(expected_groups: Option<&[libc::gid_t]>) -> Result<Status, Errno> {
+    Account::open().read(expected_groups)
 }
 
 impl Status {

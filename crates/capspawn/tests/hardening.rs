@@ -428,3 +428,33 @@ fn a_supervisor_with_keepcaps_locked_off_still_spawns_as_another_user() {
         (Stage::Securebits, Some(Errno::EPERM))
     );
 }
+
+#[test]
+fn a_descriptor_limit_below_the_supervisors_descriptors_does_not_refuse_the_spawn() {
+    // The child opens /proc/thread-self/status for step 6 before setrlimit: with `nofile` 16 and
+    // the supervisor holding descriptors above 16, opening it afterwards would fail (EMFILE).
+    if !common::privileged(
+        "a_descriptor_limit_below_the_supervisors_descriptors_does_not_refuse_the_spawn",
+    ) {
+        return;
+    }
+    let held: Vec<std::fs::File> = (0..32)
+        .map(|_| std::fs::File::open("/dev/null").unwrap())
+        .collect();
+    let (limits, status) = common::output(
+        Command::new("/bin/cat")
+            .arg("/proc/self/limits")
+            .rlimit(libc::RLIMIT_NOFILE, 16, 16)
+            .user(capspawn::UserSpec::Name("nobody".into())),
+    );
+    drop(held);
+    assert_eq!(status, capspawn::ExitStatus::Exited(0), "{limits}");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>()[3..5],
+        ["16", "16"]
+    );
+}
