@@ -128,7 +128,11 @@ export function childPids(): number[] {
   return pids;
 }
 
+/** The number of this process's open descriptors, once a moment has passed: a spawn whose child
+ * had not yet closed its exit watch when spawn() returned leaves that pipe (and the watchdog's
+ * copy) open until the watchdog thread sees it close, microseconds later. */
 export function fdCount(): number {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 15);
   return fs.readdirSync('/proc/self/fd').length;
 }
 

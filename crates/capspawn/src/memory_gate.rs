@@ -32,6 +32,11 @@ use std::time::{Duration, Instant};
 /// the supervisor's flag stays cleared for good, since it cannot be proved safe to restore.
 const PREVIOUS_CHILD_WAIT: Duration = Duration::from_secs(1);
 
+/// How long `leave` looks for the child's end-of-file before leaving it to the next spawn or the
+/// watchdog: the child is past `execve`'s point of no return, with microseconds of work left,
+/// usually on the other CPU. Polling that long costs less than sleeping and being woken.
+const SETTLE_SPIN: Duration = Duration::from_micros(200);
+
 /// A close-on-exec pipe whose write end, once `clone` has returned, only the child holds: its
 /// end-of-file means the child has left the supervisor's memory.
 pub(crate) struct ExitWatch {
@@ -155,7 +160,18 @@ impl Gate {
     pub(crate) fn leave(mut self, watch: ExitWatch, cloned: bool) {
         let ExitWatch { read, write } = watch;
         drop(write);
-        if !cloned || hung_up(read.as_raw_fd(), Duration::ZERO) {
+        let spin_until = Instant::now() + SETTLE_SPIN;
+        let settled = !cloned
+            || loop {
+                if hung_up(read.as_raw_fd(), Duration::ZERO) {
+                    break true;
+                }
+                if Instant::now() >= spin_until {
+                    break false;
+                }
+                std::hint::spin_loop();
+            };
+        if settled {
             self.state.restore();
             return;
         }
