@@ -374,7 +374,7 @@ impl Account {
         }
         let mut parser = Parser::new(expected_groups);
         parser.status.owner = Some(stat.st_uid);
-        let mut buffer = [0u8; 1024];
+        let mut buffer = [0u8; 4096]; // the whole file (about 1.5 KiB) in one read
         loop {
             // SAFETY: the kernel writes at most `buffer.len()` bytes into the live buffer.
             let n = unsafe { libc::syscall(libc::SYS_read, fd, buffer.as_mut_ptr(), buffer.len()) };
