@@ -165,6 +165,18 @@ describe('spawn() throws synchronously', () => {
   });
 });
 
+describe('uid and gid that are objects', () => {
+  it("throw ERR_INVALID_ARG_TYPE without calling their valueOf (a prototype-less one has none)", () => {
+    let called = false;
+    const sneaky = { valueOf: () => ((called = true), 0) };
+    for (const value of [Object.create(null), sneaky]) {
+      expect(() => spawn('/bin/true', [], { uid: value })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+      expect(() => spawn('/bin/true', [], { gid: value })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    }
+    expect(called).toBe(false);
+  });
+});
+
 describe('any options object (property)', () => {
   const anything = fc.oneof(
     fc.constant(undefined),

@@ -311,8 +311,10 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
 }
 
 /** child_process's isInt32. */
+/** child_process's `isInt32`, but a number first: `value | 0` would call an object's `valueOf`
+ * (user code, which may throw, as a prototype-less object's missing one does). */
 function isInt32(value: unknown): value is number {
-  return value === ((value as number) | 0);
+  return typeof value === 'number' && value === (value | 0);
 }
 
 /** `user`/`uid` (or `group`/`gid`): capspawn's name-or-id option, or child_process's int32 one. */
