@@ -11,7 +11,7 @@ import * as cp from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { spawn as capspawn } from '../dist/index.js';
+import { CapspawnChildProcess, spawn as capspawn } from '../dist/index.js';
 import { FIXTURES, requirePrivilege, tempDir } from './helpers.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -322,7 +322,9 @@ describe('stdio', () => {
       const child = spawn('sh', ['-c', 'echo to-file'], { stdio: ['ignore', fd, 'pipe'] });
       fs.closeSync(fd);
       return child;
-    }, { onClose: (child, log) => log('file', fs.readFileSync(path.join(dir, `out-${child instanceof cp.ChildProcess ? 'node' : 'capspawn'}`), 'utf8')) }],
+    }, // capspawn's child is a ChildProcess too (its prototype chain is Node's): tell them apart by
+    // capspawn's own class, or both sides would read child_process's file.
+    { onClose: (child, log) => log('file', fs.readFileSync(path.join(dir, `out-${child instanceof CapspawnChildProcess ? 'capspawn' : 'node'}`), 'utf8')) }],
     ['an open fs stream', (spawn) => {
       const stream = fs.createWriteStream('', { fd: fs.openSync('/dev/null', 'w') });
       const child = spawn('sh', ['-c', 'echo via-stream; echo err >&2'], { stdio: ['ignore', stream, 'pipe'] });
@@ -512,3 +514,29 @@ describe('differences capspawn makes on purpose (README: "Differences from child
 
 // Keeps the tmp directory tidy whatever happened.
 process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe("differences on purpose (README), asserted on capspawn's side", () => {
+  it("an argument whose String() has a NUL byte throws ERR_INVALID_ARG_VALUE (child_process cuts it there)", () => {
+    const nul = { toString: () => 'a\0b' };
+    expect(() => capspawn('echo', [nul as unknown as string])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+  });
+
+  it("stdout and stderr are pipes' read ends, not writable (child_process's are socket pairs)", async () => {
+    const child = capspawn('true');
+    const node = cp.spawn('true');
+    expect([child.stdout.writable, child.stderr.writable]).toEqual([false, false]);
+    expect([node.stdout.writable, node.stderr.writable]).toEqual([true, true]);
+    await Promise.all([child, node].map((c) => new Promise((resolve) => c.on('close', resolve))));
+  });
+
+  it("an aborted execFile signal sends execFile's killSignal (child_process sends SIGTERM)", async () => {
+    const { execFile } = await import('../dist/index.js');
+    const controller = new AbortController();
+    let error: Error | null = null;
+    const child = execFile('sleep', ['10'], { signal: controller.signal, killSignal: 'SIGUSR1' }, (e) => (error = e));
+    const exited = new Promise<string | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    setTimeout(() => controller.abort(), 100);
+    expect(await exited).toBe('SIGUSR1');
+    expect((error as Error | null)?.name).toBe('AbortError');
+  });
+});
