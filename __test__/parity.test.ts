@@ -237,6 +237,13 @@ describe('option validation: the same error code, thrown or not, as child_proces
     'timeout=2**31': { code: 'ERR_OUT_OF_RANGE', why: "past 2**31-1 ms Node's setTimeout fires after 1 ms, so child_process kills the child at once" },
     'timeout=2**53': { code: 'ERR_OUT_OF_RANGE', why: 'the same' },
     'timeout=1': { code: '', why: 'not a validation case: a 1 ms timeout races the child (the timeout scenarios cover it)' },
+    // child_process's isInt32 (`value | 0`) converts the value first: a BigInt or a Symbol makes
+    // it throw a bare TypeError with no code (and an object's valueOf runs). capspawn checks
+    // the type first, so it is the error child_process means.
+    'uid=10n': { code: 'ERR_INVALID_ARG_TYPE', why: 'child_process throws a bare TypeError (BigInt mixed in `| 0`)' },
+    'uid=a symbol': { code: 'ERR_INVALID_ARG_TYPE', why: 'child_process throws a bare TypeError (Symbol to number)' },
+    'gid=10n': { code: 'ERR_INVALID_ARG_TYPE', why: 'child_process throws a bare TypeError (BigInt mixed in `| 0`)' },
+    'gid=a symbol': { code: 'ERR_INVALID_ARG_TYPE', why: 'child_process throws a bare TypeError (Symbol to number)' },
   };
   /** The command for each option, chosen so that every value child_process runs with ends the same way. */
   const run = (name: string, value: unknown) => (spawn: Spawn) => spawn('/bin/echo', ['ok'], { [name]: value });
