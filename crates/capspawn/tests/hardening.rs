@@ -227,6 +227,21 @@ fn unmount_proc() {
     assert_eq!(unmounted, 0, "{}", std::io::Error::last_os_error());
 }
 
+/// Mounts an empty tmpfs at /proc, in this test process's own mount namespace.
+fn mount_tmpfs_over_proc() {
+    // SAFETY: NUL-terminated strings; a mount in this test process's own namespace.
+    let mounted = unsafe {
+        libc::mount(
+            b"none\0".as_ptr().cast(),
+            b"/proc\0".as_ptr().cast(),
+            b"tmpfs\0".as_ptr().cast(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(mounted, 0, "{}", std::io::Error::last_os_error());
+}
+
 /// `common::refused` for a process without /proc: no marker, and no child left (asked of
 /// waitid, since /proc/self/task is not there to ask).
 fn refused_without_proc(name: &str) -> capspawn::Failure {
@@ -259,17 +274,7 @@ fn before_close_range_and_without_procfs_every_spawn_is_refused() {
     );
 
     // An empty tmpfs with a /proc/self/fd directory in it.
-    // SAFETY: NUL-terminated strings; a mount in this test process's own namespace.
-    let mounted = unsafe {
-        libc::mount(
-            b"none\0".as_ptr().cast(),
-            b"/proc\0".as_ptr().cast(),
-            b"tmpfs\0".as_ptr().cast(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(mounted, 0, "{}", std::io::Error::last_os_error());
+    mount_tmpfs_over_proc();
     std::fs::create_dir_all("/proc/self/fd").unwrap();
     let failure = refused_without_proc("tmpfs-proc");
     assert_eq!(
@@ -358,17 +363,7 @@ fn without_procfs_the_cross_check_refuses_unless_the_caller_opted_out() {
     assert_eq!(child.wait().unwrap(), capspawn::ExitStatus::Exited(0));
     assert!(marker.exists());
     // A tmpfs with a forged status file: not procfs, so not read, and refused.
-    // SAFETY: NUL-terminated strings; a mount in this test process's own namespace.
-    let mounted = unsafe {
-        libc::mount(
-            b"none\0".as_ptr().cast(),
-            b"/proc\0".as_ptr().cast(),
-            b"tmpfs\0".as_ptr().cast(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(mounted, 0, "{}", std::io::Error::last_os_error());
+    mount_tmpfs_over_proc();
     std::fs::create_dir_all("/proc/thread-self").unwrap();
     std::fs::write("/proc/thread-self/status", "CapBnd:\t0000000000000000\n").unwrap();
     let failure = refused_without_proc("tmpfs-procfs");
