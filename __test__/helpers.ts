@@ -223,3 +223,21 @@ export function runReport(wrapper: string[], request?: SpawnRequest, { inherited
   const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as Report;
 }
+
+/** The README's JavaScript and TypeScript examples, each with its line in README.md, and the
+ * reason it is not run when the line before its fence says `<!-- not run by …: REASON -->`. */
+export function readmeExamples(readme: string): { line: number; lang: string; code: string; notRun: string | null }[] {
+  const examples: { line: number; lang: string; code: string; notRun: string | null }[] = [];
+  const lines = readme.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^```(js|javascript|mjs|cjs|ts|typescript)\s*$/.exec(lines[i]!);
+    if (!open) continue;
+    const start = i;
+    const notRun = /^<!-- not run by [^:]+: (.+) -->$/.exec(lines[i - 1] ?? '')?.[1] ?? null;
+    const body: string[] = [];
+    for (i++; i < lines.length && !lines[i]!.startsWith('```'); i++) body.push(lines[i]!);
+    examples.push({ line: start + 1, lang: open[1]!, code: body.join('\n'), notRun });
+  }
+  return examples;
+}
+

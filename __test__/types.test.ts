@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as capspawn from '../dist/index.js';
-import { FIXTURES, tempDir } from './helpers.js';
+import { FIXTURES, readmeExamples, tempDir } from './helpers.js';
 
 const ROOT = path.join(FIXTURES, '..', '..');
 const TYPES = path.join(ROOT, '__test__', 'types');
@@ -44,21 +44,6 @@ function tsc(files: Record<string, string>): { file: string; line: number; code:
   }));
   if (out && diagnostics.length === 0) throw new Error(`tsc failed:\n${out}`);
   return diagnostics;
-}
-
-/** The README's JavaScript and TypeScript examples, each with its line in README.md. */
-export function readmeExamples(readme: string): { line: number; lang: string; code: string }[] {
-  const examples: { line: number; lang: string; code: string }[] = [];
-  const lines = readme.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const open = /^```(js|javascript|mjs|cjs|ts|typescript)\s*$/.exec(lines[i]!);
-    if (!open) continue;
-    const start = i;
-    const body: string[] = [];
-    for (i++; i < lines.length && !lines[i]!.startsWith('```'); i++) body.push(lines[i]!);
-    examples.push({ line: start + 1, lang: open[1]!, code: body.join('\n') });
-  }
-  return examples;
 }
 
 describe('the types, under tsc --strict', () => {
