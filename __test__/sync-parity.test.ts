@@ -409,3 +409,35 @@ describe('a child stopped before exec cannot hold a synchronous call', () => {
     expect(childPids()).toEqual([]);
   }, 120_000);
 });
+
+describe('bad arguments, in every function: the same error thrown (code and name) as child_process', () => {
+  type Fn = 'spawnSync' | 'execFileSync' | 'execSync' | 'execFile' | 'exec';
+  const noop = () => {};
+  const cases: Array<[Fn, unknown[]]> = [
+    ['execFileSync', [5]],
+    ['execFileSync', ['echo', 5]],
+    ['execFileSync', ['echo', [], { timeout: 'soon' }]],
+    ['execFileSync', ['echo', [], { maxBuffer: -1 }]],
+    ['execFileSync', ['echo', [], { killSignal: 'SIGNOPE' }]],
+    ['execFileSync', ['echo', [], { input: 5 }]],
+    ['execFileSync', ['echo', [], { cwd: 5 }]],
+    ['execFileSync', ['echo\0x', []]],
+    ['execSync', [5]],
+    ['execSync', ['echo a', { timeout: -1 }]],
+    ['execSync', ['echo a', { maxBuffer: 'big' }]],
+    ['execSync', ['echo a', { killSignal: 'SIGNOPE' }]],
+    ['exec', [5, noop]],
+    ['exec', ['echo a', { timeout: -1 }, noop]],
+    ['exec', ['echo a', { killSignal: 'SIGNOPE' }, noop]],
+    ['exec', ['echo a', { maxBuffer: 'big' }, noop]],
+    ['spawnSync', ['cat', { cwd: 5 }]],
+    ['spawnSync', ['cat', { stdio: 'nope' }]],
+    ['execFile', [null, noop]],
+  ];
+  it.each(cases)('%s(%j)', (fn, args) => {
+    const node = thrownBy(() => (cp[fn] as (...a: unknown[]) => unknown)(...args));
+    const ours = thrownBy(() => (capspawn[fn] as (...a: unknown[]) => unknown)(...args));
+    expect(node, 'child_process threw nothing: not a bad-argument case').toBeDefined();
+    expect({ code: ours?.code, name: ours?.name }).toEqual({ code: node?.code, name: node?.name });
+  });
+});
