@@ -15,7 +15,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Called once, on the reaper thread, with the child's id and exit status.
+/// Called once with the child's id and exit status: on the reaper thread of [`Reaper::global`],
+/// or on the thread that calls [`Reaper::reap_ready`].
 pub type OnExit = Box<dyn FnOnce(u64, ExitStatus) + Send>;
 
 struct Watched {

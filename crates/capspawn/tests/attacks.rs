@@ -20,24 +20,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// `fs.suid_dumpable` set for the test's length, restored whatever happens (a panic included).
-struct SuidDumpable(String);
-
-const SUID_DUMPABLE: &str = "/proc/sys/fs/suid_dumpable";
-
-impl SuidDumpable {
-    fn set(value: u8) -> Self {
-        let saved = std::fs::read_to_string(SUID_DUMPABLE).expect("read the sysctl");
-        std::fs::write(SUID_DUMPABLE, value.to_string()).expect("write the sysctl");
-        SuidDumpable(saved)
-    }
-}
-
-impl Drop for SuidDumpable {
-    fn drop(&mut self) {
-        std::fs::write(SUID_DUMPABLE, self.0.trim()).expect("restore fs.suid_dumpable");
-    }
-}
+use common::SuidDumpable;
 
 /// Builds a C fixture with gcc into a directory every uid can read.
 fn build(name: &str) -> PathBuf {

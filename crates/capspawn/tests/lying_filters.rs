@@ -232,15 +232,7 @@ fn a_filter_faking_the_dumpable_flag_is_refused() {
     if !rerun_under(&["env"], TEST) {
         return;
     }
-    let saved = std::fs::read_to_string("/proc/sys/fs/suid_dumpable").unwrap();
-    std::fs::write("/proc/sys/fs/suid_dumpable", "1").unwrap();
-    struct Restore(String);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let _ = std::fs::write("/proc/sys/fs/suid_dumpable", self.0.trim());
-        }
-    }
-    let _restore = Restore(saved);
+    let _sysctl = common::SuidDumpable::set(1);
     let set = libc::PR_SET_DUMPABLE as u64;
     let get = libc::PR_GET_DUMPABLE as u64;
     lie(

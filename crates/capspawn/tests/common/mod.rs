@@ -202,3 +202,29 @@ pub fn answer_when(nr: libc::c_long, arg: Option<(u32, u32)>, ret: u32) {
         std::io::Error::last_os_error()
     );
 }
+
+/// The `fs.suid_dumpable` sysctl set for as long as this lives, and restored however the test
+/// ends (a panic included; a failure to restore is reported, not a second panic, which would
+/// abort the test binary and leave the host's setting changed).
+pub struct SuidDumpable(String);
+
+const SUID_DUMPABLE: &str = "/proc/sys/fs/suid_dumpable";
+
+impl SuidDumpable {
+    pub fn set(value: u8) -> Self {
+        let saved = std::fs::read_to_string(SUID_DUMPABLE).expect("read fs.suid_dumpable");
+        std::fs::write(SUID_DUMPABLE, value.to_string()).expect("write fs.suid_dumpable");
+        SuidDumpable(saved)
+    }
+}
+
+impl Drop for SuidDumpable {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::write(SUID_DUMPABLE, self.0.trim()) {
+            eprintln!(
+                "could not restore fs.suid_dumpable to {}: {error}",
+                self.0.trim()
+            );
+        }
+    }
+}
