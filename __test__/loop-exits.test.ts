@@ -12,8 +12,8 @@ import { FIXTURES, requirePrivilege } from './helpers.js';
 
 beforeEach((ctx) => requirePrivilege(ctx));
 
-const run = (mode: string): unknown =>
-  JSON.parse(execFileSync(process.execPath, [path.join(FIXTURES, 'loop-exits.mjs'), mode], { encoding: 'utf8', timeout: 20_000 }));
+const run = (mode: string, impl = 'capspawn'): unknown =>
+  JSON.parse(execFileSync(process.execPath, [path.join(FIXTURES, 'loop-exits.mjs'), mode, impl], { encoding: 'utf8', timeout: 20_000 }));
 
 describe('exits on the event loop', () => {
   it('a worker gets its child exit; ending with a child running, nothing aborts and no zombie is left', () => {
@@ -22,10 +22,12 @@ describe('exits on the event loop', () => {
 
   it("an 'exit' listener that throws is an uncaught exception, and the other exits still come", () => {
     expect(run('throw')).toEqual(['exit:1', 'exit:2', 'exit:3', 'uncaught:from the exit listener']);
+    expect(run('throw', 'child_process')).toEqual(run('throw'));
   });
 
   it("nextTick and promise jobs queued in an 'exit' listener run before the next phase", () => {
     expect(run('tick')).toEqual(['exit', 'tick', 'promise', 'immediate']);
+    expect(run('tick', 'child_process')).toEqual(run('tick'));
   });
 
   it('no reaper thread and no thread per child: only the watchdog', () => {
