@@ -148,29 +148,14 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     //    inherits nothing by accident.
     raw::set_dumpable(false).map_err(Failure::at(Stage::Dumpable))?;
     if let Some(setup) = setup {
-        raw::default_all_signals();
-        if setup.new_session {
-            raw::setsid().map_err(Failure::at(Stage::Setsid))?;
-        }
-        place_stdio(setup.stdio).map_err(Failure::at(Stage::Stdio))?;
-        let first_unplaced = setup.stdio.len().max(3) as RawFd;
-        raw::cloexec_from(first_unplaced, setup.exit_watch.get())
-            .map_err(Failure::at(Stage::Cloexec))?;
+        signals_and_descriptors(setup)?;
     }
     // The kernel's own account of this thread, for step 6: opened after stdio is in place (so
     // it takes no stdio target) and before setrlimit may lower RLIMIT_NOFILE below the
     // descriptors the supervisor has open.
     let account = proc_status::Account::open();
     if let Some(setup) = setup {
-        if let Some(cwd) = setup.cwd {
-            raw::chdir(cwd).map_err(Failure::at(Stage::Chdir))?;
-        }
-        if let Some(mask) = setup.umask {
-            raw::umask(mask);
-        }
-        for (resource, limit) in setup.rlimits {
-            raw::setrlimit(*resource, limit).map_err(Failure::at(Stage::Rlimit))?;
-        }
+        directory_and_limits(setup)?;
     }
 
     // 2. Groups before the uid: setgroups and setresgid need CAP_SETGID, which setresuid to a
@@ -262,6 +247,38 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     raw::discard_pending_stop_signals();
     raw::set_signal_mask(setup.signal_mask).map_err(Failure::at(Stage::SignalMask))?;
     setup.exec_reached.store(true, Ordering::Relaxed);
+    Err(Failure::at(Stage::Exec)(exec_candidates(setup)))
+}
+
+/// Step 1's first half: the supervisor's handlers back to the default (blocked signals cannot
+/// run them meanwhile), the session, stdio into place and every other descriptor close-on-exec.
+fn signals_and_descriptors(setup: &ProcessSetup) -> Result<(), Failure> {
+    raw::default_all_signals();
+    if setup.new_session {
+        raw::setsid().map_err(Failure::at(Stage::Setsid))?;
+    }
+    place_stdio(setup.stdio).map_err(Failure::at(Stage::Stdio))?;
+    let first_unplaced = setup.stdio.len().max(3) as RawFd;
+    raw::cloexec_from(first_unplaced, setup.exit_watch.get()).map_err(Failure::at(Stage::Cloexec))
+}
+
+/// Step 1's second half: the directory, the umask and the resource limits, while the child may
+/// still raise a hard limit.
+fn directory_and_limits(setup: &ProcessSetup) -> Result<(), Failure> {
+    if let Some(cwd) = setup.cwd {
+        raw::chdir(cwd).map_err(Failure::at(Stage::Chdir))?;
+    }
+    if let Some(mask) = setup.umask {
+        raw::umask(mask);
+    }
+    for (resource, limit) in setup.rlimits {
+        raw::setrlimit(*resource, limit).map_err(Failure::at(Stage::Rlimit))?;
+    }
+    Ok(())
+}
+
+/// Step 7's exec: each candidate the parent resolved, in turn. Returns only the errno to report.
+fn exec_candidates(setup: &ProcessSetup) -> Errno {
     let mut errno = Errno::ENOENT;
     for &program in setup.programs {
         // SAFETY: the parent built `program`, `argv` and `envp` as NUL-terminated strings and
@@ -273,13 +290,10 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
         match failed {
             Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ETIMEDOUT => {}
             Errno::EACCES => errno = Errno::EACCES,
-            other => {
-                errno = other;
-                break;
-            }
+            other => return other,
         }
     }
-    Err(Failure::at(Stage::Exec)(errno))
+    errno
 }
 
 /// Whether the uid change of step 4 is safe without keepcaps: with `SECBIT_NO_SETUID_FIXUP` the
