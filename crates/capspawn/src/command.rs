@@ -339,6 +339,7 @@ impl Command {
             exec_reached: Default::default(),
             exit_watch: std::cell::Cell::new(-1),
             table_limit: std::cell::Cell::new(-1),
+            handlers_cleared: std::cell::Cell::new(false),
         };
         let (pid, pidfd) = clone::start(&setup, &privileges)?;
         let mut ends = stdio.parent_ends.into_iter();
