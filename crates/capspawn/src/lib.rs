@@ -26,6 +26,7 @@ pub mod proc_status;
 mod raw;
 mod reaper;
 pub mod resolve;
+pub mod seccomp;
 mod stdio;
 mod sync_run;
 pub mod thread_caps;

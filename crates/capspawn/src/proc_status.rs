@@ -393,6 +393,41 @@ impl Account {
     }
 }
 
+impl Account {
+    /// Reads and parses the file again from its start (`pread` at offset 0: procfs regenerates
+    /// a status file for each read from offset 0, so this is the state now, not the state at
+    /// `read`'s). No owner lookup. For the seccomp step's read-back. Async-signal-safe.
+    pub fn reread(&self) -> Result<Status, Errno> {
+        let fd = self.0?;
+        let mut parser = Parser::new(None);
+        let mut buffer = [0u8; 4096];
+        let mut offset: libc::off_t = 0;
+        loop {
+            // SAFETY: the kernel writes at most `buffer.len()` bytes into the live buffer.
+            let n = unsafe {
+                libc::syscall(
+                    libc::SYS_pread64,
+                    fd,
+                    buffer.as_mut_ptr(),
+                    buffer.len(),
+                    offset,
+                )
+            };
+            if n < 0 {
+                return Err(Errno::last());
+            }
+            if n == 0 {
+                return Ok(parser.finish());
+            }
+            match usize::try_from(n).ok().and_then(|n| buffer.get(..n)) {
+                Some(bytes) => parser.feed(bytes),
+                None => return Err(Errno::EIO),
+            }
+            offset = offset.saturating_add(n as libc::off_t);
+        }
+    }
+}
+
 impl Drop for Account {
     fn drop(&mut self) {
         if let Ok(fd) = self.0 {
