@@ -45,6 +45,16 @@ export interface NativeSpawnSpec {
   rlimits: Array<[string, number, number]> | null;
   /** Refuse when the child cannot read its own `/proc/thread-self/status`. */
   requireProcfs: boolean;
+  /** The seccomp layer (names resolved by the core); null: none. */
+  seccomp: NativeSeccomp | null;
+}
+
+/** The `seccomp` option, validated in form (see options.ts). */
+export interface NativeSeccomp {
+  denySocketFamilies: string[] | null;
+  denySyscalls: string[] | null;
+  errno: string | null;
+  program: Buffer | null;
 }
 
 /** Why the child stopped before exec (it has been reaped; the workload never ran). */
