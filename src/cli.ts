@@ -58,6 +58,12 @@ Options (setpriv's spelling in brackets is accepted too):
                             core=0; SOFT alone sets both; unlimited for no limit)
       --pdeathsig SIGNAL    signal COMMAND gets when capspawn exits (e.g. KILL) [setpriv]
       --securebits locked   lock the securebits, so not even an exec as uid 0 regains capabilities
+      --deny-socket FAMILY,...  seccomp: socket() and socketpair() of these families fail
+                            (e.g. inet,inet6,netlink; repeatable); implies no_new_privs
+      --deny-syscall NAME,...   seccomp: these system calls fail (e.g. unshare,ptrace; repeatable)
+      --seccomp-errno ERRNO     the errno they fail with (default EPERM)
+      --seccomp-program FILE    a classic BPF seccomp program (struct sock_filter array, e.g.
+                            from libseccomp's seccomp_export_bpf), loaded as given
       --inherit-bounding-set  leave the bounding set raised (an explicit opt-out)
       --keep-new-privs      do not set no_new_privs (--no-new-privs, the default, is accepted)
       --bounding-set=-all, --inh-caps=-all, --ambient-caps=-all
@@ -187,6 +193,36 @@ function rlimits(specs: string[]): Record<string, [number, number]> {
   return limits;
 }
 
+/** `--deny-socket`, `--deny-syscall`, `--seccomp-errno`, `--seccomp-program`: the `seccomp`
+ * option, or undefined when none is given. */
+function seccompOptions(values: ExecValues): SpawnOptions['seccomp'] {
+  const list = (flag: 'deny-socket' | 'deny-syscall') => {
+    const given = values[flag];
+    if (given === undefined) return undefined;
+    const names = given.join(',');
+    if (!/^[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*$/.test(names)) throw new UsageError(`exec: --${flag} takes a comma-separated list of names, not '${names}'`);
+    return names.split(','); // a family's number as text too: the core reads it
+  };
+  const denySocketFamilies = list('deny-socket');
+  const denySyscalls = list('deny-syscall');
+  const errno = values['seccomp-errno'];
+  const file = values['seccomp-program'];
+  if (denySocketFamilies === undefined && denySyscalls === undefined && errno === undefined && file === undefined) return undefined;
+  if (errno !== undefined && denySocketFamilies === undefined && denySyscalls === undefined) {
+    throw new UsageError('exec: --seccomp-errno needs --deny-socket or --deny-syscall');
+  }
+  let program: Buffer | undefined;
+  if (file !== undefined) {
+    if (file === '') throw new UsageError('exec: --seccomp-program needs a file');
+    try {
+      program = fs.readFileSync(file);
+    } catch (error) {
+      throw new UsageError(`exec: --seccomp-program ${file}: ${(error as Error).message}`);
+    }
+  }
+  return { denySocketFamilies, denySyscalls, errno, program };
+}
+
 function execOptions(values: ExecValues): SpawnOptions {
   const options: SpawnOptions = { stdio: 'inherit' };
   const idOrName = (flag: string, text: string) => {
@@ -247,6 +283,8 @@ function execOptions(values: ExecValues): SpawnOptions {
     if (values.securebits !== 'locked') throw new UsageError(`exec: --securebits takes 'locked', not '${values.securebits}'`);
     options.securebits = 'locked';
   }
+  const seccomp = seccompOptions(values);
+  if (seccomp !== undefined) options.seccomp = seccomp;
   if (values['inherit-bounding-set']) options.boundingSet = 'inherit';
   if (values['keep-new-privs'] && values['no-new-privs']) throw new UsageError('exec: --keep-new-privs and --no-new-privs cannot be combined');
   if (values['keep-new-privs']) options.noNewPrivs = false;
@@ -272,6 +310,10 @@ const EXEC_OPTIONS = {
   pdeathsig: { type: 'string' },
   securebits: { type: 'string' },
   'inherit-bounding-set': { type: 'boolean' },
+  'deny-socket': { type: 'string', multiple: true },
+  'deny-syscall': { type: 'string', multiple: true },
+  'seccomp-errno': { type: 'string' },
+  'seccomp-program': { type: 'string' },
   'keep-new-privs': { type: 'boolean' },
   'no-new-privs': { type: 'boolean' },
   'bounding-set': { type: 'string' },
@@ -356,8 +398,15 @@ const FLAG_OF: Record<string, string> = {
   noNewPrivs: '--keep-new-privs',
 };
 
+/** The seccomp option's fields, as the flags that set them. */
+const SECCOMP_FLAG_OF: Record<string, string> = {
+  denySocketFamilies: '--deny-socket', denySyscalls: '--deny-syscall', errno: '--seccomp-errno', program: '--seccomp-program',
+};
+
 function inFlags(message: string): string {
   return message
+    .replace(/(?:options\.)?seccomp\.([A-Za-z]+)(?:\[[0-9]+\])?/g, (whole, name: string) => SECCOMP_FLAG_OF[name] ?? whole)
+    .replace(/Option "seccomp" cannot be used in combination with option "noNewPrivs: false"/, '--keep-new-privs cannot be combined with the seccomp flags (a filter needs no_new_privs)')
     .replace(/options\.rlimits\.([A-Za-z_]+)/g, '--rlimit $1')
     .replace(/options\.([A-Za-z]+)(?:\[[0-9]+\])?/g, (whole, name: string) => FLAG_OF[name] ?? whole);
 }
