@@ -9,6 +9,8 @@ import { parseArgs } from 'node:util';
 import { inspectPid, inspectSelf, probeBoundingSetClear, spawn, type CapabilityState, type SpawnOptions } from './index.js';
 import { detectRuntime, diagnose, inUserNamespace } from './doctor.js';
 import { messageFor } from './errors.js';
+import { probeSeccomp } from './inspect.js';
+import type { SeccompProbe } from './native.js';
 import { reportedSignalNumber } from './signals.js';
 
 const USAGE = {
@@ -30,7 +32,8 @@ Run 'capspawn <command> --help' for a command's options.`,
 Prints this process's capability state, tries the fail-closed bounding-set clear in a throwaway
 child, recognises the deployment (privileged root, rootless, a container without SETPCAP under
 Podman, Docker or Kubernetes, an ordinary user) and says whether spawn() will run workloads here,
-with the advice that fits this deployment when it will not.
+with the advice that fits this deployment when it will not. It also tries the seccomp option's
+filter in a throwaway child (load and read back) and says whether that layer works here.
 Exit status: 0 if a fail-closed spawn succeeds here, 1 if it would be refused.`,
   inspect: `Usage: capspawn inspect PID [--json]
 
@@ -78,7 +81,17 @@ const EXIT_REFUSED = 125;
 const EXIT_NOT_EXECUTABLE = 126;
 const EXIT_NOT_FOUND = 127;
 
-function table(state: CapabilityState, probe?: ReturnType<typeof probeBoundingSetClear>): string {
+/** The seccomp probe in one line, for doctor's table. */
+function seccompRow(probe: SeccompProbe): string {
+  if (!probe.ok) {
+    const missing = probe.missingActions.length > 0 ? `the kernel lacks the actions ${probe.missingActions.join(', ')}` : '';
+    return `unavailable: ${missing || `${probe.code ?? 'not shown loaded'} (${probe.reason ?? ''})`}`;
+  }
+  const own = probe.mode === 2 ? `, stacked on the supervisor's ${probe.filters ?? 'own'} filter(s)` : '';
+  return `available (a filter loaded and read back in a throwaway child${own})`;
+}
+
+function table(state: CapabilityState, probe?: ReturnType<typeof probeBoundingSetClear>, seccomp?: SeccompProbe): string {
   const list = (caps: string[]) => (caps.length === 0 ? '(none)' : caps.map((c) => c.replace(/^CAP_/, '').toLowerCase()).join(' '));
   const rows: Array<[string, string]> = [
     ['bounding', list(state.bounding)],
@@ -91,6 +104,7 @@ function table(state: CapabilityState, probe?: ReturnType<typeof probeBoundingSe
     ['last_cap', String(state.lastCap)],
   ];
   if (probe) rows.push(['bounding-set clear', probe.ok ? 'succeeds (tried in a throwaway child)' : `refused: ${probe.code ?? 'state not as asked'}`]);
+  if (seccomp) rows.push(['seccomp', seccompRow(seccomp)]);
   const width = Math.max(...rows.map(([k]) => k.length));
   const wrap = (text: string) => text.replace(/(.{1,70})(\s|$)/g, `$1\n${' '.repeat(width + 2)}`).trimEnd();
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${wrap(v)}`).join('\n');
@@ -117,13 +131,14 @@ function doctor(args: string[]): number {
   if (values.help) return help('doctor');
   const state = inspectSelf();
   const probe = probeBoundingSetClear();
+  const seccomp = probeSeccomp();
   const diagnosis = diagnose(state, probe, process.geteuid?.() ?? -1, detectRuntime(), inUserNamespace());
   const { kind, runtime, userNamespace, uid, verdict, advice } = diagnosis;
   if (values.json) {
     const deployment = { kind, runtime, userNamespace, uid };
-    console.log(JSON.stringify({ ...state, probe, ok: probe.ok, deployment, verdict, advice, fix: probe.ok ? null : advice[0] }, null, 2));
+    console.log(JSON.stringify({ ...state, probe, ok: probe.ok, deployment, verdict, advice, fix: probe.ok ? null : advice[0], seccomp }, null, 2));
   } else {
-    console.log(table(state, probe));
+    console.log(table(state, probe, seccomp));
     console.log();
     console.log(wrap(verdict, 100, ''));
     for (const line of advice) console.log(wrap(`- ${line}`, 100, '  '));

@@ -545,6 +545,117 @@ pub fn apply(filters: &[Filter], account: &Account) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What [`probe`] found: whether a spawn's seccomp layer can work here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// The calling thread's mode (`PR_GET_SECCOMP`): 0 none, 2 filter (a spawn's filters stack
+    /// on the supervisor's); `None` when the kernel has no seccomp (`EINVAL`).
+    pub mode: Option<u8>,
+    /// The calling thread's `Seccomp_filters` (Linux 5.9), the count a spawn's read-back starts
+    /// from; `None` when procfs does not show it.
+    pub filters: Option<u64>,
+    /// The actions capspawn's filter returns that `SECCOMP_GET_ACTION_AVAIL` says this kernel
+    /// lacks (`kill_process` before 4.14), or cannot tell (the whole list, when that fails).
+    pub missing_actions: Vec<&'static str>,
+    /// A trial in a throwaway child, as a spawn does it: `no_new_privs`, a filter loaded and read
+    /// back (a profile that refuses or fakes `seccomp()` shows here).
+    pub trial: Result<(), Failure>,
+}
+
+/// Checks whether the seccomp layer works here without loading anything in this process: the
+/// kernel's answers, then a throwaway forked child that loads a filter and reads it back.
+pub fn probe() -> Result<Probe, Errno> {
+    // SAFETY: prctl with no pointers.
+    let mode = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
+    let mode = u8::try_from(mode).ok();
+    let filters = crate::proc_status::thread_self(None)
+        .ok()
+        .and_then(|status| status.seccomp_filters);
+    let actions = [
+        ("kill_process", RET_KILL_PROCESS),
+        ("errno", RET_ERRNO),
+        ("allow", RET_ALLOW),
+    ];
+    let missing_actions = actions
+        .iter()
+        .filter(|(_, action)| {
+            // SAFETY: a u32 the kernel only reads, alive for the call.
+            let ret = unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_GET_ACTION_AVAIL,
+                    0,
+                    action as *const u32,
+                )
+            };
+            ret != 0
+        })
+        .map(|&(name, _)| name)
+        .collect();
+    let filter = Filter::deny(
+        &[libc::SYS_io_uring_setup as u32],
+        &[libc::AF_PACKET as u32],
+        1,
+    )
+    .map_err(|_| Errno::EINVAL)?;
+    Ok(Probe {
+        mode,
+        filters,
+        missing_actions,
+        trial: trial(&filter)?,
+    })
+}
+
+/// Loads `filter` in a forked child (which runs only async-signal-safe code, as the process may
+/// have other threads) and returns what [`apply`] said there, through a pipe.
+fn trial(filter: &Filter) -> Result<Result<(), Failure>, Errno> {
+    use std::io::Read;
+    let (read_end, write_end) = nix::unistd::pipe()?;
+    // SAFETY: the child calls only prctl, openat/pread64/fstatfs (Account), seccomp, write and
+    // _exit: async-signal-safe, no allocation, no lock.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => {
+            // SAFETY: prctl with no pointers.
+            let nnp = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+            let verdict: [i32; 2] = if nnp != 0 {
+                [Stage::NoNewPrivs as i32, Errno::last() as i32]
+            } else {
+                let account = Account::open();
+                match apply(std::slice::from_ref(filter), &account) {
+                    Ok(()) => [-1, 0],
+                    Err(failure) => [failure.stage as i32, failure.errno.map_or(0, |e| e as i32)],
+                }
+            };
+            use std::os::fd::AsRawFd;
+            // SAFETY: 8 bytes from a live array into our pipe; then _exit, no atexit handlers.
+            unsafe {
+                libc::write(write_end.as_raw_fd(), verdict.as_ptr().cast(), 8);
+                libc::_exit(0)
+            }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(write_end);
+            let mut bytes = [0u8; 8];
+            let read = std::fs::File::from(read_end).read_exact(&mut bytes);
+            nix::sys::wait::waitpid(child, None)?;
+            read.map_err(|_| Errno::ECHILD)?;
+            let stage = i32::from_ne_bytes(bytes[..4].try_into().unwrap_or_default());
+            let errno = i32::from_ne_bytes(bytes[4..].try_into().unwrap_or_default());
+            let stage = match stage {
+                -1 => return Ok(Ok(())),
+                s if s == Stage::Procfs as i32 => Stage::Procfs,
+                s if s == Stage::NoNewPrivs as i32 => Stage::NoNewPrivs,
+                _ => Stage::Seccomp,
+            };
+            Ok(Err(Failure {
+                stage,
+                errno: (errno != 0).then(|| Errno::from_raw(errno)),
+                remaining: crate::CapMask::EMPTY,
+            }))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -685,6 +796,21 @@ mod tests {
         }
         // Nothing asked: no filter at all.
         assert_eq!(Seccomp::default().filters().unwrap(), Vec::new());
+    }
+
+    #[test]
+    fn the_probe_loads_and_reads_back_in_a_throwaway_child() {
+        let before = crate::proc_status::thread_self(None).unwrap();
+        let probe = probe().unwrap();
+        assert_eq!(probe.trial, Ok(()));
+        assert_eq!(probe.missing_actions, Vec::<&str>::new());
+        assert_eq!(probe.mode.map(u64::from), before.seccomp);
+        assert_eq!(probe.filters, before.seccomp_filters);
+        // Nothing was loaded here.
+        assert_eq!(
+            crate::proc_status::thread_self(None).unwrap().seccomp,
+            before.seccomp
+        );
     }
 
     #[test]

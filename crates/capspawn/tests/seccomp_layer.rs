@@ -407,6 +407,9 @@ fn a_supervisor_filter_that_fakes_seccomp_gets_no_workload_through() {
             "{failure:?}"
         );
     }
+    // The probe (doctor) sees through it as well.
+    let trial = capspawn::seccomp::probe().unwrap().trial.unwrap_err();
+    assert_eq!((trial.stage, trial.errno), (Stage::Seccomp, None));
 }
 
 #[test]
@@ -421,6 +424,8 @@ fn a_supervisor_filter_that_refuses_seccomp_refuses_the_spawn() {
         (failure.stage, failure.errno),
         (Stage::Seccomp, Some(capspawn::Errno::EACCES))
     );
+    let trial = capspawn::seccomp::probe().unwrap().trial.unwrap_err();
+    assert_eq!(trial.errno, Some(capspawn::Errno::EACCES));
     // Without the layer the same supervisor spawns as before.
     let seen = run_probe(|c| c, &["socket:2"]);
     assert_eq!(seen.failed_with("socket:2"), None);
