@@ -231,6 +231,12 @@ describe.runIf(process.arch === 'x64')('a program of the user\'s', () => {
     const invalid = await outcome(spawn('/bin/touch', [marker], { seccomp: { program: bad } }));
     expect(invalid.error).toMatchObject({ code: 'ERR_CAPSPAWN_SECCOMP', stage: 'seccomp', errno: -22 });
     expect(invalid.error!.message).toMatch(/^spawn \/bin\/touch: pass a valid classic BPF seccomp program as seccomp\.program/);
+    // One that kills at every call: the child dies at its first call after loading it.
+    const kill = Buffer.alloc(8);
+    kill.writeUInt16LE(0x06, 0);
+    kill.writeUInt32LE(0x80000000, 4);
+    const killed = await outcome(spawn('/bin/touch', [marker], { seccomp: { program: kill } }));
+    expect(killed.error).toMatchObject({ code: 'ERR_CAPSPAWN_CHILD_DIED', stage: 'died' });
     expect(fs.existsSync(marker)).toBe(false);
     expect(childPids()).toEqual([]);
   });
@@ -305,6 +311,20 @@ describe('deployments', () => {
       expect(report.result).toMatchObject({ ok: false, error: { code: 'ERR_CAPSPAWN_BOUNDING_SET', stage: 'bounding-set' } });
       expect(fs.existsSync(marker)).toBe(false);
       expect(report.children).toEqual([]);
+    }
+  });
+
+  it('works for a rootless supervisor (unshare -U -r) and an ordinary user (no_new_privs is all it needs)', () => {
+    const calls = [`socket:${AF.INET}`, `socket:${AF.UNIX}`, 'status'];
+    for (const [wrapper, extra] of [
+      [['unshare', '-U', '-r'], {}],
+      [['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'], { boundingSet: 'inherit' }],
+    ] as const) {
+      const report = runReport([...wrapper], { command: probe, args: calls, options: { ...extra, seccomp: PROXY_ONLY } });
+      expect(report.result, JSON.stringify(report.result)).toMatchObject({ ok: true, exitCode: 0 });
+      const seen = parse((report.result as { stdout: string }).stdout, 0, null);
+      expect([failed(seen, `socket:${AF.INET}`), failed(seen, `socket:${AF.UNIX}`)]).toEqual([EACCES, null]);
+      expect(seen.status).toEqual({ NoNewPrivs: '1', Seccomp: '2', Seccomp_filters: '1' });
     }
   });
 

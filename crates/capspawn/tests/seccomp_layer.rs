@@ -430,3 +430,37 @@ fn a_supervisor_filter_that_refuses_seccomp_refuses_the_spawn() {
     let seen = run_probe(|c| c, &["socket:2"]);
     assert_eq!(seen.failed_with("socket:2"), None);
 }
+
+#[test]
+fn without_procfs_the_filter_cannot_be_verified_and_the_spawn_is_refused() {
+    // Even with require_procfs(false), which lets the capability cross-check be skipped: the
+    // read-back is the only proof that the filter is there.
+    const TEST: &str = "without_procfs_the_filter_cannot_be_verified_and_the_spawn_is_refused";
+    if !rerun_under(&["unshare", "--mount", "--propagation", "private"], TEST) {
+        return;
+    }
+    let probe = probe().clone(); // built while /proc is still there
+                                 // SAFETY: a NUL-terminated path; only this test process's own mount namespace changes.
+    let unmounted = unsafe { libc::umount2(b"/proc\0".as_ptr().cast(), libc::MNT_DETACH) };
+    assert_eq!(unmounted, 0, "{}", std::io::Error::last_os_error());
+    let marker = fresh_path("seccomp-noproc");
+    let spawned = Command::new("/bin/touch")
+        .arg(&marker)
+        .require_procfs(false)
+        .seccomp(inet_denied())
+        .spawn();
+    let Err(SpawnError::Child(failure)) = spawned else {
+        panic!("{spawned:?}")
+    };
+    assert_eq!(
+        (failure.stage, failure.errno),
+        (Stage::Procfs, Some(capspawn::Errno::ENOENT))
+    );
+    assert!(!marker.exists());
+    // Without the layer, require_procfs(false) still runs it.
+    let ran = Command::new(&probe)
+        .arg("getpid")
+        .require_procfs(false)
+        .spawn();
+    assert_eq!(ran.unwrap().wait().unwrap(), ExitStatus::Exited(0));
+}
