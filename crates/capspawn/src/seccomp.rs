@@ -371,7 +371,7 @@ const SYSCALLS: &[(&str, libc::c_long)] = syscall_table!(
     SYS_getuid, SYS_getxattr, SYS_init_module, SYS_inotify_add_watch, SYS_inotify_init1,
     SYS_inotify_rm_watch, SYS_io_cancel, SYS_io_destroy, SYS_io_getevents, SYS_io_setup,
     SYS_io_submit, SYS_io_uring_enter, SYS_io_uring_register, SYS_io_uring_setup, SYS_ioctl,
-    SYS_ioprio_get, SYS_ioprio_set, SYS_kcmp, SYS_kexec_file_load, SYS_kexec_load, SYS_keyctl,
+    SYS_ioprio_get, SYS_ioprio_set, SYS_kcmp, SYS_kexec_load, SYS_keyctl,
     SYS_kill, SYS_landlock_add_rule, SYS_landlock_create_ruleset, SYS_landlock_restrict_self,
     SYS_lgetxattr, SYS_linkat, SYS_listen, SYS_listxattr, SYS_llistxattr, SYS_lookup_dcookie,
     SYS_lremovexattr, SYS_lseek, SYS_lsetxattr, SYS_madvise, SYS_mbind, SYS_membarrier,
@@ -412,6 +412,7 @@ const SYSCALLS: &[(&str, libc::c_long)] = syscall_table!(
 #[rustfmt::skip]
 #[cfg(target_arch = "x86_64")]
 const THIS_TARGET_ONLY: &[(&str, libc::c_long)] = syscall_table!(
+    SYS_kexec_file_load, // on aarch64 too, but libc names it only for glibc there
     SYS__sysctl, SYS_access, SYS_afs_syscall, SYS_alarm, SYS_arch_prctl, SYS_chmod, SYS_chown,
     SYS_creat, SYS_create_module, SYS_dup2, SYS_epoll_create, SYS_epoll_ctl_old, SYS_epoll_wait,
     SYS_epoll_wait_old, SYS_eventfd, SYS_fadvise64, SYS_fchmodat2, SYS_fork, SYS_futimesat,
@@ -423,7 +424,8 @@ const THIS_TARGET_ONLY: &[(&str, libc::c_long)] = syscall_table!(
     SYS_sync_file_range, SYS_sysfs, SYS_time, SYS_tuxcall, SYS_unlink, SYS_uselib, SYS_ustat,
     SYS_utime, SYS_utimes, SYS_vfork, SYS_vserver,
 );
-/// aarch64's calls that libc 0.2.169 does not name for it, with the numbers of the kernel's
+/// aarch64's calls that libc 0.2.169 does not name for it (or names only for glibc, not musl,
+/// which the prebuilt packages are built for too), with the numbers of the kernel's
 /// `include/uapi/asm-generic/unistd.h` (arm64 sets `__ARCH_WANT_RENAMEAT` and
 /// `__ARCH_WANT_SET_GET_RLIMIT`).
 #[cfg(target_arch = "aarch64")]
@@ -435,6 +437,7 @@ const THIS_TARGET_ONLY: &[(&str, libc::c_long)] = &[
     ("SYS_setrlimit", 164),
     ("SYS_fadvise64", 223),
     ("SYS_fchmodat2", 452),
+    ("SYS_kexec_file_load", 294),
 ];
 
 /// Names of other targets capspawn supports that this one lacks: they are accepted and deny
