@@ -215,7 +215,7 @@ describe.runIf(process.arch === 'x64')('a program of the user\'s', () => {
     const readBack = await outcome(spawn('/bin/touch', [marker], { seccomp: { program: failing(NR.pread64, EPERM) } }));
     expect(readBack.events).toEqual(['error', 'close']);
     expect(readBack.error).toMatchObject({ code: 'ERR_CAPSPAWN_SECCOMP', stage: 'seccomp', errno: -EPERM });
-    expect(readBack.error!.message).toMatch(/^spawn \/bin\/touch: make seccomp\.program allow pread64 and gettid/);
+    expect(readBack.error!.message).toMatch(/^spawn \/bin\/touch: make seccomp\.program allow seccomp, pread64 and gettid/);
     // execve: EPERM at exec, thrown as child_process throws it, with the fix first.
     let thrown: (Error & { code?: string; stage?: string }) | undefined;
     try {

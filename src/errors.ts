@@ -244,7 +244,7 @@ function seccompMessage(facts: FailureFacts, dialect: Dialect): string {
     remedy = `shorten ${program} or the deny lists: the filters the workload would run under exceed the kernel's 32768 instructions (ENOMEM)`;
   } else {
     remedy =
-      `${facts.seccompProgram ? `make ${program} allow pread64 and gettid (capspawn reads the filter back with them), and ` : ''}` +
+      `${facts.seccompProgram ? `make ${program} allow seccomp, pread64 and gettid (capspawn loads its own filter after it and reads them back with these), and ` : ''}` +
       `allow seccomp() in the supervisor's own seccomp or LSM profile, which refuses it (${facts.code})`;
   }
   return `spawn ${facts.file}: ${remedy}. The workload was not started: the seccomp filter could not be loaded and verified: ${facts.detail}.`;
