@@ -37,6 +37,7 @@ export function failureError(failure: NativeChildFailure, spec: NativeSpawnSpec,
         ? native.execFileCapabilities(spec.file, pathVar, spec.cwd)
         : null,
     thrown,
+    seccompProgram: spec.seccomp?.program != null,
   };
   return spawnError(facts, failure.errno, failure.syscall, args, failure.remaining);
 }

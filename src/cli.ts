@@ -9,6 +9,8 @@ import { parseArgs } from 'node:util';
 import { inspectPid, inspectSelf, probeBoundingSetClear, spawn, type CapabilityState, type SpawnOptions } from './index.js';
 import { detectRuntime, diagnose, inUserNamespace } from './doctor.js';
 import { messageFor } from './errors.js';
+import { probeSeccomp } from './inspect.js';
+import type { SeccompProbe } from './native.js';
 import { reportedSignalNumber } from './signals.js';
 
 const USAGE = {
@@ -30,7 +32,8 @@ Run 'capspawn <command> --help' for a command's options.`,
 Prints this process's capability state, tries the fail-closed bounding-set clear in a throwaway
 child, recognises the deployment (privileged root, rootless, a container without SETPCAP under
 Podman, Docker or Kubernetes, an ordinary user) and says whether spawn() will run workloads here,
-with the advice that fits this deployment when it will not.
+with the advice that fits this deployment when it will not. It also tries the seccomp option's
+filter in a throwaway child (load and read back) and says whether that layer works here.
 Exit status: 0 if a fail-closed spawn succeeds here, 1 if it would be refused.`,
   inspect: `Usage: capspawn inspect PID [--json]
 
@@ -58,6 +61,12 @@ Options (setpriv's spelling in brackets is accepted too):
                             core=0; SOFT alone sets both; unlimited for no limit)
       --pdeathsig SIGNAL    signal COMMAND gets when capspawn exits (e.g. KILL) [setpriv]
       --securebits locked   lock the securebits, so not even an exec as uid 0 regains capabilities
+      --deny-socket FAMILY,...  seccomp: socket() and socketpair() of these families fail
+                            (e.g. inet,inet6,netlink; repeatable); implies no_new_privs
+      --deny-syscall NAME,...   seccomp: these system calls fail (e.g. unshare,ptrace; repeatable)
+      --seccomp-errno ERRNO     the errno they fail with (default EPERM)
+      --seccomp-program FILE    a classic BPF seccomp program (struct sock_filter array, e.g.
+                            from libseccomp's seccomp_export_bpf), loaded as given
       --inherit-bounding-set  leave the bounding set raised (an explicit opt-out)
       --keep-new-privs      do not set no_new_privs (--no-new-privs, the default, is accepted)
       --bounding-set=-all, --inh-caps=-all, --ambient-caps=-all
@@ -72,7 +81,17 @@ const EXIT_REFUSED = 125;
 const EXIT_NOT_EXECUTABLE = 126;
 const EXIT_NOT_FOUND = 127;
 
-function table(state: CapabilityState, probe?: ReturnType<typeof probeBoundingSetClear>): string {
+/** The seccomp probe in one line, for doctor's table. */
+function seccompRow(probe: SeccompProbe): string {
+  if (!probe.ok) {
+    const missing = probe.missingActions.length > 0 ? `the kernel lacks the actions ${probe.missingActions.join(', ')}` : '';
+    return `unavailable: ${missing || `${probe.code ?? 'not shown loaded'} (${probe.reason ?? ''})`}`;
+  }
+  const own = probe.mode === 2 ? `, stacked on the supervisor's ${probe.filters ?? 'own'} filter(s)` : '';
+  return `available (a filter loaded and read back in a throwaway child${own})`;
+}
+
+function table(state: CapabilityState, probe?: ReturnType<typeof probeBoundingSetClear>, seccomp?: SeccompProbe): string {
   const list = (caps: string[]) => (caps.length === 0 ? '(none)' : caps.map((c) => c.replace(/^CAP_/, '').toLowerCase()).join(' '));
   const rows: Array<[string, string]> = [
     ['bounding', list(state.bounding)],
@@ -85,6 +104,7 @@ function table(state: CapabilityState, probe?: ReturnType<typeof probeBoundingSe
     ['last_cap', String(state.lastCap)],
   ];
   if (probe) rows.push(['bounding-set clear', probe.ok ? 'succeeds (tried in a throwaway child)' : `refused: ${probe.code ?? 'state not as asked'}`]);
+  if (seccomp) rows.push(['seccomp', seccompRow(seccomp)]);
   const width = Math.max(...rows.map(([k]) => k.length));
   const wrap = (text: string) => text.replace(/(.{1,70})(\s|$)/g, `$1\n${' '.repeat(width + 2)}`).trimEnd();
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${wrap(v)}`).join('\n');
@@ -111,13 +131,14 @@ function doctor(args: string[]): number {
   if (values.help) return help('doctor');
   const state = inspectSelf();
   const probe = probeBoundingSetClear();
+  const seccomp = probeSeccomp();
   const diagnosis = diagnose(state, probe, process.geteuid?.() ?? -1, detectRuntime(), inUserNamespace());
   const { kind, runtime, userNamespace, uid, verdict, advice } = diagnosis;
   if (values.json) {
     const deployment = { kind, runtime, userNamespace, uid };
-    console.log(JSON.stringify({ ...state, probe, ok: probe.ok, deployment, verdict, advice, fix: probe.ok ? null : advice[0] }, null, 2));
+    console.log(JSON.stringify({ ...state, probe, ok: probe.ok, deployment, verdict, advice, fix: probe.ok ? null : advice[0], seccomp }, null, 2));
   } else {
-    console.log(table(state, probe));
+    console.log(table(state, probe, seccomp));
     console.log();
     console.log(wrap(verdict, 100, ''));
     for (const line of advice) console.log(wrap(`- ${line}`, 100, '  '));
@@ -187,6 +208,36 @@ function rlimits(specs: string[]): Record<string, [number, number]> {
   return limits;
 }
 
+/** `--deny-socket`, `--deny-syscall`, `--seccomp-errno`, `--seccomp-program`: the `seccomp`
+ * option, or undefined when none is given. */
+function seccompOptions(values: ExecValues): SpawnOptions['seccomp'] {
+  const list = (flag: 'deny-socket' | 'deny-syscall') => {
+    const given = values[flag];
+    if (given === undefined) return undefined;
+    const names = given.join(',');
+    if (!/^[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*$/.test(names)) throw new UsageError(`exec: --${flag} takes a comma-separated list of names, not '${names}'`);
+    return names.split(','); // a family's number as text too: the core reads it
+  };
+  const denySocketFamilies = list('deny-socket');
+  const denySyscalls = list('deny-syscall');
+  const errno = values['seccomp-errno'];
+  const file = values['seccomp-program'];
+  if (denySocketFamilies === undefined && denySyscalls === undefined && errno === undefined && file === undefined) return undefined;
+  if (errno !== undefined && denySocketFamilies === undefined && denySyscalls === undefined) {
+    throw new UsageError('exec: --seccomp-errno needs --deny-socket or --deny-syscall');
+  }
+  let program: Buffer | undefined;
+  if (file !== undefined) {
+    if (file === '') throw new UsageError('exec: --seccomp-program needs a file');
+    try {
+      program = fs.readFileSync(file);
+    } catch (error) {
+      throw new UsageError(`exec: --seccomp-program ${file}: ${(error as Error).message}`);
+    }
+  }
+  return { denySocketFamilies, denySyscalls, errno, program };
+}
+
 function execOptions(values: ExecValues): SpawnOptions {
   const options: SpawnOptions = { stdio: 'inherit' };
   const idOrName = (flag: string, text: string) => {
@@ -247,6 +298,8 @@ function execOptions(values: ExecValues): SpawnOptions {
     if (values.securebits !== 'locked') throw new UsageError(`exec: --securebits takes 'locked', not '${values.securebits}'`);
     options.securebits = 'locked';
   }
+  const seccomp = seccompOptions(values);
+  if (seccomp !== undefined) options.seccomp = seccomp;
   if (values['inherit-bounding-set']) options.boundingSet = 'inherit';
   if (values['keep-new-privs'] && values['no-new-privs']) throw new UsageError('exec: --keep-new-privs and --no-new-privs cannot be combined');
   if (values['keep-new-privs']) options.noNewPrivs = false;
@@ -272,6 +325,10 @@ const EXEC_OPTIONS = {
   pdeathsig: { type: 'string' },
   securebits: { type: 'string' },
   'inherit-bounding-set': { type: 'boolean' },
+  'deny-socket': { type: 'string', multiple: true },
+  'deny-syscall': { type: 'string', multiple: true },
+  'seccomp-errno': { type: 'string' },
+  'seccomp-program': { type: 'string' },
   'keep-new-privs': { type: 'boolean' },
   'no-new-privs': { type: 'boolean' },
   'bounding-set': { type: 'string' },
@@ -356,8 +413,15 @@ const FLAG_OF: Record<string, string> = {
   noNewPrivs: '--keep-new-privs',
 };
 
+/** The seccomp option's fields, as the flags that set them. */
+const SECCOMP_FLAG_OF: Record<string, string> = {
+  denySocketFamilies: '--deny-socket', denySyscalls: '--deny-syscall', errno: '--seccomp-errno', program: '--seccomp-program',
+};
+
 function inFlags(message: string): string {
   return message
+    .replace(/(?:options\.)?seccomp\.([A-Za-z]+)(?:\[[0-9]+\])?/g, (whole, name: string) => SECCOMP_FLAG_OF[name] ?? whole)
+    .replace(/Option "seccomp" cannot be used in combination with option "noNewPrivs: false"/, '--keep-new-privs cannot be combined with the seccomp flags (a filter needs no_new_privs)')
     .replace(/options\.rlimits\.([A-Za-z_]+)/g, '--rlimit $1')
     .replace(/options\.([A-Za-z]+)(?:\[[0-9]+\])?/g, (whole, name: string) => FLAG_OF[name] ?? whole);
 }

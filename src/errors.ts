@@ -50,6 +50,12 @@ export function outOfRange(name: string, range: string, value: unknown): RangeEr
   );
 }
 
+/** `Option "a" cannot be used in combination with option "b"` (a TypeError with
+ * `ERR_INCOMPATIBLE_OPTION_PAIR`, as Node words it). */
+export function incompatibleOptionPair(option1: string, option2: string): TypeError & CodedError {
+  return coded(new TypeError(`Option "${option1}" cannot be used in combination with option "${option2}"`), 'ERR_INCOMPATIBLE_OPTION_PAIR');
+}
+
 /** `Unknown signal: X` (a TypeError with `ERR_UNKNOWN_SIGNAL`). */
 export function unknownSignal(signal: unknown): TypeError & CodedError {
   return coded(new TypeError(format('Unknown signal: %s', signal)), 'ERR_UNKNOWN_SIGNAL'); // as Node formats it
@@ -142,6 +148,8 @@ export interface FailureFacts {
   fileCapabilities: FileCapabilities | null;
   /** Thrown synchronously (an errno child_process throws), not emitted. */
   thrown?: boolean;
+  /** The spawn loaded a seccomp program of the user's (`seccomp.program`). */
+  seccompProgram?: boolean;
 }
 
 const FACTS = Symbol.for('capspawn.failureFacts');
@@ -199,8 +207,16 @@ export function failureMessage(facts: FailureFacts, dialect: Dialect): string {
       `The workload was not started: the capability bounding set could not be emptied: ${facts.detail}.`
     );
   }
+  if (facts.stage === 'seccomp') return seccompMessage(facts, dialect);
   // child_process's words for an errno: `spawn <file> ENOENT` emitted, `spawn EPERM` thrown.
   const head = facts.thrown ? `spawn ${facts.code}` : `spawn ${facts.file} ${facts.code}`;
+  if (facts.seccompProgram && (facts.stage === 'exec' || facts.stage === 'signal-mask') && facts.code !== 'ENOENT' && facts.code !== 'EACCES') {
+    const program = dialect === 'cli' ? '--seccomp-program' : 'seccomp.program';
+    return (
+      `${head}: make ${program} allow execve and rt_sigprocmask, which capspawn calls after loading it to start the ` +
+      `workload (${facts.stage} failed before exec: ${facts.detail}); the workload did not run`
+    );
+  }
   if (facts.stage === 'exec' || facts.stage === 'setup') {
     if (remedy === null) return head;
     return (
@@ -214,6 +230,26 @@ export function failureMessage(facts: FailureFacts, dialect: Dialect): string {
   return `spawn ${facts.file}: ${facts.stage} failed before exec: ${facts.detail}`;
 }
 
+/** A failed seccomp step (`ERR_CAPSPAWN_SECCOMP`), fix first. */
+function seccompMessage(facts: FailureFacts, dialect: Dialect): string {
+  const program = dialect === 'cli' ? '--seccomp-program' : 'seccomp.program';
+  let remedy: string;
+  if (facts.code === null) {
+    remedy =
+      "fix the supervisor's seccomp or LSM profile, which fakes seccomp()'s success: the kernel does not show the filter " +
+      'loaded (Seccomp: 2 and one more Seccomp_filters per filter in /proc/thread-self/status)';
+  } else if (facts.code === 'EINVAL' && facts.seccompProgram) {
+    remedy = `pass a valid classic BPF seccomp program as ${program}: the kernel refused it (EINVAL)`;
+  } else if (facts.code === 'ENOMEM') {
+    remedy = `shorten ${program} or the deny lists: the filters the workload would run under exceed the kernel's 32768 instructions (ENOMEM)`;
+  } else {
+    remedy =
+      `${facts.seccompProgram ? `make ${program} allow seccomp, pread64 and gettid (capspawn loads its own filter after it and reads them back with these), and ` : ''}` +
+      `allow seccomp() in the supervisor's own seccomp or LSM profile, which refuses it (${facts.code})`;
+  }
+  return `spawn ${facts.file}: ${remedy}. The workload was not started: the seccomp filter could not be loaded and verified: ${facts.detail}.`;
+}
+
 /** The stages whose failure has a code of capspawn's own, whatever the errno. */
 const STAGE_CODES: Record<string, string> = {
   __proto__: null as unknown as string,
@@ -221,6 +257,7 @@ const STAGE_CODES: Record<string, string> = {
   died: 'ERR_CAPSPAWN_CHILD_DIED',
   held: 'ERR_CAPSPAWN_CHILD_HELD',
   procfs: 'ERR_CAPSPAWN_PROCFS',
+  seccomp: 'ERR_CAPSPAWN_SECCOMP',
 };
 
 /** Whether a failure is reported with its errno's code (not one of capspawn's own). */

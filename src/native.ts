@@ -45,6 +45,16 @@ export interface NativeSpawnSpec {
   rlimits: Array<[string, number, number]> | null;
   /** Refuse when the child cannot read its own `/proc/thread-self/status`. */
   requireProcfs: boolean;
+  /** The seccomp layer (names resolved by the core); null: none. */
+  seccomp: NativeSeccomp | null;
+}
+
+/** The `seccomp` option, validated in form (see options.ts). */
+export interface NativeSeccomp {
+  denySocketFamilies: string[] | null;
+  denySyscalls: string[] | null;
+  errno: string | null;
+  program: Buffer | null;
 }
 
 /** Why the child stopped before exec (it has been reaped; the workload never ran). */
@@ -99,10 +109,27 @@ export interface ProbeResult {
   reason?: string;
 }
 
+/** Whether the seccomp layer works here: the kernel's answers and a trial in a throwaway child
+ * that loads a filter and reads it back (`capspawn::seccomp::probe`). */
+export interface SeccompProbe {
+  ok: boolean;
+  /** The supervisor thread's mode: 0 none, 2 filter (a spawn's filters stack on its own); null
+   * when the kernel has no seccomp. */
+  mode: number | null;
+  /** The supervisor thread's `Seccomp_filters`; null where procfs does not show it. */
+  filters: number | null;
+  /** Filter actions capspawn uses that the kernel lacks (`kill_process` before Linux 4.14). */
+  missingActions: string[];
+  /** Why the trial failed: the errno's name (null when the kernel claimed success). */
+  code: string | null;
+  reason: string | null;
+}
+
 export interface NativeBinding {
   inspectSelf(): NativeCaps;
   inspectPid(pid: number): NativeCaps;
   probeBoundingSetClear(): ProbeResult;
+  probeSeccomp(): SeccompProbe;
   /** After an exec EPERM: the file the search stopped at and its file capabilities, or null. */
   execFileCapabilities(file: string, path: string | null, cwd: string | null): FileCapabilities | null;
   spawn(spec: NativeSpawnSpec): NativeSpawnResult;

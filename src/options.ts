@@ -5,8 +5,8 @@
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 import { Stream } from 'node:stream';
-import { invalidArgType, invalidArgValue, invalidSyncForkInput, ipcUnsupported, outOfRange, spawnErrno, unknownSignal } from './errors.js';
-import type { NativeSpawnSpec, NativeStdio } from './native.js';
+import { incompatibleOptionPair, invalidArgType, invalidArgValue, invalidSyncForkInput, ipcUnsupported, outOfRange, spawnErrno, unknownSignal } from './errors.js';
+import type { NativeSeccomp, NativeSpawnSpec, NativeStdio } from './native.js';
 import { withShell } from './shell.js';
 import { isNamedSignal, namedSignalNumber } from './signals.js';
 
@@ -62,6 +62,8 @@ export interface SpawnOptions {
    * of its own state (default true). `false` cross-checks when procfs is there and skips it
    * otherwise (a container without `/proc`). */
   requireProcfs?: boolean;
+  /** A seccomp filter for the workload: see `SeccompOptions`. */
+  seccomp?: SeccompOptions;
   /** Run the command line `[command, ...args].join(' ')` with `/bin/sh -c` (`true`) or with that
    * shell, as `child_process` does; the shell runs under the same drop as any workload. */
   shell?: boolean | string;
@@ -73,6 +75,28 @@ export interface SpawnOptions {
   windowsHide?: boolean;
   windowsVerbatimArguments?: boolean;
 }
+/**
+ * The `seccomp` option: a filter the workload starts under, built in the supervisor and loaded
+ * by the child as the last step before `execve` (it implies `noNewPrivs: true`). capspawn's own
+ * filter checks the architecture (foreign-architecture and x32 system calls kill the workload
+ * with `SIGSYS`), fails `socket()`/`socketpair()` of the listed families and the listed system
+ * calls with `errno`, and allows everything else; a `program` of your own is loaded as given,
+ * before it. An empty object loads nothing.
+ */
+export interface SeccompOptions {
+  /** Socket families `socket()` and `socketpair()` fail for: `'AF_INET'`, `'inet'`, `'PF_INET'`
+   * (any case), or a number. Denying any also denies `io_uring_setup` (io_uring makes sockets
+   * without `socket()`). */
+  denySocketFamilies?: Array<string | number>;
+  /** System calls that fail, by the kernel's name (`'unshare'`, `'mkdir'`, `'ptrace'`). */
+  denySyscalls?: string[];
+  /** The errno they fail with, by name (default `'EPERM'`). */
+  errno?: string;
+  /** A classic BPF seccomp program of your own (`struct sock_filter`s in this machine's byte
+   * order, 1 to 4096 of them, as libseccomp's `seccomp_export_bpf` writes), loaded as given. */
+  program?: Buffer | Uint8Array;
+}
+
 /** What the JavaScript side keeps from the options. */
 export interface Behaviour {
   timeout: number;
@@ -84,7 +108,7 @@ const KNOWN = new Set([
   'cwd', 'env', 'argv0', 'stdio', 'detached', 'timeout', 'killSignal', 'signal', 'user', 'uid', 'group',
   'gid', 'supplementaryGroups', 'boundingSet', 'noNewPrivs', 'windowsHide', 'windowsVerbatimArguments',
   'capabilities', 'securebits', 'parentDeathSignal', 'umask', 'rlimits', 'requireProcfs', 'shell', 'encoding',
-  'serialization',
+  'serialization', 'seccomp',
 ]);
 /** The options child_process takes `null` (or, for `env` and `stdio`, any falsy value) for
  * "not set"; capspawn's own options, the privilege drop among them, take no `null`. */
@@ -301,6 +325,53 @@ function rlimits(value: unknown): Array<[string, number, number]> | null {
   });
 }
 
+const SECCOMP_KEYS = new Set(['denySocketFamilies', 'denySyscalls', 'errno', 'program']);
+const MAX_BPF_INSTRUCTIONS = 4096; // BPF_MAXINSNS
+
+/** A list of names for the seccomp option (numbers too, for families). Only their form is
+ * checked here; the core resolves them, and an unknown one throws ERR_INVALID_ARG_VALUE before
+ * anything is cloned. */
+function seccompNames(name: string, value: unknown, numbers: boolean): string[] | null {
+  if (value === undefined) return null;
+  if (!Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value);
+  return ownElements(value).map((entry, i) => {
+    if (numbers && typeof entry === 'number') {
+      if (!Number.isInteger(entry) || entry < 0 || entry > 0xffff) throw outOfRange(`${name}[${i}]`, 'an integer >= 0 && <= 65535', entry);
+      return String(entry);
+    }
+    return string(`${name}[${i}]`, entry);
+  });
+}
+
+/** The `seccomp` option, own properties only; `program` is copied, so a change to the caller's
+ * buffer after this cannot change what is loaded. */
+function seccomp(value: unknown, noNewPrivs: unknown): NativeSeccomp | null {
+  if (value === undefined) return null;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArgType('options.seccomp', 'of type object', value);
+  const opts = own(value);
+  for (const key of Object.keys(opts)) {
+    if (!SECCOMP_KEYS.has(key) && opts[key] !== undefined) throw invalidArgValue(`options.seccomp.${key}`, opts[key], 'is not a seccomp option');
+  }
+  // Without CAP_SYS_ADMIN the kernel loads a filter only under no_new_privs.
+  if (noNewPrivs === false) throw incompatibleOptionPair('seccomp', 'noNewPrivs: false');
+  let program: Buffer | null = null;
+  if (opts.program !== undefined) {
+    if (!(opts.program instanceof Uint8Array)) throw invalidArgType('options.seccomp.program', 'an instance of Buffer or Uint8Array', opts.program);
+    const bytes = opts.program.byteLength;
+    if (bytes === 0 || bytes % 8 !== 0 || bytes / 8 > MAX_BPF_INSTRUCTIONS) {
+      throw invalidArgValue('options.seccomp.program', opts.program, `must be 1 to ${MAX_BPF_INSTRUCTIONS} instructions of 8 bytes (struct sock_filter)`);
+    }
+    program = Buffer.from(opts.program);
+  }
+  const errno = opts.errno === undefined ? null : string('options.seccomp.errno', opts.errno);
+  return Object.assign(Object.create(null) as NativeSeccomp, {
+    denySocketFamilies: seccompNames('options.seccomp.denySocketFamilies', opts.denySocketFamilies, true),
+    denySyscalls: seccompNames('options.seccomp.denySyscalls', opts.denySyscalls, false),
+    errno,
+    program,
+  });
+}
+
 function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
@@ -450,6 +521,7 @@ export function normalize(
         : signalNumber(opts.parentDeathSignal, 'options.parentDeathSignal', { anyNumber: true }),
     rlimits: rlimits(opts.rlimits),
     requireProcfs: boolean('options.requireProcfs', opts.requireProcfs, true),
+    seccomp: seccomp(opts.seccomp, opts.noNewPrivs),
   });
   const behaviour: Behaviour = { timeout: timeout as number, killSignal, signal };
   // `args` as given (a number stays a number in spawnargs, as in child_process).

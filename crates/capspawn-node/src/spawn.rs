@@ -138,6 +138,24 @@ pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
             command.rlimit(resource, limit(1)?, limit(2)?);
         }
     }
+    if let Some(seccomp) = field(env, spec, "seccomp")? {
+        let names = |name| -> Result<Vec<String>> {
+            Ok(match field(env, seccomp, name)? {
+                Some(list) => strings(env, list)?,
+                None => Vec::new(),
+            })
+        };
+        command.seccomp(capspawn::seccomp::Seccomp {
+            deny_socket_families: names("denySocketFamilies")?,
+            deny_syscalls: names("denySyscalls")?,
+            errno: field(env, seccomp, "errno")?
+                .map(|errno| env.to_string(errno))
+                .transpose()?,
+            program: field(env, seccomp, "program")?
+                .map(|program| env.buffer_bytes(program))
+                .transpose()?,
+        });
+    }
     Ok(command)
 }
 

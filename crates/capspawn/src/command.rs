@@ -59,6 +59,7 @@ pub struct Command {
     umask: Option<libc::mode_t>,
     rlimits: Vec<(crate::raw::Resource, libc::rlimit)>,
     parent_death_signal: Option<libc::c_int>,
+    seccomp: Option<crate::seccomp::Seccomp>,
 }
 
 impl Command {
@@ -83,6 +84,7 @@ impl Command {
             umask: None,
             rlimits: Vec::new(),
             parent_death_signal: None,
+            seccomp: None,
         }
     }
 
@@ -222,6 +224,13 @@ impl Command {
         self
     }
 
+    /// A seccomp filter for the workload (see [`crate::seccomp`]), loaded last; it needs
+    /// `no_new_privs` (the default).
+    pub fn seccomp(&mut self, seccomp: crate::seccomp::Seccomp) -> &mut Self {
+        self.seccomp = Some(seccomp);
+        self
+    }
+
     /// The identity and capability state the workload will get, resolved from the databases.
     pub fn privileges(&self) -> Result<Privileges, SpawnError> {
         let user = self.user.as_ref().map(resolve::user).transpose()?;
@@ -267,7 +276,18 @@ impl Command {
                 return Err(SpawnError::CapabilityNotHeld(missing));
             }
         }
+        let seccomp = match &self.seccomp {
+            Some(seccomp) => seccomp.filters()?,
+            None => Vec::new(),
+        };
+        if !seccomp.is_empty() && !self.no_new_privs {
+            return Err(SpawnError::InvalidInput {
+                what: "seccomp",
+                message: "a seccomp filter needs no_new_privs, which was turned off".into(),
+            });
+        }
         Ok(Privileges {
+            seccomp,
             capabilities: self.capabilities,
             lock_securebits: self.lock_securebits,
             require_procfs: self.require_procfs,

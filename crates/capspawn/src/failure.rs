@@ -27,6 +27,8 @@ pub enum Stage {
     /// `/proc/thread-self/status` could not be read for the verification's cross-check.
     Procfs,
     SignalMask,
+    /// The seccomp filter could not be loaded, or the kernel does not show it loaded.
+    Seccomp,
     Exec,
     /// The child died before it could report (a signal, the OOM killer).
     Died,
@@ -57,6 +59,7 @@ impl Stage {
             Stage::Verify => "verify",
             Stage::Procfs => "procfs",
             Stage::SignalMask => "signal-mask",
+            Stage::Seccomp => "seccomp",
             Stage::Exec => "exec",
             Stage::Died => "died",
             Stage::Held => "held",
@@ -85,6 +88,7 @@ impl Stage {
             Stage::Verify => "capget",
             Stage::Procfs => "open(/proc/thread-self/status)",
             Stage::SignalMask => "rt_sigprocmask",
+            Stage::Seccomp => "seccomp(SECCOMP_SET_MODE_FILTER)",
             Stage::Exec => "execve",
             Stage::Died => "clone",
             Stage::Held => "clone",

@@ -28,6 +28,7 @@ mod raw;
 mod raw_clone;
 mod reaper;
 pub mod resolve;
+pub mod seccomp;
 mod stdio;
 mod sync_run;
 pub mod thread_caps;

@@ -50,6 +50,8 @@ pub struct Privileges {
     /// (the default). `false` still cross-checks when procfs is there, and skips it only when
     /// nothing is mounted at `/proc` (`ENOENT`); anything else there that is not procfs refuses.
     pub require_procfs: bool,
+    /// Seccomp filters to load last, in order (none: no seccomp step). Needs `no_new_privs`.
+    pub seccomp: Vec<crate::seccomp::Filter>,
 }
 
 impl Default for Privileges {
@@ -63,6 +65,7 @@ impl Default for Privileges {
             capabilities: CapMask::EMPTY,
             lock_securebits: false,
             require_procfs: true,
+            seccomp: Vec::new(),
         }
     }
 }
@@ -244,6 +247,10 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     // 6. Verify by reading the state back, trusting no return value: a filter or LSM that fakes
     //    success must not get a workload through.
     let ignored = verify(privileges, &account)?;
+    // The seccomp filter after the verification, as the last layer: it cannot break a step
+    // before it, and only the read-back of the filter itself, the signal mask and execve are
+    // left for it to let through (seccomp.rs); no_new_privs, which loading it needs, is set.
+    crate::seccomp::apply(&privileges.seccomp, &account)?;
 
     let Some(setup) = setup else { return Ok(()) };
 
