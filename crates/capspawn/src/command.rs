@@ -59,6 +59,8 @@ pub struct Command {
     umask: Option<libc::mode_t>,
     rlimits: Vec<(crate::raw::Resource, libc::rlimit)>,
     parent_death_signal: Option<libc::c_int>,
+    filesystem: Option<crate::landlock::FilesystemSpec>,
+    network: crate::netns::NetworkSpec,
 }
 
 impl Command {
@@ -83,6 +85,8 @@ impl Command {
             umask: None,
             rlimits: Vec::new(),
             parent_death_signal: None,
+            filesystem: None,
+            network: crate::netns::NetworkSpec::Host,
         }
     }
 
@@ -222,6 +226,27 @@ impl Command {
         self
     }
 
+    /// Landlock rules: the workload reaches only these paths (see [`crate::landlock`]). Needs
+    /// `no_new_privs` (the default): a spawn with it off is refused as invalid input.
+    pub fn filesystem(&mut self, spec: crate::landlock::FilesystemSpec) -> &mut Self {
+        self.filesystem = Some(spec);
+        self
+    }
+
+    /// The network namespace the workload runs in (see [`crate::netns`]).
+    pub fn network(&mut self, spec: crate::netns::NetworkSpec) -> &mut Self {
+        self.network = spec;
+        self
+    }
+
+    /// What a spawn with this `filesystem` gets from this kernel (`None` without one): the
+    /// Landlock ABI, and what it does not enforce. The same for every spawn of this process.
+    pub fn landlock_report(&self) -> Option<crate::landlock::Report> {
+        self.filesystem
+            .as_ref()
+            .map(|_| crate::landlock::report_for(crate::landlock::abi().unwrap_or(0)))
+    }
+
     /// The identity and capability state the workload will get, resolved from the databases.
     pub fn privileges(&self) -> Result<Privileges, SpawnError> {
         let user = self.user.as_ref().map(resolve::user).transpose()?;
@@ -279,12 +304,40 @@ impl Command {
         })
     }
 
+    /// The `filesystem` and `network` layers, resolved: the ruleset and the namespace, open.
+    #[allow(clippy::type_complexity)]
+    fn layers(
+        &self,
+        privileges: &Privileges,
+    ) -> Result<
+        (
+            Option<crate::landlock::Prepared>,
+            Option<crate::netns::Prepared>,
+        ),
+        SpawnError,
+    > {
+        if self.filesystem.is_some() && !privileges.no_new_privs {
+            return Err(SpawnError::InvalidInput {
+                what: "filesystem",
+                message: "Landlock needs no_new_privs: do not turn it off".into(),
+            });
+        }
+        let landlock = self
+            .filesystem
+            .as_ref()
+            .map(crate::landlock::prepare)
+            .transpose()?;
+        let netns = crate::netns::prepare(&self.network)?;
+        Ok((landlock, netns))
+    }
+
     /// Starts the workload. Returns once `execve` has replaced the child's image (the new program
     /// may not have run an instruction yet, and `/proc/<pid>/cmdline` may still be empty); if any
     /// step of the child's sequence failed, the child has been reaped and the workload never ran.
     pub fn spawn(&self) -> Result<Child, SpawnError> {
         // Everything that allocates or looks something up happens here, before clone.
         let privileges = self.privileges()?;
+        let (landlock, netns) = self.layers(&privileges)?;
         let inherited: Vec<(OsString, OsString)>;
         let env = match &self.env {
             Some(vars) => vars,
@@ -338,6 +391,10 @@ impl Command {
                 .map(|signal| (signal, std::process::id() as libc::pid_t)),
             exec_reached: Default::default(),
             exit_watch: std::cell::Cell::new(-1),
+            netns: netns.as_ref().map(crate::netns::Prepared::joining),
+            landlock: landlock
+                .as_ref()
+                .map(crate::landlock::Prepared::restriction),
         };
         let (pid, pidfd) = clone::start(&setup, &privileges)?;
         let mut ends = stdio.parent_ends.into_iter();
