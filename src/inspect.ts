@@ -1,5 +1,5 @@
 import { invalidArgType, outOfRange } from './errors.js';
-import { native, type NativeCaps, type ProbeResult } from './native.js';
+import { native, type LayersProbe, type NativeCaps, type ProbeResult } from './native.js';
 
 /** A process's capability state, with capability names (`'CAP_CHOWN'`, or `'CAP_<n>'` for one
  * capspawn does not name). */
@@ -24,4 +24,10 @@ export function inspectPid(pid: number): CapabilityState {
  * `CAP_SETPCAP` is effective. */
 export function probeBoundingSetClear(): ProbeResult {
   return native.probeBoundingSetClear();
+}
+
+/** What the sandbox layers can do here: the kernel's Landlock ABI (`landlock.abi`, 0 for none)
+ * and whether network namespaces can be made (`networkNamespaces`, tried for real). */
+export function probeLayers(): LayersProbe {
+  return native.probeLayers();
 }

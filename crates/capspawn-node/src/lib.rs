@@ -14,6 +14,7 @@ napi::register_module! {
     "inspectSelf" => inspect::inspect_self,
     "inspectPid" => inspect::inspect_pid,
     "probeBoundingSetClear" => inspect::probe_bounding_set_clear,
+    "probeLayers" => inspect::probe_layers,
     "execFileCapabilities" => inspect::exec_file_capabilities,
     "spawn" => spawn::spawn,
     "spawnSync" => sync::spawn_sync,
