@@ -238,3 +238,44 @@ describe('bad filesystem input throws before anything is cloned', () => {
     }
   });
 });
+
+describe('capspawn exec --ro, --rw, --landlock, --net', () => {
+  const CLI = path.join(path.dirname(FIXTURES), '..', 'dist', 'cli.js');
+  const exec = (args: string[]) => {
+    try {
+      return { status: 0, stdout: execFileSync(process.execPath, [CLI, 'exec', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }), stderr: '' };
+    } catch (error) {
+      const failed = error as { status: number; stdout: string; stderr: string };
+      return { status: failed.status, stdout: failed.stdout, stderr: failed.stderr };
+    }
+  };
+
+  it('map to filesystem and network: an agent tool with read-only /usr, a writable workspace, no network', () => {
+    const script = `echo done > ${rw}/out; cat ${outside}/file 2>&1; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '`;
+    const run = exec(['--user', 'nobody', '--ro', '/usr', '--ro', '/proc', '--rw', rw, '--net', 'none', '--', '/bin/sh', '-c', script]);
+    expect(run.stdout).toBe(`cat: ${outside}/file: Permission denied\nlo\n`);
+    expect(fs.readFileSync(path.join(rw, 'out'), 'utf8')).toBe('done\n');
+  });
+
+  it('capspawn doctor reports the Landlock ABI and whether network namespaces can be made, as probeLayers() does', () => {
+    const doctor = JSON.parse(execFileSync(process.execPath, [CLI, 'doctor', '--json'], { encoding: 'utf8' })) as { layers: unknown };
+    expect(doctor.layers).toEqual(probeLayers());
+    expect(probeLayers().landlock.abi).toBeGreaterThanOrEqual(5); // this machine's kernel: ABI 7
+    const text = execFileSync(process.execPath, [CLI, 'doctor'], { encoding: 'utf8' });
+    expect(text).toMatch(/^landlock +ABI \d+$/m);
+    expect(text).toMatch(/^network namespaces +can be made/m);
+  });
+
+  it('bad use is a usage error (2) or a refusal (125) with the library code, and nothing runs', () => {
+    const marker = path.join(rw, 'ran');
+    const touch = ['--', '/bin/sh', '-c', `touch ${marker}`];
+    expect(exec(['--ro', 'usr', ...touch])).toMatchObject({ status: 2, stderr: expect.stringContaining("--ro takes an absolute path, not 'usr'") });
+    expect(exec(['--landlock', 'best-effort', ...touch])).toMatchObject({ status: 2, stderr: expect.stringContaining('--landlock needs rules') });
+    expect(exec(['--ro', '/usr', '--landlock', 'soft', ...touch]).status).toBe(2);
+    expect(exec(['--ro', '/usr', '--keep-new-privs', ...touch]).status).toBe(2);
+    expect(exec(['--net', 'isolated', ...touch]).status).toBe(2);
+    expect(exec(['--ro', '/nonexistent/capspawn', ...touch])).toMatchObject({ status: 125, stderr: expect.stringMatching(/^capspawn: ERR_INVALID_ARG_VALUE: .*does not exist/) });
+    expect(exec(['--net', '/proc/self/ns/mnt', ...touch])).toMatchObject({ status: 125, stderr: expect.stringContaining('not a network namespace') });
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+});
