@@ -126,7 +126,7 @@ describe('a workload under filesystem rules', () => {
   });
 
   it('every layer together: nobody, a kept capability, the bounding set dropped but for it, no network, Landlock', async () => {
-    const cat = `cat /proc/self/status; echo --; cat /proc/net/dev; echo --; cat ${outside}/file 2>&1 || true`;
+    const cat = `cat /proc/self/status; echo --; cat /proc/net/dev; echo --; cat ${outside}/file 2>&1 || true; echo --; ls /proc/self/fd`;
     const result = await outcome(
       spawn('/bin/sh', ['-c', cat], {
         user: 'nobody',
@@ -137,7 +137,9 @@ describe('a workload under filesystem rules', () => {
     );
     expect(result.error).toBeUndefined();
     const text = result.stdout.toString();
-    const [statusText, netDev] = text.split('--\n') as [string, string, string];
+    const [statusText, netDev, , fds] = text.split('--\n') as [string, string, string, string];
+    // Neither the namespace's descriptor nor the ruleset's reaches the workload: stdio and ls's own.
+    expect(fds.trim().split('\n')).toEqual(['0', '1', '2', '3']);
     const status = parseStatus(statusText);
     const bind = 1n << 10n;
     expect([status.capBnd, status.capEff, status.capPrm, status.capInh, status.capAmb]).toEqual([bind, bind, bind, bind, bind]);

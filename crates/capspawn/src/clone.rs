@@ -7,6 +7,7 @@
 //! returns we already know whether the workload runs.
 
 use crate::bounding_set::{self, BoundingSetError};
+use crate::descriptor_table;
 use crate::memory_gate::{ExitWatch, Gate};
 use crate::privilege_drop::{self, Failure, Privileges, ProcessSetup, Stage};
 use nix::errno::Errno;
@@ -56,10 +57,16 @@ pub fn start(
     // memory_gate): a sibling's credential change must never make that memory dumpable while
     // a child that has dropped its capabilities is still on it.
     let gate = Gate::enter();
+    // Under the gate, so no other spawn uses the slots: the child starts from a small copy of
+    // the descriptor table when everything it needs fits below the slots' limit.
+    let lease = small_table(setup);
     let arg = (&mut shared as *mut Shared).cast();
     // SAFETY: `child_main` runs only async-signal-safe code (privilege_drop) and takes the
     // `Shared` we pass, which lives on this frame until clone_vfork has returned.
-    let cloned = unsafe { clone_vfork(child_main, arg, watch.read_fd()) };
+    let cloned = unsafe { clone_vfork(child_main, arg, watch.read_fd(), lease.is_some()) };
+    // The slots get their placeholders back before the exit watch is awaited: a slot holding
+    // the watch's write end would keep it open.
+    drop(lease);
     gate.leave(watch, cloned.is_ok());
     let (pid, pidfd, killed) = cloned.map_err(StartError::Clone)?;
     let died = Failure {
@@ -88,6 +95,46 @@ pub fn start(
             Err(StartError::Child(failure))
         }
     }
+}
+
+/// Renumbers what the child needs from the supervisor's table (its stdio sources and the exit
+/// watch) into the slots of a [`descriptor_table::Lease`] and sets the child's table limit; or,
+/// when they do not fit, leaves the setup as it is, for a child that copies the whole table.
+fn small_table(setup: &ProcessSetup) -> Option<descriptor_table::Lease> {
+    let mut lease = descriptor_table::Lease::take()?;
+    // A slot must not be a stdio target the child dup2s onto (see StdioFds).
+    let lowest = setup.stdio.len().max(3) as libc::c_int;
+    let mut renumbered = Vec::with_capacity(setup.stdio.len() + 3);
+    // The sandbox layers' descriptors (a namespace to join, a Landlock ruleset) go in slots too.
+    let layers = setup.layer_fds();
+    for fd in setup
+        .stdio
+        .iter()
+        .chain(layers.iter().copied())
+        .map(std::cell::Cell::get)
+        .chain([setup.exit_watch.get()])
+    {
+        let placed = match fd {
+            -1 => -1,
+            _ => match renumbered.iter().find(|&&(from, _)| from == fd) {
+                Some(&(_, to)) => to,
+                None => lease.place(fd).filter(|&to| to == fd || to >= lowest)?,
+            },
+        };
+        renumbered.push((fd, placed));
+    }
+    let (watch, placed_all) = renumbered.split_last()?;
+    for (cell, &(_, placed)) in setup
+        .stdio
+        .iter()
+        .chain(layers.iter().copied())
+        .zip(placed_all)
+    {
+        cell.set(placed);
+    }
+    setup.exit_watch.set(watch.1);
+    setup.table_limit.set(lease.limit());
+    Some(lease)
 }
 
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
@@ -124,7 +171,7 @@ fn pidfds_supported() -> Result<(), Errno> {
         _ => {}
     }
     // SAFETY: `exit_main` only calls _exit; it uses no argument.
-    match unsafe { clone_vfork(exit_main, std::ptr::null_mut(), -1) } {
+    match unsafe { clone_vfork(exit_main, std::ptr::null_mut(), -1, false) } {
         Ok((_, pidfd, _)) => {
             // The pidfd is the answer. Reaping may fail (ECHILD when SIGCHLD is ignored and
             // the kernel reaped the child itself), which changes nothing.
@@ -145,6 +192,33 @@ extern "C" fn exit_main(_: *mut libc::c_void) -> libc::c_int {
     unsafe { libc::_exit(0) }
 }
 
+/// Whether `close_range` knows `CLOSE_RANGE_UNSHARE` here, asked of a throwaway child (see
+/// [`descriptor_table`]).
+pub(crate) fn probe_close_range_unshare() -> Result<bool, Errno> {
+    let mut supported = false;
+    // SAFETY: `unshare_probe_main` only makes one raw syscall and writes the flag we pass, which
+    // lives on this frame until clone_vfork has returned.
+    let (_, pidfd, _) = unsafe {
+        clone_vfork(
+            unshare_probe_main,
+            (&mut supported as *mut bool).cast(),
+            -1,
+            false,
+        )
+    }?;
+    crate::child::wait_pidfd(&pidfd, libc::WEXITED)?;
+    Ok(supported)
+}
+
+extern "C" fn unshare_probe_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the flag of `probe_close_range_unshare`, whose thread is suspended until
+    // we exit.
+    let supported = unsafe { &mut *arg.cast::<bool>() };
+    *supported = descriptor_table::probe_unshare_in_child();
+    // SAFETY: as in child_main.
+    unsafe { libc::_exit(0) }
+}
+
 /// Tries the fail-closed bounding-set clear for real, in a throwaway child that clears, reports
 /// and exits without exec'ing anything. Unlike reading capability masks, this also sees an LSM
 /// or seccomp filter that refuses `PR_CAPBSET_DROP` although `CAP_SETPCAP` is effective.
@@ -153,8 +227,14 @@ pub fn probe_bounding_set_clear() -> Result<Result<(), BoundingSetError>, Errno>
     let mut verdict: Option<Result<(), BoundingSetError>> = None;
     // SAFETY: `probe_main` runs only bounding_set::clear (async-signal-safe) and writes the
     // verdict we pass, which lives on this frame until clone_vfork has returned.
-    let (_, pidfd, _) =
-        unsafe { clone_vfork(probe_main, (&mut verdict as *mut Option<_>).cast(), -1) }?;
+    let (_, pidfd, _) = unsafe {
+        clone_vfork(
+            probe_main,
+            (&mut verdict as *mut Option<_>).cast(),
+            -1,
+            false,
+        )
+    }?;
     crate::child::wait_pidfd(&pidfd, libc::WEXITED)?;
     verdict.ok_or(Errno::ECHILD)
 }
@@ -181,6 +261,7 @@ unsafe fn clone_vfork(
     entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
     arg: *mut libc::c_void,
     exit_watch: libc::c_int,
+    share_files: bool,
 ) -> Result<(libc::pid_t, OwnedFd, bool), Errno> {
     // One stack per calling thread, mapped once: CLONE_VFORK suspends this thread until its
     // child has exec'd or exited, so no two children use it at once.
@@ -202,7 +283,10 @@ unsafe fn clone_vfork(
     // Block every signal (glibc's internal ones included) so that none is handled in the child
     // before it has reset its handlers; restored right after clone.
     let saved = crate::raw::set_signal_mask(!0)?;
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
+    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
+    if share_files {
+        flags |= libc::CLONE_FILES;
+    }
     // SAFETY: the caller vouches for `entry` and `arg`. The stack is this thread's mapping,
     // which lives as long as the thread; with CLONE_VFORK this thread is suspended until the
     // child has exec'd or exited. CLONE_PIDFD writes the pidfd into `pidfd_out`, the

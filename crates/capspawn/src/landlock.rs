@@ -118,10 +118,11 @@ pub(crate) enum Probe {
     WriteFile(&'static CStr),
 }
 
-/// What the child needs: the ruleset (none: best effort without Landlock) and the probe.
-#[derive(Copy, Clone, Debug)]
+/// What the child needs: the ruleset (-1: best effort without Landlock; `clone::start` may
+/// renumber it into a slot of the child's small descriptor table) and the probe.
+#[derive(Clone, Debug)]
 pub(crate) struct Restriction {
-    ruleset: Option<RawFd>,
+    pub(crate) ruleset: std::cell::Cell<RawFd>,
     probe: Probe,
 }
 
@@ -137,7 +138,7 @@ pub struct Prepared {
 impl Prepared {
     pub(crate) fn restriction(&self) -> Restriction {
         Restriction {
-            ruleset: self.ruleset.as_ref().map(AsRawFd::as_raw_fd),
+            ruleset: std::cell::Cell::new(self.ruleset.as_ref().map_or(-1, AsRawFd::as_raw_fd)),
             probe: self.probe,
         }
     }
@@ -406,12 +407,13 @@ fn add_rule(ruleset: &OwnedFd, path: &OwnedFd, allowed: u64) -> Result<(), Errno
 /// In the child, after `no_new_privs`: `landlock_restrict_self`, then the probe, which must be
 /// refused with `EACCES`. Async-signal-safe: two or three raw syscalls.
 pub(crate) fn restrict(restriction: Option<&Restriction>) -> Result<(), Failure> {
-    let Some(&Restriction { ruleset, probe }) = restriction else {
+    let Some(Restriction { ruleset, probe }) = restriction else {
         return Ok(());
     };
-    let Some(ruleset) = ruleset else {
+    let (ruleset, probe) = (ruleset.get(), *probe);
+    if ruleset < 0 {
         return Ok(()); // best effort on a kernel without Landlock, reported by the parent
-    };
+    }
     // SAFETY: integer arguments only.
     check(unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0) })
         .map_err(Failure::at(Stage::Landlock))?;

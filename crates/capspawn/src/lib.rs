@@ -15,6 +15,7 @@ pub mod capability;
 mod child;
 mod clone;
 mod command;
+pub mod descriptor_table;
 mod error;
 mod failure;
 pub mod file_caps;

@@ -58,10 +58,11 @@ pub struct Prepared {
     ino: u64,
 }
 
-/// What the child needs: the descriptor and the inode it must end up in.
-#[derive(Copy, Clone, Debug)]
+/// What the child needs: the descriptor (which `clone::start` may renumber into a slot of the
+/// child's small descriptor table) and the inode it must end up in.
+#[derive(Clone, Debug)]
 pub(crate) struct Joining {
-    fd: RawFd,
+    pub(crate) fd: std::cell::Cell<RawFd>,
     dev: u64,
     ino: u64,
 }
@@ -69,7 +70,7 @@ pub(crate) struct Joining {
 impl Prepared {
     pub(crate) fn joining(&self) -> Joining {
         Joining {
-            fd: self.fd.as_raw_fd(),
+            fd: std::cell::Cell::new(self.fd.as_raw_fd()),
             dev: self.dev,
             ino: self.ino,
         }
@@ -300,9 +301,10 @@ fn loopback_up() -> Result<(), Errno> {
 /// In the child, in step 1: `setns`, then the check that this thread's namespace is now the
 /// one the parent opened (same nsfs inode), without allocating: open, `fstat`, close.
 pub(crate) fn join(joining: Option<&Joining>) -> Result<(), Failure> {
-    let Some(&Joining { fd, dev, ino }) = joining else {
+    let Some(Joining { fd, dev, ino }) = joining else {
         return Ok(());
     };
+    let (fd, dev, ino) = (fd.get(), *dev, *ino);
     // SAFETY: integer arguments only.
     if unsafe { libc::syscall(libc::SYS_setns, fd, libc::CLONE_NEWNET) } != 0 {
         return Err(Failure::at(Stage::Netns)(Errno::last()));

@@ -7,6 +7,7 @@
 
 use crate::bounding_set;
 use crate::capability::CapMask;
+use crate::descriptor_table;
 pub use crate::failure::{Failure, Stage};
 use crate::proc_status;
 use crate::raw;
@@ -96,8 +97,9 @@ pub fn locked_securebits(capabilities: CapMask) -> u32 {
 #[non_exhaustive]
 pub struct ProcessSetup<'a> {
     /// What each of the child's descriptors 0, 1, 2, … is copied from (`-1`: closed). None is
-    /// below `stdio.len()` unless it is its own target (see `StdioFds`).
-    pub stdio: &'a [RawFd],
+    /// below `stdio.len()` unless it is its own target (see `StdioFds`). `clone::start` may
+    /// renumber them into the slots of a small descriptor table (see `descriptor_table`).
+    pub stdio: &'a [std::cell::Cell<RawFd>],
     /// Start a new session (`detached`).
     pub new_session: bool,
     pub cwd: Option<&'a CStr>,
@@ -126,10 +128,27 @@ pub struct ProcessSetup<'a> {
     /// supervisor's memory (`clone::start` sets it; close-on-exec, so `execve` closes it only
     /// after the kernel has switched the child to its new memory). Step 1 must not close it.
     pub(crate) exit_watch: std::cell::Cell<RawFd>,
+    /// When the child shares the supervisor's descriptor table (`CLONE_FILES`), the number below
+    /// which it keeps a private copy of it (see `descriptor_table`); `-1` when `clone` copied the
+    /// whole table. `clone::start` sets it.
+    pub(crate) table_limit: std::cell::Cell<RawFd>,
     /// The network namespace to join (`network`), opened and checked by the parent.
     pub(crate) netns: Option<crate::netns::Joining>,
     /// The Landlock ruleset to enforce (`filesystem`), built by the parent.
     pub(crate) landlock: Option<crate::landlock::Restriction>,
+}
+
+impl ProcessSetup<'_> {
+    /// The sandbox layers' descriptors the child uses: a namespace to join, a Landlock ruleset.
+    pub(crate) fn layer_fds(&self) -> Vec<&std::cell::Cell<RawFd>> {
+        let netns = self.netns.as_ref().map(|joining| &joining.fd);
+        let landlock = self.landlock.as_ref().map(|r| &r.ruleset);
+        netns
+            .into_iter()
+            .chain(landlock)
+            .filter(|fd| fd.get() >= 0)
+            .collect()
+    }
 }
 
 /// The child's whole sequence, in order. With a `setup` (a `clone` child) it ends in `execve`
@@ -263,9 +282,18 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     Err(Failure::at(Stage::Exec)(exec_candidates(setup)))
 }
 
-/// Step 1's first half: the supervisor's handlers back to the default (blocked signals cannot
-/// run them meanwhile), the session, stdio into place and every other descriptor close-on-exec.
+/// Step 1's first half: a descriptor table of the child's own before any descriptor is touched
+/// (it may still be the supervisor's), the supervisor's handlers back to the default (blocked
+/// signals cannot run them meanwhile), the session, stdio into place and every other descriptor
+/// close-on-exec.
 fn signals_and_descriptors(setup: &ProcessSetup) -> Result<(), Failure> {
+    if setup.table_limit.get() >= 0 {
+        descriptor_table::unshare_below(setup.table_limit.get()).map_err(|errno| Failure {
+            stage: Stage::Cloexec,
+            errno,
+            remaining: CapMask::EMPTY,
+        })?;
+    }
     raw::default_all_signals();
     if setup.new_session {
         raw::setsid().map_err(Failure::at(Stage::Setsid))?;
@@ -339,9 +367,9 @@ fn exec_as_script(setup: &ProcessSetup, program: *const libc::c_char) -> Errno {
 /// (libuv sets it on pipes), and a workload that writes to a non-blocking stdout stops at the
 /// first `EAGAIN`. The flag belongs to the open file description, so this changes it for every
 /// process sharing that description, as `child_process` does.
-fn place_stdio(sources: &[RawFd]) -> Result<(), Errno> {
-    for (target, &source) in sources.iter().enumerate() {
-        let target = target as RawFd;
+fn place_stdio(sources: &[std::cell::Cell<RawFd>]) -> Result<(), Errno> {
+    for (target, source) in sources.iter().enumerate() {
+        let (target, source) = (target as RawFd, source.get());
         match source {
             -1 => match raw::set_cloexec(target, true) {
                 Ok(()) | Err(Errno::EBADF) => continue,
