@@ -1,7 +1,7 @@
 export { spawn } from './spawn.js';
 export { spawnSync, execFileSync, execSync } from './sync.js';
 export { execFile, exec } from './exec.js';
-export { CapspawnChildProcess, type ChildError, type SpawnError, type StdioStreams } from './child.js';
+export { CapspawnChildProcess, type ChildError, type SpawnError, type SpawnReport, type StdioStreams } from './child.js';
 export type { SpawnOptions, StdioOption, StdioKind, FilesystemOption, NetworkOption } from './options.js';
 export type {
   CapspawnChildProcessWithoutNullStreams,
