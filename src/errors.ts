@@ -204,7 +204,7 @@ function fix(facts: FailureFacts, dialect: Dialect): string | null {
         `namespace owns: use ${cli ? '--net none' : "network: 'none'"}, which it can make, or one made inside its user namespace)`
       );
     }
-    if (facts.code === null) return "fix the supervisor's seccomp or LSM profile, which fakes setns's success";
+    if (facts.code === null) return "fix the supervisor's seccomp or LSM profile, which fakes the success of setns or unshare";
     if (facts.code === 'ENOENT') return 'mount procfs at /proc: the child checks its network namespace in /proc/thread-self/ns/net';
     return 'give the supervisor CAP_SYS_ADMIN and allow unshare and setns in its seccomp or LSM profile';
   }

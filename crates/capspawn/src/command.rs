@@ -247,8 +247,23 @@ impl Command {
             .map(|_| crate::landlock::report_for(crate::landlock::abi().unwrap_or(0)))
     }
 
-    /// The identity and capability state the workload will get, resolved from the databases.
+    /// The identity and capability state the workload will get, resolved from the databases, for
+    /// [`crate::CommandExt::drop_privileges`]. That path cannot apply the sandbox layers (it has
+    /// no process setup to carry them), so a command with `filesystem` or `network` is refused
+    /// here rather than run without them.
     pub fn privileges(&self) -> Result<Privileges, SpawnError> {
+        if self.filesystem.is_some() || self.network != crate::netns::NetworkSpec::Host {
+            return Err(SpawnError::InvalidInput {
+                what: "filesystem",
+                message: "the filesystem and network layers need Command::spawn: \
+                          CommandExt::drop_privileges cannot apply them"
+                    .into(),
+            });
+        }
+        self.resolved_privileges()
+    }
+
+    fn resolved_privileges(&self) -> Result<Privileges, SpawnError> {
         let user = self.user.as_ref().map(resolve::user).transpose()?;
         let gid = match (&self.group, &user) {
             (Some(group), _) => Some(resolve::group(group)?),
@@ -336,7 +351,7 @@ impl Command {
     /// step of the child's sequence failed, the child has been reaped and the workload never ran.
     pub fn spawn(&self) -> Result<Child, SpawnError> {
         // Everything that allocates or looks something up happens here, before clone.
-        let privileges = self.privileges()?;
+        let privileges = self.resolved_privileges()?;
         let (landlock, netns) = self.layers(&privileges)?;
         let inherited: Vec<(OsString, OsString)>;
         let env = match &self.env {

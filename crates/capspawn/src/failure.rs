@@ -169,7 +169,8 @@ impl std::fmt::Display for Failure {
             (Stage::Netns, None) => {
                 return write!(
                     f,
-                    "setns reported success, but the thread is not in the namespace asked for"
+                    "setns or unshare reported success, but the thread is not in the namespace \
+                     asked for"
                 )
             }
             _ => {}

@@ -135,7 +135,11 @@ fn checked(fd: OwnedFd, what: &str) -> Result<Prepared, SpawnError> {
 /// The failure of a spawn whose namespace cannot be made, found in the parent (nothing was
 /// cloned).
 fn refused(errno: Errno) -> SpawnError {
-    SpawnError::Child(Failure::at(Stage::Netns)(errno))
+    SpawnError::Child(Failure {
+        stage: Stage::Netns,
+        errno: (errno != NOT_NEW).then_some(errno),
+        remaining: Default::default(),
+    })
 }
 
 /// Resolves `spec` in the parent: `None` for the host's namespace; otherwise the namespace,
@@ -256,19 +260,34 @@ mod maker {
 /// On the calling thread (the maker's, or a throwaway one): a new network namespace with `lo`
 /// up, as a descriptor. The thread stays in it.
 fn new_namespace() -> Result<OwnedFd, Errno> {
+    let open_own = || {
+        // SAFETY: a NUL-terminated path; the new descriptor is owned below.
+        let fd = unsafe { libc::open(THREAD_NET.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: open just returned this descriptor; nothing else owns it.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    let before = fstat(open_own()?.as_raw_fd())?;
     // SAFETY: unshare affects only this thread's network namespace.
     if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
         return Err(Errno::last());
     }
-    loopback_up()?;
-    // SAFETY: a NUL-terminated path; the new descriptor is owned below.
-    let fd = unsafe { libc::open(THREAD_NET.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(Errno::last());
+    let made = open_own()?;
+    let after = fstat(made.as_raw_fd())?;
+    if (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino) {
+        // unshare "succeeded" and changed nothing (a filter faking it): this is the namespace
+        // the thread came from, not a new one. `lo` is not touched there.
+        return Err(NOT_NEW);
     }
-    // SAFETY: open just returned this descriptor; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    loopback_up()?;
+    Ok(made)
 }
+
+/// What [`new_namespace`] answers when `unshare` claimed success and made no namespace; it
+/// becomes a [`Stage::Netns`] failure without an errno.
+const NOT_NEW: Errno = Errno::UnknownErrno;
 
 /// `ip link set lo up` in this thread's namespace: `SIOCGIFFLAGS`, then `SIOCSIFFLAGS` with
 /// `IFF_UP` added, on an `AF_INET` socket.

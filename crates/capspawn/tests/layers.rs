@@ -272,3 +272,42 @@ fn a_rootless_supervisor_runs_none_and_cannot_join_the_hosts_namespace() {
     assert_eq!(failure.stage, Stage::Netns);
     assert_eq!(failure.errno, Some(capspawn::Errno::EPERM));
 }
+
+#[test]
+fn a_filter_faking_unshare_in_the_supervisor_is_refused() {
+    // 'none' is made in the supervisor: an unshare that "succeeds" and does nothing would leave
+    // the workload in the host's namespace, and the child's own check (same inode as the one the
+    // supervisor opened) would pass. The supervisor checks the namespace is new.
+    const TEST: &str = "a_filter_faking_unshare_in_the_supervisor_is_refused";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    answer(libc::SYS_unshare, None, ret_errno(0));
+    let spawned = Command::new("true").network(NetworkSpec::None).spawn();
+    let Err(SpawnError::Child(failure)) = spawned else {
+        panic!("{spawned:?}")
+    };
+    assert_eq!(
+        (failure.stage, failure.errno),
+        (Stage::Netns, None),
+        "{failure:?}"
+    );
+    assert_eq!(children(), Vec::<String>::new());
+}
+
+#[test]
+fn the_pre_exec_path_refuses_the_layers_it_cannot_apply() {
+    let mut command = Command::new("true");
+    command.network(NetworkSpec::None);
+    assert!(matches!(
+        command.privileges(),
+        Err(SpawnError::InvalidInput { .. })
+    ));
+    let mut command = Command::new("true");
+    command.filesystem(rules("/tmp".as_ref(), Compatibility::Hard));
+    assert!(matches!(
+        command.privileges(),
+        Err(SpawnError::InvalidInput { .. })
+    ));
+    assert!(Command::new("true").privileges().is_ok());
+}
