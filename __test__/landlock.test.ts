@@ -98,6 +98,17 @@ describe('a workload under filesystem rules', () => {
     expect(ran.exit).toEqual([0, null]);
   });
 
+  it('a file can be a rule of its own (read and execute only it), and no rules at all leave nothing to execute', async () => {
+    const result = await outcome(
+      spawn('/bin/sh', ['-c', `cat ${outside}/file; cat /etc/passwd 2>&1 | head -c0; ${outside}/true && echo ran; ls ${outside} 2>&1`], {
+        filesystem: { readOnly: ['/usr', path.join(outside, 'file'), path.join(outside, 'true')] },
+      }),
+    );
+    expect(result.stdout.toString()).toBe(`content\nran\nls: cannot open directory '${outside}': Permission denied\n`);
+    const none = await outcome(spawn('/usr/bin/true', [], { filesystem: {} }));
+    expect(none.error).toMatchObject({ code: 'EACCES', stage: 'exec' });
+  });
+
   it("the 'spawn' event carries the report, and spawnSync's result has it", async () => {
     const child = spawn('/usr/bin/true', [], { filesystem: rules() });
     const report = await new Promise((resolve) => child.on('spawn', resolve as () => void));
