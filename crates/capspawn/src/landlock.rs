@@ -312,13 +312,21 @@ fn choose_probe(opened: &[Opened]) -> Result<Probe, SpawnError> {
 /// (`ENOSYS`, `EOPNOTSUPP`) or without a right of [`NEEDED`] (`EOPNOTSUPP`), as a
 /// [`Stage::Landlock`] failure.
 pub fn prepare(spec: &FilesystemSpec) -> Result<Prepared, SpawnError> {
+    prepare_for(spec, abi)
+}
+
+/// [`prepare`] with the ABI asked of `probe` (the kernel's, or a test's).
+fn prepare_for(
+    spec: &FilesystemSpec,
+    probe: impl FnOnce() -> Result<u32, Errno>,
+) -> Result<Prepared, SpawnError> {
     let opened = spec
         .read_only
         .iter()
         .map(|path| open_path(path, false))
         .chain(spec.read_write.iter().map(|path| open_path(path, true)))
         .collect::<Result<Vec<_>, _>>()?;
-    let abi = match abi() {
+    let abi = match probe() {
         Ok(abi) => abi,
         Err(errno @ (Errno::ENOSYS | Errno::EOPNOTSUPP)) => {
             if spec.compatibility == Compatibility::Hard {
@@ -472,6 +480,32 @@ mod tests {
         let none = report_for(0);
         assert!(!none.enforced);
         assert_eq!(none.unenforced.len(), 15);
+    }
+
+    #[test]
+    fn hard_refuses_an_abi_without_truncate_or_ioctl_dev_and_best_effort_reports_them() {
+        let spec = |compatibility| FilesystemSpec {
+            read_only: vec!["/usr".into()],
+            read_write: vec!["/tmp".into()],
+            compatibility,
+        };
+        for abi in [1, 2, 3, 4] {
+            let refused = prepare_for(&spec(Compatibility::Hard), || Ok(abi));
+            assert!(
+                matches!(&refused, Err(SpawnError::Child(f)) if f.stage == Stage::Landlock && f.errno == Some(Errno::EOPNOTSUPP)),
+                "{abi}: {refused:?}"
+            );
+        }
+        // This kernel has ABI 7, so a ruleset for ABI 3 can be built for real.
+        let prepared = prepare_for(&spec(Compatibility::BestEffort), || Ok(3)).unwrap();
+        assert!(prepared.ruleset.is_some());
+        assert_eq!(prepared.report.unenforced, ["ioctl_dev"]);
+        let absent =
+            prepare_for(&spec(Compatibility::BestEffort), || Err(Errno::EOPNOTSUPP)).unwrap();
+        assert!(absent.ruleset.is_none() && !absent.report.enforced);
+        let hard = prepare_for(&spec(Compatibility::Hard), || Err(Errno::ENOSYS));
+        assert!(matches!(hard, Err(SpawnError::Child(f)) if f.errno == Some(Errno::ENOSYS)));
+        assert!(prepare_for(&spec(Compatibility::Hard), || Ok(5)).is_ok());
     }
 
     #[test]
