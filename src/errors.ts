@@ -50,9 +50,10 @@ export function outOfRange(name: string, range: string, value: unknown): RangeEr
   );
 }
 
-/** `Option "a" cannot be used in combination with option "b"` (a TypeError, as Node throws it). */
-export function incompatibleOptionPair(a: string, b: string): TypeError & CodedError {
-  return coded(new TypeError(`Option "${a}" cannot be used in combination with option "${b}"`), 'ERR_INCOMPATIBLE_OPTION_PAIR');
+/** `Option "a" cannot be used in combination with option "b"` (a TypeError with
+ * `ERR_INCOMPATIBLE_OPTION_PAIR`, as Node words it). */
+export function incompatibleOptionPair(option1: string, option2: string): TypeError & CodedError {
+  return coded(new TypeError(`Option "${option1}" cannot be used in combination with option "${option2}"`), 'ERR_INCOMPATIBLE_OPTION_PAIR');
 }
 
 /** `Unknown signal: X` (a TypeError with `ERR_UNKNOWN_SIGNAL`). */
