@@ -159,6 +159,9 @@ describe('a workload under filesystem rules', () => {
     const interfaces = netDev.split('\n').slice(2).filter((l) => l.includes(':')).map((l) => l.split(':')[0]!.trim());
     expect(interfaces).toEqual(['lo']);
     expect(text).toContain(`${outside}/file: Permission denied`);
+    // The child shared the supervisor's memory, not its credentials: the supervisor is not confined.
+    expect(fs.readFileSync(path.join(outside, 'file'), 'utf8')).toBe('content\n');
+    expect(fs.readFileSync('/proc/self/status', 'utf8')).toMatch(/^NoNewPrivs:\s+0$/m);
   });
 
   it('a Podman supervisor without CAP_SETPCAP is still refused at the bounding set, layers or not', () => {

@@ -65,6 +65,14 @@ describe("network: 'none'", () => {
     expect(await run([process.execPath, '-e', script], { user: 'nobody', network: 'none' })).toBe('pong\n');
   });
 
+  it("the supervisor stays where it was: every one of its threads (capspawn's namespace maker too) is in the host's namespace afterwards", async () => {
+    const host = fs.statSync('/proc/self/ns/net').ino;
+    for (let i = 0; i < 3; i++) await run(['/usr/bin/true'], { network: 'none' });
+    const threads = fs.readdirSync('/proc/self/task');
+    expect(threads.length).toBeGreaterThan(1);
+    for (const tid of threads) expect([tid, fs.statSync(`/proc/self/task/${tid}/ns/net`).ino]).toEqual([tid, host]);
+  });
+
   it("'host' and no option leave the supervisor's namespace", async () => {
     const host = String(fs.statSync('/proc/self/ns/net').ino);
     for (const options of [{ network: 'host' as const }, {}]) {
