@@ -213,6 +213,41 @@ describe('a supervisor whose kernel has no Landlock (a seccomp filter answers la
   });
 });
 
+describe('a supervisor whose seccomp filter fakes the layers\' system calls (answers 0, does nothing)', () => {
+  let helper: string;
+  const x64 = process.arch === 'x64';
+  const FAKE = (nr: number) => [helper, String(nr), '0', '--'];
+  beforeAll(() => {
+    helper = path.join(tempDir('fake-filter'), 'errno-filter');
+    execFileSync('gcc', ['-O2', '-o', helper, path.join(FIXTURES, 'errno-filter.c')], { stdio: 'inherit' });
+  });
+  afterAll(() => fs.rmSync(path.dirname(helper), { recursive: true, force: true }));
+
+  // For setns, a namespace other than the supervisor's (joining its own would change nothing,
+  // faked or not): one made here with ip netns, deleted afterwards.
+  const made = `cs-fake-${process.pid}`;
+  for (const [call, nr, options, code, stage] of [
+    ['landlock_restrict_self', 446, { filesystem: { readOnly: ['/usr'] } }, 'ERR_CAPSPAWN_LANDLOCK', 'landlock'],
+    ['setns', x64 ? 308 : 268, { network: { namespace: `/run/netns/${made}` } }, 'ERR_CAPSPAWN_NETNS', 'netns'],
+    ['unshare', x64 ? 272 : 97, { network: 'none' }, 'ERR_CAPSPAWN_NETNS', 'netns'],
+  ] as const) {
+    it(`${call}: ${code}, the profile named first, and the workload never runs`, () => {
+      const marker = path.join(outside, 'ran');
+      if (call === 'setns') execFileSync('ip', ['netns', 'add', made]);
+      try {
+        const report = runReport(FAKE(nr), { command: '/bin/sh', args: ['-c', `touch ${marker}`], options });
+        const error = (report.result as { error: Record<string, any> }).error;
+        expect(error).toMatchObject({ code, stage, errno: -1 });
+        expect(error.message).toMatch(/^spawn \/bin\/sh: fix the supervisor's seccomp or LSM profile, which fakes /);
+        expect(fs.existsSync(marker)).toBe(false);
+        expect(report.children).toEqual([]);
+      } finally {
+        if (call === 'setns') execFileSync('ip', ['netns', 'del', made]);
+      }
+    });
+  }
+});
+
 describe('bad filesystem input throws before anything is cloned', () => {
   const cases: Array<[string, unknown, string]> = [
     ['a relative path', { readOnly: ['usr'] }, 'ERR_INVALID_ARG_VALUE'],
