@@ -180,6 +180,8 @@ const floors = {};
 if (FLOOR) {
   VARIANTS['floor:clone'] = { label: 'floor: clone+clear+exec+wait', baseline: 'cp:ignore', floor: [] };
   VARIANTS['floor:vfork'] = { label: 'floor: C vfork+exec+wait', baseline: 'cp:ignore', floor: ['--vfork'] };
+  // Not a floor: capspawn's core crate from Rust, without Node, N-API or an event loop.
+  VARIANTS['floor:core'] = { label: 'capspawn core from Rust (no Node)', baseline: 'cp:ignore', floor: ['--core'] };
 }
 function floorServer(variant) {
   return (floors[variant] ??= new FloorServer(FLOOR, VARIANTS[variant].floor));

@@ -407,6 +407,7 @@ impl Command {
             exec_reached: Default::default(),
             exit_watch: std::cell::Cell::new(-1),
             table_limit: std::cell::Cell::new(-1),
+            handlers_cleared: std::cell::Cell::new(false),
             netns: netns.as_ref().map(crate::netns::Prepared::joining),
             landlock: landlock
                 .as_ref()

@@ -27,6 +27,7 @@ mod pre_exec;
 pub mod privilege_drop;
 pub mod proc_status;
 mod raw;
+mod raw_clone;
 mod reaper;
 pub mod resolve;
 mod stdio;

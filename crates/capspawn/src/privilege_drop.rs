@@ -132,6 +132,9 @@ pub struct ProcessSetup<'a> {
     /// which it keeps a private copy of it (see `descriptor_table`); `-1` when `clone` copied the
     /// whole table. `clone::start` sets it.
     pub(crate) table_limit: std::cell::Cell<RawFd>,
+    /// Whether the kernel gave the child default handlers (`CLONE_CLEAR_SIGHAND`; `clone::start`
+    /// sets it): then step 1 resets none, and step 7 resets the signals procfs lists as ignored.
+    pub(crate) handlers_cleared: std::cell::Cell<bool>,
     /// The network namespace to join (`network`), opened and checked by the parent.
     pub(crate) netns: Option<crate::netns::Joining>,
     /// The Landlock ruleset to enforce (`filesystem`), built by the parent.
@@ -266,7 +269,7 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
 
     // 6. Verify by reading the state back, trusting no return value: a filter or LSM that fakes
     //    success must not get a workload through.
-    verify(privileges, &account)?;
+    let ignored = verify(privileges, &account)?;
 
     let Some(setup) = setup else { return Ok(()) };
 
@@ -276,6 +279,11 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     //    after is the watchdog's (clone.rs) to end. A PATH search tries each candidate the
     //    parent resolved, as glibc's execvp does: EACCES is remembered, the errors of a missing
     //    or unreachable file move on, any other stops.
+    if setup.handlers_cleared.get() {
+        // CLONE_CLEAR_SIGHAND left ignored signals ignored (SIGPIPE, in Node): the workload
+        // starts with every signal at its default, as child_process's does.
+        raw::default_signals(ignored.unwrap_or(u64::MAX));
+    }
     raw::discard_pending_stop_signals();
     raw::set_signal_mask(setup.signal_mask).map_err(Failure::at(Stage::SignalMask))?;
     setup.exec_reached.store(true, Ordering::Relaxed);
@@ -294,7 +302,9 @@ fn signals_and_descriptors(setup: &ProcessSetup) -> Result<(), Failure> {
             remaining: CapMask::EMPTY,
         })?;
     }
-    raw::default_all_signals();
+    if !setup.handlers_cleared.get() {
+        raw::default_all_signals();
+    }
     if setup.new_session {
         raw::setsid().map_err(Failure::at(Stage::Setsid))?;
     }
@@ -386,7 +396,8 @@ fn place_stdio(sources: &[std::cell::Cell<RawFd>]) -> Result<(), Errno> {
 }
 
 /// Step 6: the state read back must be exactly the one asked for.
-fn verify(privileges: &Privileges, account: &proc_status::Account) -> Result<(), Failure> {
+/// Returns the signals procfs shows as ignored (`None` when procfs was skipped), for step 7.
+fn verify(privileges: &Privileges, account: &proc_status::Account) -> Result<Option<u64>, Failure> {
     let keep = privileges.capabilities;
     let refuse = |remaining: CapMask| Failure {
         stage: Stage::Verify,
@@ -453,15 +464,13 @@ fn verify(privileges: &Privileges, account: &proc_status::Account) -> Result<(),
     // The kernel's own account, as procfs prints it: a filter that fakes prctl, capget,
     // getresuid and getgroups consistently must fake this file's reads too.
     match account.read(privileges.groups.as_deref()) {
-        Ok(status) => {
-            if let Some(failure) = status.disagrees(privileges) {
-                return Err(failure);
-            }
-        }
+        Ok(status) => match status.disagrees(privileges) {
+            Some(failure) => Err(failure),
+            None => Ok(status.ignored_signals),
+        },
         // Only an absent procfs may be skipped, and only when the caller opted out: one that
         // is not procfs, or a read that fails, refuses.
-        Err(Errno::ENOENT) if !privileges.require_procfs => {}
-        Err(errno) => return Err(Failure::at(Stage::Procfs)(errno)),
+        Err(Errno::ENOENT) if !privileges.require_procfs => Ok(None),
+        Err(errno) => Err(Failure::at(Stage::Procfs)(errno)),
     }
-    Ok(())
 }
