@@ -198,6 +198,20 @@ describe('a supervisor whose kernel has no Landlock (a seccomp filter answers la
     expect(report.children).toEqual([]);
   });
 
+  it('capspawn exec says the fix in its own flags: --landlock best-effort; exit 125', () => {
+    const cli = path.join(path.dirname(FIXTURES), '..', 'dist', 'cli.js');
+    const marker = path.join(outside, 'ran');
+    let failed: { status: number; stderr: string } | undefined;
+    try {
+      execFileSync(ENOSYS_FILTER()[0]!, [...ENOSYS_FILTER().slice(1), process.execPath, cli, 'exec', '--ro', '/usr', '--', '/bin/sh', '-c', `touch ${marker}`], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+    } catch (error) {
+      failed = error as { status: number; stderr: string };
+    }
+    expect(failed?.status).toBe(125);
+    expect(failed?.stderr).toMatch(/^capspawn: ERR_CAPSPAWN_LANDLOCK: spawn \/bin\/sh: run the supervisor on a kernel with Landlock .* or pass --landlock best-effort /);
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
   it("'best-effort' runs, unrestricted, and says so on the child and in the 'spawn' event", () => {
     const marker = path.join(outside, 'ran');
     const report = runReport(ENOSYS_FILTER(), {
