@@ -164,6 +164,21 @@ describe('a workload under filesystem rules', () => {
     expect(fs.readFileSync('/proc/self/status', 'utf8')).toMatch(/^NoNewPrivs:\s+0$/m);
   });
 
+  for (const [who, wrapper, extra] of [
+    ['a rootless supervisor (unshare -U -r)', ['unshare', '-U', '-r'], {}],
+    ['an ordinary user (boundingSet: inherit, as doctor advises there)', ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'], { boundingSet: 'inherit' }],
+  ] as const) {
+    it(`${who} gets the same rules: Landlock needs no privilege`, () => {
+      const report = runReport([...wrapper], {
+        command: '/bin/sh',
+        args: ['-c', `cat ${ro}/file; cat ${outside}/file 2>&1; true`],
+        options: { ...extra, filesystem: rules() },
+      });
+      expect(report.result).toMatchObject({ ok: true, exitCode: 0, stdout: `content\ncat: ${outside}/file: Permission denied\n` });
+      expect(report.landlock).toMatchObject({ enforced: true, unenforced: [] });
+    });
+  }
+
   it('a Podman supervisor without CAP_SETPCAP is still refused at the bounding set, layers or not', () => {
     const marker = path.join(rw, 'ran');
     const report = runReport(['setpriv', '--bounding-set=-setpcap'], {
