@@ -73,6 +73,22 @@ describe("network: 'none'", () => {
     for (const tid of threads) expect([tid, fs.statSync(`/proc/self/task/${tid}/ns/net`).ino]).toEqual([tid, host]);
   });
 
+  it('with more descriptors than the small table has slots (the child copies the whole table), both layers still apply', async () => {
+    const stdio = ['ignore', 'pipe', 'pipe', ...Array.from({ length: 8 }, () => 'pipe' as const)];
+    const result = await outcome(
+      spawn('/bin/sh', ['-c', 'cat /proc/net/dev; cat /etc/hostname 2>&1; ls /proc/self/fd | wc -l'], {
+        stdio,
+        network: 'none',
+        filesystem: { readOnly: ['/usr', '/proc'] },
+      }),
+    );
+    expect(result.error).toBeUndefined();
+    const lines = result.stdout.toString().trim().split('\n');
+    expect(interfaces(lines.slice(0, -2).join('\n'))).toEqual(['lo']);
+    expect(lines.at(-2)).toBe('cat: /etc/hostname: Permission denied');
+    expect(lines.at(-1)).toBe('12'); // 0-10 and ls's own: neither layer's descriptor
+  });
+
   it("'host' and no option leave the supervisor's namespace", async () => {
     const host = String(fs.statSync('/proc/self/ns/net').ino);
     for (const options of [{ network: 'host' as const }, {}]) {
