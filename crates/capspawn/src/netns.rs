@@ -242,13 +242,19 @@ mod maker {
                 }
                 // SAFETY: open just returned this descriptor; nothing else owns it.
                 let home = unsafe { OwnedFd::from_raw_fd(home) };
+                let Ok(home_stat) = super::fstat(home.as_raw_fd()) else {
+                    return;
+                };
                 for reply in requests {
                     let made = new_namespace();
                     // SAFETY: integer arguments only: back to this thread's own namespace.
                     let back = unsafe { libc::setns(home.as_raw_fd(), libc::CLONE_NEWNET) };
                     let _ = reply.send(made);
-                    if back != 0 {
-                        return; // it must not make the next one from in there: end
+                    // Back for real (a filter could fake setns), or it must not make the next
+                    // one from in there, which would not be new for the next workload: end.
+                    let home_again = back == 0 && super::in_namespace(&home_stat);
+                    if !home_again {
+                        return;
                     }
                 }
             })
@@ -283,6 +289,18 @@ fn new_namespace() -> Result<OwnedFd, Errno> {
     }
     loopback_up()?;
     Ok(made)
+}
+
+/// Whether this thread is in the namespace `stat` (an nsfs `fstat`) describes.
+fn in_namespace(stat: &libc::stat) -> bool {
+    // SAFETY: a NUL-terminated path; the descriptor is owned below.
+    let fd = unsafe { libc::open(THREAD_NET.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: open just returned this descriptor; nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    fstat(fd.as_raw_fd()).is_ok_and(|now| (now.st_dev, now.st_ino) == (stat.st_dev, stat.st_ino))
 }
 
 /// What [`new_namespace`] answers when `unshare` claimed success and made no namespace; it
