@@ -196,6 +196,9 @@ export interface Report {
   thrown?: { code: string; message: string; errno?: number; syscall?: string; stage?: string };
   /** The fixture's children after everything closed. */
   children?: number[];
+  /** `child.landlock`, and the `'spawn'` event's argument, with `filesystem`. */
+  landlock?: { abi: number; enforced: boolean; unenforced: string[] };
+  spawnEvent?: { landlock: { abi: number; enforced: boolean; unenforced: string[] } };
 }
 
 export interface SpawnRequest {

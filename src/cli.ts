@@ -6,10 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { inspectPid, inspectSelf, probeBoundingSetClear, spawn, type CapabilityState, type SpawnOptions } from './index.js';
+import { inspectPid, inspectSelf, probeBoundingSetClear, probeLayers, spawn, type CapabilityState, type LayersProbe, type SpawnOptions } from './index.js';
 import { detectRuntime, diagnose, inUserNamespace } from './doctor.js';
 import { messageFor } from './errors.js';
-import { probeSeccomp } from './inspect.js';
 import type { SeccompProbe } from './native.js';
 import { reportedSignalNumber } from './signals.js';
 
@@ -71,7 +70,15 @@ Options (setpriv's spelling in brackets is accepted too):
       --keep-new-privs      do not set no_new_privs (--no-new-privs, the default, is accepted)
       --bounding-set=-all, --inh-caps=-all, --ambient-caps=-all
                             accepted for setpriv command lines: capspawn does this anyway
-                            (other values are refused: use --cap)`,
+                            (other values are refused: use --cap)
+      --ro PATH             Landlock: COMMAND may read, list and execute beneath PATH (repeatable)
+      --rw PATH             Landlock: COMMAND may do anything Landlock handles beneath PATH
+                            (repeatable); with --ro or --rw, nothing else is reachable
+      --landlock hard|best-effort
+                            hard (default): refuse unless the kernel enforces all of the rules;
+                            best-effort: run with what it enforces
+      --net none|host|PATH  none: a new network namespace with only lo; PATH: join that one
+                            (/run/netns/NAME, /proc/PID/ns/net); host (default): unchanged`,
 };
 
 class UsageError extends Error {}
@@ -91,7 +98,7 @@ function seccompRow(probe: SeccompProbe): string {
   return `available (a filter loaded and read back in a throwaway child${own})`;
 }
 
-function table(state: CapabilityState, probe?: ReturnType<typeof probeBoundingSetClear>, seccomp?: SeccompProbe): string {
+function table(state: CapabilityState, probe?: ReturnType<typeof probeBoundingSetClear>, layers?: LayersProbe): string {
   const list = (caps: string[]) => (caps.length === 0 ? '(none)' : caps.map((c) => c.replace(/^CAP_/, '').toLowerCase()).join(' '));
   const rows: Array<[string, string]> = [
     ['bounding', list(state.bounding)],
@@ -104,7 +111,12 @@ function table(state: CapabilityState, probe?: ReturnType<typeof probeBoundingSe
     ['last_cap', String(state.lastCap)],
   ];
   if (probe) rows.push(['bounding-set clear', probe.ok ? 'succeeds (tried in a throwaway child)' : `refused: ${probe.code ?? 'state not as asked'}`]);
-  if (seccomp) rows.push(['seccomp', seccompRow(seccomp)]);
+  if (layers) {
+    const { abi } = layers.landlock;
+    rows.push(['landlock', abi === 0 ? "none (filesystem needs compatibility: 'best-effort' here)" : `ABI ${abi}${abi < 5 ? " (below 5: filesystem needs compatibility: 'best-effort' here)" : ''}`]);
+    rows.push(['network namespaces', layers.networkNamespaces ? "can be made (network: 'none' works)" : "cannot be made here (network: 'none' is refused)"]);
+    rows.push(['seccomp', seccompRow(layers.seccomp)]);
+  }
   const width = Math.max(...rows.map(([k]) => k.length));
   const wrap = (text: string) => text.replace(/(.{1,70})(\s|$)/g, `$1\n${' '.repeat(width + 2)}`).trimEnd();
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${wrap(v)}`).join('\n');
@@ -131,14 +143,14 @@ function doctor(args: string[]): number {
   if (values.help) return help('doctor');
   const state = inspectSelf();
   const probe = probeBoundingSetClear();
-  const seccomp = probeSeccomp();
+  const layers = probeLayers();
   const diagnosis = diagnose(state, probe, process.geteuid?.() ?? -1, detectRuntime(), inUserNamespace());
   const { kind, runtime, userNamespace, uid, verdict, advice } = diagnosis;
   if (values.json) {
     const deployment = { kind, runtime, userNamespace, uid };
-    console.log(JSON.stringify({ ...state, probe, ok: probe.ok, deployment, verdict, advice, fix: probe.ok ? null : advice[0], seccomp }, null, 2));
+    console.log(JSON.stringify({ ...state, probe, layers, ok: probe.ok, deployment, verdict, advice, fix: probe.ok ? null : advice[0], seccomp: layers.seccomp }, null, 2));
   } else {
-    console.log(table(state, probe, seccomp));
+    console.log(table(state, probe, layers));
     console.log();
     console.log(wrap(verdict, 100, ''));
     for (const line of advice) console.log(wrap(`- ${line}`, 100, '  '));
@@ -303,6 +315,22 @@ function execOptions(values: ExecValues): SpawnOptions {
   if (values['inherit-bounding-set']) options.boundingSet = 'inherit';
   if (values['keep-new-privs'] && values['no-new-privs']) throw new UsageError('exec: --keep-new-privs and --no-new-privs cannot be combined');
   if (values['keep-new-privs']) options.noNewPrivs = false;
+  if (values.ro !== undefined || values.rw !== undefined || values.landlock !== undefined) {
+    if (values.ro === undefined && values.rw === undefined) throw new UsageError('exec: --landlock needs rules: give --ro or --rw paths');
+    if (values.landlock !== undefined && values.landlock !== 'hard' && values.landlock !== 'best-effort') {
+      throw new UsageError(`exec: --landlock takes hard or best-effort, not '${values.landlock}'`);
+    }
+    if (values['keep-new-privs']) throw new UsageError('exec: --keep-new-privs cannot be combined with --ro or --rw: Landlock needs no_new_privs');
+    for (const [flag, list] of [['ro', values.ro], ['rw', values.rw]] as const) {
+      for (const entry of list ?? []) if (!path.isAbsolute(entry)) throw new UsageError(`exec: --${flag} takes an absolute path, not '${entry}'`);
+    }
+    options.filesystem = { readOnly: values.ro ?? [], readWrite: values.rw ?? [], compatibility: (values.landlock ?? 'hard') as 'hard' | 'best-effort' };
+  }
+  if (values.net !== undefined) {
+    if (values.net === 'none' || values.net === 'host') options.network = values.net;
+    else if (path.isAbsolute(values.net)) options.network = { namespace: values.net };
+    else throw new UsageError(`exec: --net takes none, host or the absolute path of a network namespace, not '${values.net}'`);
+  }
   return options;
 }
 
@@ -334,6 +362,10 @@ const EXEC_OPTIONS = {
   'bounding-set': { type: 'string' },
   'inh-caps': { type: 'string' },
   'ambient-caps': { type: 'string' },
+  ro: { type: 'string', multiple: true },
+  rw: { type: 'string', multiple: true },
+  landlock: { type: 'string' },
+  net: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -410,7 +442,7 @@ const FLAG_OF: Record<string, string> = {
   user: '--user', uid: '--user', group: '--group', gid: '--group', supplementaryGroups: '--groups',
   capabilities: '--cap', cwd: '--cwd', env: '--env', umask: '--umask', rlimits: '--rlimit',
   parentDeathSignal: '--pdeathsig', securebits: '--securebits', boundingSet: '--inherit-bounding-set',
-  noNewPrivs: '--keep-new-privs',
+  noNewPrivs: '--keep-new-privs', filesystem: '--ro/--rw', network: '--net',
 };
 
 /** The seccomp option's fields, as the flags that set them. */
@@ -422,6 +454,9 @@ function inFlags(message: string): string {
   return message
     .replace(/(?:options\.)?seccomp\.([A-Za-z]+)(?:\[[0-9]+\])?/g, (whole, name: string) => SECCOMP_FLAG_OF[name] ?? whole)
     .replace(/Option "seccomp" cannot be used in combination with option "noNewPrivs: false"/, '--keep-new-privs cannot be combined with the seccomp flags (a filter needs no_new_privs)')
+    .replace(/options\.filesystem\.readOnly\[[0-9]+\]/g, '--ro')
+    .replace(/options\.filesystem\.readWrite\[[0-9]+\]/g, '--rw')
+    .replace(/options\.network\.namespace/g, '--net')
     .replace(/options\.rlimits\.([A-Za-z_]+)/g, '--rlimit $1')
     .replace(/options\.([A-Za-z]+)(?:\[[0-9]+\])?/g, (whole, name: string) => FLAG_OF[name] ?? whole);
 }

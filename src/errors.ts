@@ -188,6 +188,29 @@ function fix(facts: FailureFacts, dialect: Dialect): string | null {
       `or pass ${inherit} to run the workload with the set raised`
     );
   }
+  if (facts.stage === 'landlock') {
+    const bestEffort = cli ? '--landlock best-effort' : "filesystem.compatibility: 'best-effort'";
+    if (facts.code === 'ENOSYS' || facts.code === 'EOPNOTSUPP') {
+      return (
+        'run the supervisor on a kernel with Landlock enabled and ABI 5 or later (Linux 6.10; `capspawn doctor` shows this ' +
+        "kernel's ABI), allow landlock_create_ruleset in its seccomp profile, " +
+        `or pass ${bestEffort} to run with what this kernel enforces (reported on the child)`
+      );
+    }
+    if (facts.code === null) return "fix the supervisor's seccomp or LSM profile, which fakes landlock_restrict_self's success";
+    return "allow landlock_restrict_self in the supervisor's seccomp or LSM profile";
+  }
+  if (facts.stage === 'netns') {
+    if (facts.code === 'EPERM') {
+      return (
+        'give the supervisor CAP_SYS_ADMIN over the namespace (a rootless supervisor can join only a namespace its own user ' +
+        `namespace owns: use ${cli ? '--net none' : "network: 'none'"}, which it can make, or one made inside its user namespace)`
+      );
+    }
+    if (facts.code === null) return "fix the supervisor's seccomp or LSM profile, which fakes the success of setns or unshare";
+    if (facts.code === 'ENOENT') return 'mount procfs at /proc: the child checks its network namespace in /proc/thread-self/ns/net';
+    return 'give the supervisor CAP_SYS_ADMIN and allow unshare and setns in its seccomp or LSM profile';
+  }
   const caps = facts.fileCapabilities;
   if (facts.stage === 'exec' && facts.code === 'EPERM' && caps !== null && caps.effective && caps.permitted.length > 0) {
     const keep = toKeep(facts.kept, caps);
@@ -224,6 +247,10 @@ export function failureMessage(facts: FailureFacts, dialect: Dialect): string {
       'file-capability flag unless the workload can hold all its capabilities, and the drop left it none of them.'
     );
   }
+  if (facts.stage === 'landlock' || facts.stage === 'netns') {
+    const layer = facts.stage === 'landlock' ? 'the Landlock rules (filesystem)' : 'the network namespace (network)';
+    return `spawn ${facts.file}: ${remedy}. The workload was not started: ${layer} could not be applied: ${facts.detail}.`;
+  }
   if (facts.stage === 'held' || facts.stage === 'died') return `spawn ${facts.file}: ${facts.detail}; the workload did not run`;
   // Any other step that failed with an errno: Node's words, then which step it was.
   if (isErrnoFailure(facts)) return `${head} (${facts.stage} failed before exec: ${facts.detail})`;
@@ -258,6 +285,8 @@ const STAGE_CODES: Record<string, string> = {
   held: 'ERR_CAPSPAWN_CHILD_HELD',
   procfs: 'ERR_CAPSPAWN_PROCFS',
   seccomp: 'ERR_CAPSPAWN_SECCOMP',
+  landlock: 'ERR_CAPSPAWN_LANDLOCK',
+  netns: 'ERR_CAPSPAWN_NETNS',
 };
 
 /** Whether a failure is reported with its errno's code (not one of capspawn's own). */

@@ -47,6 +47,10 @@ export interface NativeSpawnSpec {
   requireProcfs: boolean;
   /** The seccomp layer (names resolved by the core); null: none. */
   seccomp: NativeSeccomp | null;
+  /** Landlock rules: absolute paths. */
+  filesystem: { readOnly: string[]; readWrite: string[]; bestEffort: boolean } | null;
+  /** null: the host's namespace; 'none': a new one; or one to join. */
+  network: 'none' | { path: string } | { fd: number } | null;
 }
 
 /** The `seccomp` option, validated in form (see options.ts). */
@@ -55,6 +59,31 @@ export interface NativeSeccomp {
   denySyscalls: string[] | null;
   errno: string | null;
   program: Buffer | null;
+}
+
+/** What a spawn with `filesystem` got from this kernel's Landlock. */
+export interface LandlockReport {
+  /** The kernel's Landlock ABI version; 0 when it has none (or a filter hides it). */
+  abi: number;
+  /** Whether a Landlock domain restricts the workload at all. */
+  enforced: boolean;
+  /** The access rights the rules ask for that this kernel does not enforce (`'truncate'` before
+   * ABI 3, `'ioctl_dev'` before ABI 5; all of them without Landlock). Empty with `'hard'`. */
+  unenforced: string[];
+}
+
+/** What the sandbox layers can do here (the native part: Landlock and network namespaces). */
+export interface NativeLayersProbe {
+  /** `abi` 0: no Landlock (or a filter hides it). */
+  landlock: { abi: number };
+  /** Whether a network namespace could be made here (tried for real, on a throwaway thread). */
+  networkNamespaces: boolean;
+}
+
+/** What the sandbox layers can do here. */
+export interface LayersProbe extends NativeLayersProbe {
+  /** Whether the `seccomp` option works here. */
+  seccomp: SeccompProbe;
 }
 
 /** Why the child stopped before exec (it has been reaped; the workload never ran). */
@@ -70,7 +99,7 @@ export interface NativeChildFailure {
 }
 
 export type NativeSpawnResult =
-  | { id: number; pid: number; stdio: number[]; failure?: undefined }
+  | { id: number; pid: number; stdio: number[]; landlock?: LandlockReport; failure?: undefined }
   | { failure: NativeChildFailure };
 
 /** How the binding's spawnSync runs the child to its end. */
@@ -95,6 +124,7 @@ export type NativeSyncResult =
       /** The errno's name (`'ETIMEDOUT'`, `'ENOBUFS'`, `'EPIPE'`…), or null. */
       error: string | null;
       errno: number | null;
+      landlock?: LandlockReport;
       failure?: undefined;
     }
   | { failure: NativeChildFailure };
@@ -130,6 +160,8 @@ export interface NativeBinding {
   inspectPid(pid: number): NativeCaps;
   probeBoundingSetClear(): ProbeResult;
   probeSeccomp(): SeccompProbe;
+  /** The Landlock ABI and whether network namespaces can be made here. */
+  probeLayers(): NativeLayersProbe;
   /** After an exec EPERM: the file the search stopped at and its file capabilities, or null. */
   execFileCapabilities(file: string, path: string | null, cwd: string | null): FileCapabilities | null;
   spawn(spec: NativeSpawnSpec): NativeSpawnResult;

@@ -2,6 +2,7 @@
  * `spawn()`'s arguments, validated up front: a bad value throws synchronously with Node's error
  * codes and nothing is started.
  */
+import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 import { Stream } from 'node:stream';
@@ -64,6 +65,16 @@ export interface SpawnOptions {
   requireProcfs?: boolean;
   /** A seccomp filter for the workload: see `SeccompOptions`. */
   seccomp?: SeccompOptions;
+  /** Landlock: the workload reaches only these paths and what lies beneath them: `readOnly` to
+   * read, list and execute, `readWrite` with every access right the kernel handles. Absolute
+   * paths that exist. `compatibility`: `'hard'` (default) refuses the spawn
+   * (`ERR_CAPSPAWN_LANDLOCK`) unless the kernel enforces all of it; `'best-effort'` runs with
+   * what it enforces and reports the rest (`child.landlock`). Implies `noNewPrivs`. */
+  filesystem?: FilesystemOption;
+  /** `'host'` (default): the supervisor's network namespace; `'none'`: a new one with only a
+   * loopback interface; `{ namespace }`: join one, by path (`/run/netns/NAME`,
+   * `/proc/PID/ns/net`) or by an open descriptor. */
+  network?: NetworkOption;
   /** Run the command line `[command, ...args].join(' ')` with `/bin/sh -c` (`true`) or with that
    * shell, as `child_process` does; the shell runs under the same drop as any workload. */
   shell?: boolean | string;
@@ -96,6 +107,14 @@ export interface SeccompOptions {
    * order, 1 to 4096 of them, as libseccomp's `seccomp_export_bpf` writes), loaded as given. */
   program?: Buffer | Uint8Array;
 }
+/** The `filesystem` option (Landlock). */
+export interface FilesystemOption {
+  readOnly?: string[];
+  readWrite?: string[];
+  compatibility?: 'hard' | 'best-effort';
+}
+/** The `network` option. */
+export type NetworkOption = 'host' | 'none' | { namespace: string | number };
 
 /** What the JavaScript side keeps from the options. */
 export interface Behaviour {
@@ -109,6 +128,7 @@ const KNOWN = new Set([
   'gid', 'supplementaryGroups', 'boundingSet', 'noNewPrivs', 'windowsHide', 'windowsVerbatimArguments',
   'capabilities', 'securebits', 'parentDeathSignal', 'umask', 'rlimits', 'requireProcfs', 'shell', 'encoding',
   'serialization', 'seccomp',
+  'serialization', 'filesystem', 'network',
 ]);
 /** The options child_process takes `null` (or, for `env` and `stdio`, any falsy value) for
  * "not set"; capspawn's own options, the privilege drop among them, take no `null`. */
@@ -381,6 +401,52 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
   return value as T;
 }
 
+/** The `filesystem` option: own properties only, absolute paths without NUL bytes. Whether each
+ * exists is checked by the core, before anything is cloned. */
+function filesystem(value: unknown): NativeSpawnSpec['filesystem'] {
+  if (value === undefined) return null;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArgType('options.filesystem', 'of type object', value);
+  const given = own(value);
+  for (const key of Object.keys(given)) {
+    if (!['readOnly', 'readWrite', 'compatibility'].includes(key) && given[key] !== undefined) {
+      throw invalidArgValue(`options.filesystem.${key}`, given[key], 'is not a filesystem option');
+    }
+  }
+  const paths = (key: 'readOnly' | 'readWrite'): string[] => {
+    const list = given[key];
+    if (list === undefined) return [];
+    if (!Array.isArray(list)) throw invalidArgType(`options.filesystem.${key}`, 'an instance of Array', list);
+    return ownElements(list).map((entry, i) => {
+      const name = `options.filesystem.${key}[${i}]`;
+      const path = string(name, entry);
+      if (!isAbsolute(path)) throw invalidArgValue(name, path, 'must be an absolute path');
+      return path;
+    });
+  };
+  const compatibility = oneOf('options.filesystem.compatibility', given.compatibility, ['hard', 'best-effort'] as const, 'hard');
+  return { readOnly: paths('readOnly'), readWrite: paths('readWrite'), bestEffort: compatibility === 'best-effort' };
+}
+
+/** The `network` option: `null` for the host's namespace. */
+function network(value: unknown): NativeSpawnSpec['network'] {
+  if (value === undefined || value === 'host') return null;
+  if (value === 'none') return 'none';
+  if (typeof value === 'string') throw invalidArgValue('options.network', value, "must be 'host', 'none' or { namespace }");
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalidArgType('options.network', "'host', 'none' or an object with a namespace", value);
+  }
+  const given = own(value);
+  for (const key of Object.keys(given)) {
+    if (key !== 'namespace' && given[key] !== undefined) throw invalidArgValue(`options.network.${key}`, given[key], 'is not a network option');
+  }
+  const namespace = given.namespace;
+  if (typeof namespace === 'number') return { fd: descriptor(namespace) };
+  if (typeof namespace !== 'string') throw invalidArgType('options.network.namespace', 'one of type string or number', namespace);
+  const path = string('options.network.namespace', namespace);
+  if (!isAbsolute(path)) throw invalidArgValue('options.network.namespace', path, 'must be an absolute path');
+  return { path };
+}
+
 /** child_process's isInt32. */
 /** child_process's `isInt32`, but a number first: `value | 0` would call an object's `valueOf`
  * (user code, which may throw, as a prototype-less object's missing one does). */
@@ -522,7 +588,11 @@ export function normalize(
     rlimits: rlimits(opts.rlimits),
     requireProcfs: boolean('options.requireProcfs', opts.requireProcfs, true),
     seccomp: seccomp(opts.seccomp, opts.noNewPrivs),
+    filesystem: filesystem(opts.filesystem),
+    network: network(opts.network),
   });
+  // Landlock's restrict_self needs no_new_privs (the workload holds no CAP_SYS_ADMIN then).
+  if (spec.filesystem !== null && opts.noNewPrivs === false) throw incompatibleOptionPair('filesystem', 'noNewPrivs');
   const behaviour: Behaviour = { timeout: timeout as number, killSignal, signal };
   // `args` as given (a number stays a number in spawnargs, as in child_process).
   return { spec, behaviour, args, wrapped };

@@ -39,3 +39,9 @@ const status: string = spawnSync('ls').status;
 execFile('ls', (error: Error | null, stdout: number) => console.log(error, stdout));
 
 console.log(code, bytes, status);
+// @ts-expect-error compatibility is 'hard' or 'best-effort'
+spawn('true', { filesystem: { readOnly: ['/usr'], compatibility: 'soft' } });
+// @ts-expect-error network is 'host', 'none' or { namespace }
+spawn('true', { network: 'isolated' });
+// @ts-expect-error readOnly is a list of paths
+spawn('true', { filesystem: { readOnly: '/usr' } });

@@ -87,3 +87,15 @@ const shellText: string = execSync('ls | wc -l', { encoding: 'utf8' });
 if (sync.error) console.error(sync.error.message, sync.signal);
 
 console.log(piped, exitCode, pid, killed, out, noStdin, noStderr, input, status, syncText, fileText, fileBytes, shellText);
+
+// The sandbox layers (filesystem, network) and their report.
+import { probeLayers, type LandlockReport, type SpawnReport } from 'capspawn';
+const layered = spawn('make', [], { filesystem: { readOnly: ['/usr'], readWrite: ['/tmp'], compatibility: 'best-effort' }, network: 'none' });
+layered.on('spawn', (report?: SpawnReport) => console.log(report?.landlock.unenforced));
+const landlock: LandlockReport | undefined = layered.landlock;
+const joined = spawnSync('ip', ['addr'], { network: { namespace: '/run/netns/work' }, encoding: 'utf8' });
+const syncLandlock: LandlockReport | undefined = joined.landlock;
+const abi: number = probeLayers().landlock.abi;
+const canMake: boolean = probeLayers().networkNamespaces;
+spawn('true', { network: { namespace: 3 } });
+console.log(landlock, syncLandlock, abi, canMake);

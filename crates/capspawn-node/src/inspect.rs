@@ -141,3 +141,22 @@ pub fn exec_file_capabilities(env: Env, args: &[Value]) -> Result<Value> {
     env.set(object, "rootId", root_id)?;
     Ok(object)
 }
+
+/// `probeLayers()`: what the sandbox layers can do here, `{ landlock: { abi }, networkNamespaces }`
+/// (`abi` 0: no Landlock). The seccomp layer adds its own key.
+pub fn probe_layers(env: Env, _args: &[Value]) -> Result<Value> {
+    let object = env.object()?;
+    let landlock = env.object()?;
+    env.set(
+        landlock,
+        "abi",
+        env.uint32(capspawn::landlock::abi().unwrap_or(0))?,
+    )?;
+    env.set(object, "landlock", landlock)?;
+    env.set(
+        object,
+        "networkNamespaces",
+        env.boolean(capspawn::netns::can_create())?,
+    )?;
+    Ok(object)
+}

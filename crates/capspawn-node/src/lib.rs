@@ -17,6 +17,7 @@ napi::register_module! {
     "inspectPid" => inspect::inspect_pid,
     "probeBoundingSetClear" => inspect::probe_bounding_set_clear,
     "probeSeccomp" => inspect::probe_seccomp,
+    "probeLayers" => inspect::probe_layers,
     "execFileCapabilities" => inspect::exec_file_capabilities,
     "spawn" => spawn::spawn,
     "spawnSync" => sync::spawn_sync,

@@ -4,8 +4,8 @@
 
 use crate::napi::{Env, Error, Result, Value, ValueType};
 use capspawn::{
-    BoundingSetPolicy, CapMask, Command, GroupSpec, SpawnError, Stdio, SupplementaryGroups,
-    UserSpec,
+    BoundingSetPolicy, CapMask, Command, Compatibility, FilesystemSpec, GroupSpec, NetworkSpec,
+    SpawnError, Stdio, SupplementaryGroups, UserSpec,
 };
 use std::os::fd::{AsRawFd, IntoRawFd};
 
@@ -117,6 +117,32 @@ pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
     if let Some(signal) = field(env, spec, "parentDeathSignal")? {
         command.parent_death_signal(env.to_i32(signal)?);
     }
+    if let Some(filesystem) = field(env, spec, "filesystem")? {
+        let paths = |name| -> Result<Vec<std::path::PathBuf>> {
+            Ok(strings(env, required(env, filesystem, name)?)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        };
+        command.filesystem(FilesystemSpec {
+            read_only: paths("readOnly")?,
+            read_write: paths("readWrite")?,
+            compatibility: if env.to_bool(required(env, filesystem, "bestEffort")?)? {
+                Compatibility::BestEffort
+            } else {
+                Compatibility::Hard
+            },
+        });
+    }
+    if let Some(network) = field(env, spec, "network")? {
+        command.network(if env.value_type(network)? == ValueType::String {
+            NetworkSpec::None // 'none', the only string the spec holds
+        } else if let Some(path) = field(env, network, "path")? {
+            NetworkSpec::Path(env.to_string(path)?.into())
+        } else {
+            NetworkSpec::Fd(env.to_i32(required(env, network, "fd")?)?)
+        });
+    }
     if let Some(limits) = field(env, spec, "rlimits")? {
         for i in 0..env.array_len(limits)? {
             let entry = env.element(limits, i)?;
@@ -203,11 +229,22 @@ pub(crate) fn failure(env: Env, failure: capspawn::Failure) -> Result<Value> {
     Ok(result)
 }
 
+/// A `landlock::Report` as `{ abi, enforced, unenforced }`.
+pub(crate) fn landlock_report(env: Env, report: &capspawn::landlock::Report) -> Result<Value> {
+    let object = env.object()?;
+    env.set(object, "abi", env.uint32(report.abi)?)?;
+    env.set(object, "enforced", env.boolean(report.enforced)?)?;
+    let unenforced = env.array_from(report.unenforced.clone(), |name| env.string(name))?;
+    env.set(object, "unenforced", unenforced)?;
+    Ok(object)
+}
+
 pub fn spawn(env: Env, args: &[Value]) -> Result<Value> {
     let spec = *args.first().unwrap_or(&env.undefined()?);
     env.expect(spec, ValueType::Object)?;
     let watcher = crate::exits::Watcher::new(env)?;
-    let mut child = match command(env, spec)?.spawn() {
+    let command = command(env, spec)?;
+    let mut child = match command.spawn() {
         Ok(child) => child,
         Err(SpawnError::Child(child_failure)) => return failure(env, child_failure),
         Err(error) => return Err(thrown(error)),
@@ -228,6 +265,9 @@ pub fn spawn(env: Env, args: &[Value]) -> Result<Value> {
         env.set(result, "id", env.double(id as f64)?)?;
         env.set(result, "pid", env.int32(pid)?)?;
         env.set(result, "stdio", env.array_from(fds, |fd| env.int32(fd))?)?;
+        if let Some(report) = command.landlock_report() {
+            env.set(result, "landlock", landlock_report(env, &report)?)?;
+        }
         Ok(result)
     })();
     match built {

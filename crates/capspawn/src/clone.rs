@@ -112,10 +112,13 @@ fn small_table(setup: &ProcessSetup) -> Option<descriptor_table::Lease> {
     let mut lease = descriptor_table::Lease::take()?;
     // A slot must not be a stdio target the child dup2s onto (see StdioFds).
     let lowest = setup.stdio.len().max(3) as libc::c_int;
-    let mut renumbered = Vec::with_capacity(setup.stdio.len() + 1);
+    let mut renumbered = Vec::with_capacity(setup.stdio.len() + 3);
+    // The sandbox layers' descriptors (a namespace to join, a Landlock ruleset) go in slots too.
+    let layers = setup.layer_fds();
     for fd in setup
         .stdio
         .iter()
+        .chain(layers.iter().copied())
         .map(std::cell::Cell::get)
         .chain([setup.exit_watch.get()])
     {
@@ -128,8 +131,13 @@ fn small_table(setup: &ProcessSetup) -> Option<descriptor_table::Lease> {
         };
         renumbered.push((fd, placed));
     }
-    let (watch, stdio) = renumbered.split_last()?;
-    for (cell, &(_, placed)) in setup.stdio.iter().zip(stdio) {
+    let (watch, placed_all) = renumbered.split_last()?;
+    for (cell, &(_, placed)) in setup
+        .stdio
+        .iter()
+        .chain(layers.iter().copied())
+        .zip(placed_all)
+    {
         cell.set(placed);
     }
     setup.exit_watch.set(watch.1);

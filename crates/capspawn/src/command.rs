@@ -60,6 +60,8 @@ pub struct Command {
     rlimits: Vec<(crate::raw::Resource, libc::rlimit)>,
     parent_death_signal: Option<libc::c_int>,
     seccomp: Option<crate::seccomp::Seccomp>,
+    filesystem: Option<crate::landlock::FilesystemSpec>,
+    network: crate::netns::NetworkSpec,
 }
 
 impl Command {
@@ -85,6 +87,8 @@ impl Command {
             rlimits: Vec::new(),
             parent_death_signal: None,
             seccomp: None,
+            filesystem: None,
+            network: crate::netns::NetworkSpec::Host,
         }
     }
 
@@ -231,8 +235,44 @@ impl Command {
         self
     }
 
-    /// The identity and capability state the workload will get, resolved from the databases.
+    /// Landlock rules: the workload reaches only these paths (see [`crate::landlock`]). Needs
+    /// `no_new_privs` (the default): a spawn with it off is refused as invalid input.
+    pub fn filesystem(&mut self, spec: crate::landlock::FilesystemSpec) -> &mut Self {
+        self.filesystem = Some(spec);
+        self
+    }
+
+    /// The network namespace the workload runs in (see [`crate::netns`]).
+    pub fn network(&mut self, spec: crate::netns::NetworkSpec) -> &mut Self {
+        self.network = spec;
+        self
+    }
+
+    /// What a spawn with this `filesystem` gets from this kernel (`None` without one): the
+    /// Landlock ABI, and what it does not enforce. The same for every spawn of this process.
+    pub fn landlock_report(&self) -> Option<crate::landlock::Report> {
+        self.filesystem
+            .as_ref()
+            .map(|_| crate::landlock::report_for(crate::landlock::abi().unwrap_or(0)))
+    }
+
+    /// The identity and capability state the workload will get, resolved from the databases, for
+    /// [`crate::CommandExt::drop_privileges`]. That path cannot apply the sandbox layers (it has
+    /// no process setup to carry them), so a command with `filesystem` or `network` is refused
+    /// here rather than run without them.
     pub fn privileges(&self) -> Result<Privileges, SpawnError> {
+        if self.filesystem.is_some() || self.network != crate::netns::NetworkSpec::Host {
+            return Err(SpawnError::InvalidInput {
+                what: "filesystem",
+                message: "the filesystem and network layers need Command::spawn: \
+                          CommandExt::drop_privileges cannot apply them"
+                    .into(),
+            });
+        }
+        self.resolved_privileges()
+    }
+
+    fn resolved_privileges(&self) -> Result<Privileges, SpawnError> {
         let user = self.user.as_ref().map(resolve::user).transpose()?;
         let gid = match (&self.group, &user) {
             (Some(group), _) => Some(resolve::group(group)?),
@@ -299,12 +339,40 @@ impl Command {
         })
     }
 
+    /// The `filesystem` and `network` layers, resolved: the ruleset and the namespace, open.
+    #[allow(clippy::type_complexity)]
+    fn layers(
+        &self,
+        privileges: &Privileges,
+    ) -> Result<
+        (
+            Option<crate::landlock::Prepared>,
+            Option<crate::netns::Prepared>,
+        ),
+        SpawnError,
+    > {
+        if self.filesystem.is_some() && !privileges.no_new_privs {
+            return Err(SpawnError::InvalidInput {
+                what: "filesystem",
+                message: "Landlock needs no_new_privs: do not turn it off".into(),
+            });
+        }
+        let landlock = self
+            .filesystem
+            .as_ref()
+            .map(crate::landlock::prepare)
+            .transpose()?;
+        let netns = crate::netns::prepare(&self.network)?;
+        Ok((landlock, netns))
+    }
+
     /// Starts the workload. Returns once `execve` has replaced the child's image (the new program
     /// may not have run an instruction yet, and `/proc/<pid>/cmdline` may still be empty); if any
     /// step of the child's sequence failed, the child has been reaped and the workload never ran.
     pub fn spawn(&self) -> Result<Child, SpawnError> {
         // Everything that allocates or looks something up happens here, before clone.
-        let privileges = self.privileges()?;
+        let privileges = self.resolved_privileges()?;
+        let (landlock, netns) = self.layers(&privileges)?;
         let inherited: Vec<(OsString, OsString)>;
         let env = match &self.env {
             Some(vars) => vars,
@@ -360,6 +428,10 @@ impl Command {
             exit_watch: std::cell::Cell::new(-1),
             table_limit: std::cell::Cell::new(-1),
             handlers_cleared: std::cell::Cell::new(false),
+            netns: netns.as_ref().map(crate::netns::Prepared::joining),
+            landlock: landlock
+                .as_ref()
+                .map(crate::landlock::Prepared::restriction),
         };
         let (pid, pidfd) = clone::start(&setup, &privileges)?;
         let mut ends = stdio.parent_ends.into_iter();

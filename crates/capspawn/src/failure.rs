@@ -34,6 +34,12 @@ pub enum Stage {
     Died,
     /// The child was stopped (or otherwise held) before `execve`, and the watchdog killed it.
     Held,
+    /// The `filesystem` layer: Landlock missing (`ENOSYS`, `EOPNOTSUPP`, found in the parent),
+    /// `landlock_restrict_self` failed, or the domain could not be confirmed (no errno).
+    Landlock,
+    /// The `network` layer: the namespace could not be made or joined, or the thread was not in
+    /// it afterwards (no errno).
+    Netns,
 }
 
 impl Stage {
@@ -63,6 +69,8 @@ impl Stage {
             Stage::Exec => "exec",
             Stage::Died => "died",
             Stage::Held => "held",
+            Stage::Landlock => "landlock",
+            Stage::Netns => "netns",
         }
     }
 
@@ -92,6 +100,8 @@ impl Stage {
             Stage::Exec => "execve",
             Stage::Died => "clone",
             Stage::Held => "clone",
+            Stage::Landlock => "landlock_restrict_self",
+            Stage::Netns => "setns",
         }
     }
 }
@@ -138,6 +148,36 @@ impl std::fmt::Display for Failure {
                 "the child was stopped or held before exec (a SIGSTOP from a process of the \
                  same uid?) and was killed"
             );
+        }
+        match (self.stage, self.errno) {
+            (Stage::Landlock, None) => {
+                return write!(
+                    f,
+                    "landlock_restrict_self reported success, but an access the rules deny was \
+                     still allowed: no Landlock domain is in place"
+                )
+            }
+            (Stage::Landlock, Some(Errno::ENOSYS)) => {
+                return write!(
+                    f,
+                    "the kernel has no Landlock (landlock_create_ruleset: ENOSYS)"
+                )
+            }
+            (Stage::Landlock, Some(Errno::EOPNOTSUPP)) => {
+                return write!(
+                    f,
+                    "the kernel's Landlock is disabled or lacks an access right the rules need \
+                     (truncate: ABI 3, ioctl_dev: ABI 5)"
+                )
+            }
+            (Stage::Netns, None) => {
+                return write!(
+                    f,
+                    "setns or unshare reported success, but the thread is not in the namespace \
+                     asked for"
+                )
+            }
+            _ => {}
         }
         write!(f, "{} failed", self.stage.syscall())?;
         if let Some(errno) = self.errno {

@@ -138,6 +138,23 @@ pub struct ProcessSetup<'a> {
     /// Whether the kernel gave the child default handlers (`CLONE_CLEAR_SIGHAND`; `clone::start`
     /// sets it): then step 1 resets none, and step 7 resets the signals procfs lists as ignored.
     pub(crate) handlers_cleared: std::cell::Cell<bool>,
+    /// The network namespace to join (`network`), opened and checked by the parent.
+    pub(crate) netns: Option<crate::netns::Joining>,
+    /// The Landlock ruleset to enforce (`filesystem`), built by the parent.
+    pub(crate) landlock: Option<crate::landlock::Restriction>,
+}
+
+impl ProcessSetup<'_> {
+    /// The sandbox layers' descriptors the child uses: a namespace to join, a Landlock ruleset.
+    pub(crate) fn layer_fds(&self) -> Vec<&std::cell::Cell<RawFd>> {
+        let netns = self.netns.as_ref().map(|joining| &joining.fd);
+        let landlock = self.landlock.as_ref().map(|r| &r.ruleset);
+        netns
+            .into_iter()
+            .chain(landlock)
+            .filter(|fd| fd.get() >= 0)
+            .collect()
+    }
 }
 
 /// The child's whole sequence, in order. With a `setup` (a `clone` child) it ends in `execve`
@@ -169,6 +186,10 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     if let Some(setup) = setup {
         directory_and_limits(setup)?;
     }
+    // The network namespace now, while CAP_SYS_ADMIN is still held (setns needs it in our user
+    // namespace and in the one that owns the target) and before any credential change; checked
+    // at once against the nsfs inode the parent opened, so a faked setns is caught.
+    crate::netns::join(setup.and_then(|s| s.netns.as_ref()))?;
 
     // 2. Groups before the uid: setgroups and setresgid need CAP_SETGID, which setresuid to a
     //    non-root uid takes away. Supplementary groups first, so no window runs with the new
@@ -243,6 +264,11 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
             return Err(Failure::at(Stage::ParentDeathSignal)(Errno::ESRCH));
         }
     }
+
+    // Landlock after no_new_privs, which landlock_restrict_self needs (or CAP_SYS_ADMIN, gone
+    // by now), and before the verification, whose reads use descriptors opened in step 1; an
+    // access the rules deny must then fail (EACCES), so a faked restrict_self is caught.
+    crate::landlock::restrict(setup.and_then(|s| s.landlock.as_ref()))?;
 
     // 6. Verify by reading the state back, trusting no return value: a filter or LSM that fakes
     //    success must not get a workload through.
