@@ -18,23 +18,7 @@ use std::sync::OnceLock;
 /// The probe, built once with gcc into a directory every uid can read.
 fn probe() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("capspawn-seccomp-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let binary = dir.join("seccomp-probe");
-        let source =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seccomp-probe.c");
-        let built = std::process::Command::new("gcc")
-            .args(["-O2", "-o"])
-            .arg(&binary)
-            .arg(&source)
-            .status()
-            .expect("gcc");
-        assert!(built.success(), "gcc {source:?}");
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        binary
-    })
+    BUILT.get_or_init(|| common::build_fixture("seccomp-probe"))
 }
 
 fn spec(families: &[&str], syscalls: &[&str], errno: Option<&str>) -> Seccomp {
