@@ -48,7 +48,7 @@ export interface NativeSpawnSpec {
   /** The seccomp layer (names resolved by the core); null: none. */
   seccomp: NativeSeccomp | null;
   /** Landlock rules: absolute paths. */
-  filesystem: { readOnly: string[]; readWrite: string[]; bestEffort: boolean } | null;
+  filesystem: { readOnly: string[]; readWrite: string[]; bestEffort: boolean; allowUnixSockets: boolean } | null;
   /** null: the host's namespace; 'none': a new one; or one to join. */
   network: 'none' | { path: string } | { fd: number } | null;
 }

@@ -112,6 +112,11 @@ export interface FilesystemOption {
   readOnly?: string[];
   readWrite?: string[];
   compatibility?: 'hard' | 'best-effort';
+  /** `'deny'` (default): the workload cannot create Unix sockets (`socket(AF_UNIX)` and a
+   * datagram `socketpair` fail with `EACCES`; a stream or seqpacket `socketpair`, and sockets it
+   * is given, work), since Landlock does not check `connect()` to a pathname socket. `'allow'`:
+   * pathname Unix sockets outside the rules (`/run/docker.sock`, say) are then reachable. */
+  unixSockets?: 'deny' | 'allow';
 }
 /** The `network` option. */
 export type NetworkOption = 'host' | 'none' | { namespace: string | number };
@@ -408,7 +413,7 @@ function filesystem(value: unknown): NativeSpawnSpec['filesystem'] {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArgType('options.filesystem', 'of type object', value);
   const given = own(value);
   for (const key of Object.keys(given)) {
-    if (!['readOnly', 'readWrite', 'compatibility'].includes(key) && given[key] !== undefined) {
+    if (!['readOnly', 'readWrite', 'compatibility', 'unixSockets'].includes(key) && given[key] !== undefined) {
       throw invalidArgValue(`options.filesystem.${key}`, given[key], 'is not a filesystem option');
     }
   }
@@ -424,7 +429,8 @@ function filesystem(value: unknown): NativeSpawnSpec['filesystem'] {
     });
   };
   const compatibility = oneOf('options.filesystem.compatibility', given.compatibility, ['hard', 'best-effort'] as const, 'hard');
-  return { readOnly: paths('readOnly'), readWrite: paths('readWrite'), bestEffort: compatibility === 'best-effort' };
+  const unixSockets = oneOf('options.filesystem.unixSockets', given.unixSockets, ['deny', 'allow'] as const, 'deny');
+  return { readOnly: paths('readOnly'), readWrite: paths('readWrite'), bestEffort: compatibility === 'best-effort', allowUnixSockets: unixSockets === 'allow' };
 }
 
 /** The `network` option: `null` for the host's namespace. */

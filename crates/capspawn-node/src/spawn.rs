@@ -132,6 +132,11 @@ pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
             } else {
                 Compatibility::Hard
             },
+            unix_sockets: if env.to_bool(required(env, filesystem, "allowUnixSockets")?)? {
+                capspawn::UnixSockets::Allow
+            } else {
+                capspawn::UnixSockets::Deny
+            },
         });
     }
     if let Some(network) = field(env, spec, "network")? {

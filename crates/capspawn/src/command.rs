@@ -316,10 +316,15 @@ impl Command {
                 return Err(SpawnError::CapabilityNotHeld(missing));
             }
         }
-        let seccomp = match &self.seccomp {
-            Some(seccomp) => seccomp.filters()?,
-            None => Vec::new(),
-        };
+        // `filesystem` adds its Unix-socket rule to capspawn's own filter (landlock::UnixSockets).
+        let unix = self.filesystem.as_ref().and_then(|f| {
+            (f.unix_sockets == crate::landlock::UnixSockets::Deny).then_some(libc::EACCES)
+        });
+        let seccomp = self
+            .seccomp
+            .clone()
+            .unwrap_or_default()
+            .filters_with(unix)?;
         if !seccomp.is_empty() && !self.no_new_privs {
             return Err(SpawnError::InvalidInput {
                 what: "seccomp",

@@ -73,6 +73,20 @@ const KNOWN: u64 = (1 << 16) - 1;
 /// directories instead, which is stricter.
 pub const NEEDED: u64 = KNOWN & !REFER;
 
+/// `LANDLOCK_SCOPE_*` (ABI 6, Linux 6.12), set in the ruleset's `scoped` field: the workload
+/// may not connect or send to an abstract Unix socket, nor signal a process, outside its own
+/// Landlock domain. Without them a workload confined to its paths (root without capabilities,
+/// say) could still `kill` the supervisor or another process of its uid, or talk to an abstract
+/// socket (`@/tmp/.X11-unix/X0`, D-Bus's, containerd's shim sockets) outside its rules.
+pub const SCOPES: [(&str, u64, u32); 2] = [
+    ("scope_abstract_unix_socket", 1 << 0, 6),
+    ("scope_signal", 1 << 1, 6),
+];
+/// Every scope of [`SCOPES`].
+const SCOPED: u64 = (1 << 0) | (1 << 1);
+/// The ABI that added `scoped` to `struct landlock_ruleset_attr`.
+const SCOPE_ABI: u32 = 6;
+
 const CREATE_RULESET_VERSION: libc::c_ulong = 1;
 const RULE_PATH_BENEATH: libc::c_ulong = 1;
 
@@ -86,12 +100,29 @@ pub enum Compatibility {
     BestEffort,
 }
 
+/// Whether a workload under `filesystem` may create Unix sockets. Landlock (up to ABI 7 at
+/// least) does not check `connect()` or `sendto()` to a pathname Unix socket, so a workload
+/// that can make one reaches every such socket whose file mode lets it (`/run/docker.sock`,
+/// systemd's private socket, the supervisor's own), whatever its rules.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum UnixSockets {
+    /// The default: capspawn's seccomp filter fails `socket(AF_UNIX)`, `socketpair(AF_UNIX)`
+    /// of datagram type (which can `sendto` any path) and io_uring (which makes sockets out of
+    /// the filter's sight) with `EACCES`; a connected stream or seqpacket `socketpair`, which
+    /// reaches nothing outside, and Unix sockets the workload is given still work.
+    #[default]
+    Deny,
+    /// No such rule: pathname Unix sockets outside the rules are reachable.
+    Allow,
+}
+
 /// The `filesystem` option: absolute paths that must exist.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FilesystemSpec {
     pub read_only: Vec<PathBuf>,
     pub read_write: Vec<PathBuf>,
     pub compatibility: Compatibility,
+    pub unix_sockets: UnixSockets,
 }
 
 /// What a spawn with a `filesystem` got: the kernel's Landlock ABI (0: none), whether a
@@ -184,17 +215,25 @@ pub fn names(mask: u64) -> Vec<&'static str> {
         .collect()
 }
 
-/// What a spawn with `compatibility` would get from a kernel with ABI `abi` (0: none).
+/// What a spawn with `compatibility` would get from a kernel with ABI `abi` (0: none): the
+/// filesystem rights of [`NEEDED`] it does not handle, then the [`SCOPES`] it lacks.
 pub fn report_for(abi: u32) -> Report {
     let missing = if abi == 0 {
         NEEDED
     } else {
         NEEDED & !handled(abi)
     };
+    let mut unenforced = names(missing);
+    unenforced.extend(
+        SCOPES
+            .iter()
+            .filter(|&&(_, _, since)| abi < since)
+            .map(|&(name, _, _)| name),
+    );
     Report {
         abi,
         enforced: abi > 0,
-        unenforced: names(missing),
+        unenforced,
     }
 }
 
@@ -354,21 +393,23 @@ fn prepare_for(
     }
     let probe = choose_probe(&opened)?;
     let handled_fs = handled(abi);
-    let attr: u64 = handled_fs; // struct landlock_ruleset_attr's first field, handled_access_fs
-                                // SAFETY: a live 8-byte attribute: the kernel reads `size` bytes of it (the fields after
-                                // handled_access_fs are optional and read as zero: no network rights, no scopes).
-    let ruleset = check(unsafe {
-        libc::syscall(
-            libc::SYS_landlock_create_ruleset,
-            &attr as *const u64,
-            std::mem::size_of::<u64>(),
-            0,
-        )
-    })
-    .map_err(|errno| SpawnError::Setup {
-        syscall: "landlock_create_ruleset",
-        errno,
-    })?;
+    // struct landlock_ruleset_attr: handled_access_fs, handled_access_net (none: the network is
+    // the `network` and `seccomp` layers'), scoped (ABI 6). Before ABI 6 the kernel takes only
+    // the first field (a larger size with a non-zero scoped would be E2BIG), and the report
+    // says the scopes are not enforced ('hard' refused above).
+    let attr: [u64; 3] = [handled_fs, 0, if abi >= SCOPE_ABI { SCOPED } else { 0 }];
+    let size = if abi >= SCOPE_ABI {
+        std::mem::size_of_val(&attr)
+    } else {
+        std::mem::size_of::<u64>()
+    };
+    // SAFETY: a live 24-byte attribute, of which the kernel reads `size` bytes.
+    let ruleset =
+        check(unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, attr.as_ptr(), size, 0) })
+            .map_err(|errno| SpawnError::Setup {
+                syscall: "landlock_create_ruleset",
+                errno,
+            })?;
     // SAFETY: the kernel just returned this close-on-exec descriptor; nothing else owns it.
     let ruleset = unsafe { OwnedFd::from_raw_fd(ruleset as RawFd) };
     for path in &opened {
@@ -472,14 +513,22 @@ mod tests {
 
     #[test]
     fn the_report_names_what_an_abi_does_not_enforce() {
+        const SCOPES: [&str; 2] = ["scope_abstract_unix_socket", "scope_signal"];
         assert_eq!(report_for(7).unenforced, Vec::<&str>::new());
-        assert_eq!(report_for(5).unenforced, Vec::<&str>::new());
-        assert_eq!(report_for(3).unenforced, ["ioctl_dev"]);
+        assert_eq!(report_for(6).unenforced, Vec::<&str>::new());
+        assert_eq!(report_for(5).unenforced, SCOPES);
+        assert_eq!(
+            report_for(3).unenforced,
+            [&["ioctl_dev"][..], &SCOPES].concat()
+        );
         // ABI 1 lacks refer too, which only denies more: not reported.
-        assert_eq!(report_for(1).unenforced, ["truncate", "ioctl_dev"]);
+        assert_eq!(
+            report_for(1).unenforced,
+            [&["truncate", "ioctl_dev"][..], &SCOPES].concat()
+        );
         let none = report_for(0);
         assert!(!none.enforced);
-        assert_eq!(none.unenforced.len(), 15);
+        assert_eq!(none.unenforced.len(), 17);
     }
 
     #[test]
@@ -488,8 +537,10 @@ mod tests {
             read_only: vec!["/usr".into()],
             read_write: vec!["/tmp".into()],
             compatibility,
+            ..Default::default()
         };
-        for abi in [1, 2, 3, 4] {
+        // ABI 5 handles every filesystem right, but has no scopes.
+        for abi in [1, 2, 3, 4, 5] {
             let refused = prepare_for(&spec(Compatibility::Hard), || Ok(abi));
             assert!(
                 matches!(&refused, Err(SpawnError::Child(f)) if f.stage == Stage::Landlock && f.errno == Some(Errno::EOPNOTSUPP)),
@@ -499,13 +550,16 @@ mod tests {
         // This kernel has ABI 7, so a ruleset for ABI 3 can be built for real.
         let prepared = prepare_for(&spec(Compatibility::BestEffort), || Ok(3)).unwrap();
         assert!(prepared.ruleset.is_some());
-        assert_eq!(prepared.report.unenforced, ["ioctl_dev"]);
+        assert_eq!(
+            prepared.report.unenforced,
+            ["ioctl_dev", "scope_abstract_unix_socket", "scope_signal"]
+        );
         let absent =
             prepare_for(&spec(Compatibility::BestEffort), || Err(Errno::EOPNOTSUPP)).unwrap();
         assert!(absent.ruleset.is_none() && !absent.report.enforced);
         let hard = prepare_for(&spec(Compatibility::Hard), || Err(Errno::ENOSYS));
         assert!(matches!(hard, Err(SpawnError::Child(f)) if f.errno == Some(Errno::ENOSYS)));
-        assert!(prepare_for(&spec(Compatibility::Hard), || Ok(5)).is_ok());
+        assert!(prepare_for(&spec(Compatibility::Hard), || Ok(6)).is_ok());
     }
 
     #[test]

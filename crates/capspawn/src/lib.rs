@@ -42,7 +42,7 @@ pub use child::{Child, ExitStatus};
 pub use command::{Command, GroupSpec, SupplementaryGroups, UserSpec};
 pub use error::SpawnError;
 pub use inspect::ProcessCaps;
-pub use landlock::{Compatibility, FilesystemSpec};
+pub use landlock::{Compatibility, FilesystemSpec, UnixSockets};
 pub use netns::NetworkSpec;
 pub use nix::errno::Errno;
 pub use pre_exec::CommandExt;

@@ -70,6 +70,8 @@ const JEQ: u16 = 0x15;
 const JGE: u16 = 0x35;
 /// `BPF_RET | BPF_K`: return `k`.
 const RET: u16 = 0x06;
+/// `BPF_ALU | BPF_AND | BPF_K`: `A &= k`.
+const AND: u16 = 0x54;
 
 /// Offsets in `struct seccomp_data`.
 const NR: u32 = 0;
@@ -77,6 +79,11 @@ const ARCH: u32 = 4;
 /// The low 32 bits of `args[0]`: `socket()`'s family is an `int`, so the kernel ignores the
 /// high ones too.
 const ARG0_LOW: u32 = 16;
+/// The low 32 bits of `args[1]`: `socketpair()`'s type (an `int`, with `SOCK_NONBLOCK` and
+/// `SOCK_CLOEXEC` or'ed in above `SOCK_TYPE_MASK`).
+const ARG1_LOW: u32 = 24;
+/// `SOCK_TYPE_MASK`.
+const SOCK_TYPE_MASK: u32 = 0xf;
 
 /// One `struct sock_filter`.
 #[repr(C)]
@@ -122,6 +129,21 @@ impl Filter {
     /// capspawn's deny list: the architecture check, then `syscalls`, then the families of
     /// `socket()` and `socketpair()`, each failing with `errno`; everything else allowed.
     pub fn deny(syscalls: &[u32], families: &[u32], errno: u16) -> Result<Filter, String> {
+        Filter::deny_with(syscalls, families, errno, None)
+    }
+
+    /// [`Filter::deny`], and, with `unix` (the `filesystem` layer's rule, see
+    /// [`crate::landlock::UnixSockets`]), `socket(AF_UNIX)`, `socketpair(AF_UNIX)` of any
+    /// type but `SOCK_STREAM` and `SOCK_SEQPACKET`, and io_uring failing with `unix`'s errno.
+    /// A connected stream pair reaches nothing outside (`connect()` on it is `EISCONN`); a
+    /// datagram one can `sendto` any pathname socket, and `SOCK_RAW` is a datagram socket in
+    /// AF_UNIX. The listed families come first, so a listed `AF_UNIX` keeps `errno` for both.
+    fn deny_with(
+        syscalls: &[u32],
+        families: &[u32],
+        errno: u16,
+        unix: Option<u16>,
+    ) -> Result<Filter, String> {
         let deny = op(RET, 0, 0, RET_ERRNO | u32::from(errno));
         let mut program = vec![
             op(LD_ABS, 0, 0, ARCH),
@@ -149,6 +171,33 @@ impl Filter {
             for &family in families {
                 program.extend([op(JEQ, 0, 1, family), deny]);
             }
+        }
+        if let Some(unix_errno) = unix {
+            let deny_unix = op(RET, 0, 0, RET_ERRNO | u32::from(unix_errno));
+            program.push(op(LD_ABS, 0, 0, NR));
+            for nr in [
+                libc::SYS_io_uring_setup,
+                libc::SYS_io_uring_enter,
+                libc::SYS_io_uring_register,
+            ] {
+                program.extend([op(JEQ, 0, 1, nr as u32), deny_unix]);
+            }
+            let af_unix = libc::AF_UNIX as u32;
+            // Each jump forward to the final allow counts the instructions left before it.
+            program.extend([
+                op(JEQ, 0, 3, libc::SYS_socket as u32), // not socket: on to socketpair
+                op(LD_ABS, 0, 0, ARG0_LOW),
+                op(JEQ, 0, 9, af_unix), // socket of another family: allow
+                deny_unix,
+                op(JEQ, 0, 7, libc::SYS_socketpair as u32), // neither: allow
+                op(LD_ABS, 0, 0, ARG0_LOW),
+                op(JEQ, 0, 5, af_unix),
+                op(LD_ABS, 0, 0, ARG1_LOW),
+                op(AND, 0, 0, SOCK_TYPE_MASK),
+                op(JEQ, 2, 0, libc::SOCK_STREAM as u32),
+                op(JEQ, 1, 0, libc::SOCK_SEQPACKET as u32),
+                deny_unix,
+            ]);
         }
         program.push(op(RET, 0, 0, RET_ALLOW));
         if program.len() > MAX_INSTRUCTIONS {
@@ -195,6 +244,13 @@ impl Seccomp {
     /// after them, which capspawn's filter must let through, is not left to the user's program
     /// alone, and a denied `seccomp` cannot keep capspawn's own from loading).
     pub fn filters(&self) -> Result<Vec<Filter>, SpawnError> {
+        self.filters_with(None)
+    }
+
+    /// [`Seccomp::filters`], with the `filesystem` layer's Unix-socket rule when `unix` is the
+    /// errno it fails with: in capspawn's own filter, which is then always loaded (one filter
+    /// more than the user's program, if any).
+    pub fn filters_with(&self, unix: Option<i32>) -> Result<Vec<Filter>, SpawnError> {
         let invalid = |what, message| SpawnError::InvalidInput { what, message };
         let mut filters = Vec::new();
         if let Some(program) = &self.program {
@@ -249,10 +305,11 @@ impl Seccomp {
             list.sort_unstable();
             list.dedup();
         }
-        if !syscalls.is_empty() || !families.is_empty() {
+        let unix = unix.map(|e| u16::try_from(e).unwrap_or(libc::EACCES as u16));
+        if !syscalls.is_empty() || !families.is_empty() || unix.is_some() {
             let errno = u16::try_from(errno).unwrap_or(libc::EPERM as u16);
-            let filter =
-                Filter::deny(&syscalls, &families, errno).map_err(|m| invalid("seccomp", m))?;
+            let filter = Filter::deny_with(&syscalls, &families, errno, unix)
+                .map_err(|m| invalid("seccomp", m))?;
             filters.push(filter);
         }
         Ok(filters)
@@ -666,10 +723,15 @@ mod tests {
     /// Runs `filter` on one `seccomp_data` as the kernel would, for the instructions `deny`
     /// writes (loads, equality and `>=` jumps, returns).
     fn run(filter: &Filter, nr: u32, arch: u32, arg0: u64) -> u32 {
+        run2(filter, nr, arch, arg0, 0)
+    }
+
+    fn run2(filter: &Filter, nr: u32, arch: u32, arg0: u64, arg1: u64) -> u32 {
         let data = |offset: u32| match offset {
             NR => nr,
             ARCH => arch,
             ARG0_LOW => arg0 as u32,
+            ARG1_LOW => arg1 as u32,
             other => panic!("load at {other}"),
         };
         let (mut pc, mut a) = (0usize, 0u32);
@@ -680,6 +742,7 @@ mod tests {
                 LD_ABS => a = data(i.k),
                 JEQ => pc += usize::from(if a == i.k { i.jt } else { i.jf }),
                 0x35 => pc += usize::from(if a >= i.k { i.jt } else { i.jf }),
+                AND => a &= i.k,
                 RET => return i.k,
                 other => panic!("opcode {other:#x}"),
             }
@@ -733,6 +796,74 @@ mod tests {
                 RET_ALLOW
             );
         }
+    }
+
+    #[test]
+    fn the_filesystem_rule_fails_unix_sockets_but_a_stream_pair() {
+        let (socket, pair) = (libc::SYS_socket as u32, libc::SYS_socketpair as u32);
+        let unix = libc::AF_UNIX as u64;
+        let eacces = RET_ERRNO | libc::EACCES as u32;
+        // io_uring: the user's errno when their own families deny it first.
+        for (given, uring) in [
+            (spec(&[], &[], None), eacces),
+            (spec(&["inet"], &["unshare"], Some("EPERM")), RET_ERRNO | 1),
+        ] {
+            let filters = given.filters_with(Some(libc::EACCES)).unwrap();
+            assert_eq!(filters.len(), 1);
+            let f = &filters[0];
+            let flags = (libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) as u64;
+            assert_eq!(
+                run2(f, socket, AUDIT_ARCH, unix, libc::SOCK_STREAM as u64),
+                eacces
+            );
+            assert_eq!(
+                run2(f, socket, AUDIT_ARCH, unix, libc::SOCK_DGRAM as u64),
+                eacces
+            );
+            for kind in [libc::SOCK_STREAM, libc::SOCK_SEQPACKET] {
+                let kind = kind as u64;
+                assert_eq!(run2(f, pair, AUDIT_ARCH, unix, kind), RET_ALLOW);
+                assert_eq!(run2(f, pair, AUDIT_ARCH, unix, kind | flags), RET_ALLOW);
+            }
+            for kind in [libc::SOCK_DGRAM, libc::SOCK_RAW, libc::SOCK_RDM] {
+                let kind = kind as u64;
+                assert_eq!(run2(f, pair, AUDIT_ARCH, unix, kind | flags), eacces);
+            }
+            assert_eq!(
+                run2(f, socket, AUDIT_ARCH, libc::AF_INET6 as u64, 1),
+                RET_ALLOW
+            );
+            assert_eq!(
+                run(f, libc::SYS_io_uring_setup as u32, AUDIT_ARCH, 0),
+                uring
+            );
+            assert_eq!(
+                run(f, libc::SYS_connect as u32, AUDIT_ARCH, unix),
+                RET_ALLOW
+            );
+        }
+        // The user's own families keep their errno, AF_UNIX included, for both calls.
+        let f = &spec(&["inet", "unix"], &[], Some("EPERM"))
+            .filters_with(Some(libc::EACCES))
+            .unwrap()[0];
+        assert_eq!(
+            run(f, socket, AUDIT_ARCH, libc::AF_INET as u64),
+            RET_ERRNO | 1
+        );
+        assert_eq!(run2(f, pair, AUDIT_ARCH, unix, 1), RET_ERRNO | 1);
+        // With a program of the user's: two filters, the rule in capspawn's own.
+        let given = Seccomp {
+            program: Some(
+                [RET.to_ne_bytes(), [0, 0]]
+                    .concat()
+                    .into_iter()
+                    .chain(RET_ALLOW.to_ne_bytes())
+                    .collect(),
+            ),
+            ..Seccomp::default()
+        };
+        assert_eq!(given.filters_with(Some(libc::EACCES)).unwrap().len(), 2);
+        assert_eq!(given.filters().unwrap().len(), 1);
     }
 
     #[test]

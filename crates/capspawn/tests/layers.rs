@@ -6,10 +6,13 @@
 mod common;
 
 use capspawn::{
-    Command, Compatibility, ExitStatus, FilesystemSpec, NetworkSpec, SpawnError, Stage, UserSpec,
+    Command, Compatibility, ExitStatus, FilesystemSpec, NetworkSpec, SpawnError, Stage,
+    UnixSockets, UserSpec,
 };
 use common::notify::lie;
-use common::{answer, children, output, privileged, refused, rerun_under, ret_errno};
+use common::{
+    answer, build_fixture, children, output, privileged, refused, rerun_under, ret_errno,
+};
 use std::path::PathBuf;
 
 /// What a dynamically linked `sh` needs to run, read-only (on Debian `/bin`, `/lib`, `/lib64`
@@ -31,6 +34,7 @@ fn rules(read_write: &std::path::Path, compatibility: Compatibility) -> Filesyst
         read_only: system(),
         read_write: vec![read_write.to_path_buf()],
         compatibility,
+        ..Default::default()
     }
 }
 
@@ -125,6 +129,7 @@ fn a_filter_faking_landlock_restrict_self_is_refused() {
             read_only: vec!["/".into()],
             read_write: vec![dir.clone()],
             compatibility: Compatibility::Hard,
+            ..Default::default()
         })
     });
     assert_eq!(
@@ -310,4 +315,95 @@ fn the_pre_exec_path_refuses_the_layers_it_cannot_apply() {
         Err(SpawnError::InvalidInput { .. })
     ));
     assert!(Command::new("true").privileges().is_ok());
+}
+
+/// Landlock (up to ABI 7) does not check `connect()` to a pathname Unix socket: a workload
+/// confined to its paths could reach `/run/docker.sock` or the supervisor's own socket. The
+/// supervisor here listens on a mode-0777 stream socket and a datagram socket in a directory
+/// outside the rules, and on an abstract socket; the workload (as nobody, and as root without
+/// capabilities) reaches none of them, cannot signal the supervisor, and still has a stream
+/// `socketpair`. With `UnixSockets::Allow` the pathname socket is reachable again (as
+/// documented), and the abstract one and the signal stay out of reach (Landlock's scopes).
+#[test]
+fn a_confined_workload_reaches_no_unix_socket_and_no_signal_outside_its_domain() {
+    const TEST: &str =
+        "a_confined_workload_reaches_no_unix_socket_and_no_signal_outside_its_domain";
+    if !privileged(TEST) {
+        return;
+    }
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram, UnixListener};
+    let probe = build_fixture("unix-connect");
+    let fixtures = probe.parent().unwrap().to_path_buf();
+    let outside = workspace("sockets"); // mode 0777, not in the rules
+    let (stream, dgram) = (outside.join("control.sock"), outside.join("log.sock"));
+    let listener = UnixListener::bind(&stream).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let datagrams = UnixDatagram::bind(&dgram).unwrap();
+    datagrams.set_nonblocking(true).unwrap();
+    for socket in [&stream, &dgram] {
+        std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let name = format!("capspawn-layers-{}", std::process::id());
+    let abstract_listener =
+        UnixListener::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+    abstract_listener.set_nonblocking(true).unwrap();
+    let attempts = [
+        format!("path:{}", stream.display()),
+        format!("abstract:{name}"),
+        format!("dgram-pair:{}", dgram.display()),
+        "stream-pair".to_string(),
+        "io_uring".to_string(),
+        format!("kill:{}", std::process::id()),
+    ];
+    let pending = |listener: &UnixListener| match listener.accept() {
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+        Err(e) => panic!("accept: {e}"),
+    };
+    let received = || datagrams.recv(&mut [0; 8]).is_ok();
+    let spec = |unix_sockets| FilesystemSpec {
+        read_only: vec!["/usr".into(), fixtures.clone()],
+        read_write: vec![],
+        compatibility: Compatibility::Hard,
+        unix_sockets,
+    };
+    for user in [Some("nobody"), None] {
+        let mut command = Command::new(&probe);
+        command.args(&attempts).filesystem(spec(UnixSockets::Deny));
+        if let Some(user) = user {
+            command.user(UserSpec::Name(user.into()));
+        }
+        let (out, status) = output(&mut command);
+        assert_eq!(status, ExitStatus::Exited(0), "{user:?}: {out}");
+        assert_eq!(
+            out,
+            "path -1 13\nabstract -1 13\ndgram-pair -1 13\nstream-pair 0 0\nio_uring -1 13\nkill -1 1\n",
+            "{user:?}"
+        );
+        assert!(
+            !pending(&listener) && !pending(&abstract_listener) && !received(),
+            "{user:?}"
+        );
+
+        let mut command = Command::new(&probe);
+        command.args(&attempts).filesystem(spec(UnixSockets::Allow));
+        if let Some(user) = user {
+            command.user(UserSpec::Name(user.into()));
+        }
+        let (out, status) = output(&mut command);
+        assert_eq!(status, ExitStatus::Exited(0), "{user:?}: {out}");
+        assert_eq!(
+            out,
+            "path 0 0\nabstract -1 1\ndgram-pair 0 0\nstream-pair 0 0\nio_uring 0 0\nkill -1 1\n",
+            "{user:?}"
+        );
+        assert!(pending(&listener) && received(), "{user:?}");
+        assert!(!pending(&abstract_listener), "{user:?}");
+    }
+    // The same attempts without the layer: the supervisor's sockets are there to be reached.
+    let (out, _) = output(Command::new(&probe).args(&attempts));
+    assert!(out.starts_with("path 0 0\nabstract 0 0\n"), "{out}");
+    std::fs::remove_dir_all(&outside).unwrap();
 }
