@@ -274,9 +274,44 @@ fn open_path(path: &std::path::Path, writable: bool) -> Result<Opened, SpawnErro
     }
     // SAFETY: open just returned this descriptor; nothing else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // What the descriptor itself is, not what the name was when looked at: a symbolic link
+    // anywhere in the path (one a same-uid workload put at a path it could write, in place of
+    // its workspace) would otherwise choose the rule's inode. A swap after the open changes
+    // nothing, the rule follows the descriptor.
+    let resolved =
+        std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(|e| {
+            SpawnError::Setup {
+                syscall: "readlink",
+                errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            }
+        })?;
+    if resolved != normalised(path) {
+        return Err(invalid(format!(
+            "give {} instead of {shown}, which resolves there through a symbolic link: a rule \
+             follows what its path opens, so capspawn takes only paths without links in them",
+            resolved.display()
+        )));
+    }
     let stat =
         fstat(fd.as_raw_fd()).map_err(|errno| invalid(format!("{shown}: {}", errno.desc())))?;
     Ok(Opened { fd, stat, writable })
+}
+
+/// `path` (absolute) without `.`, `..`, repeated or trailing slashes, taken as text: a `..`
+/// after a link resolves elsewhere, and the comparison with the opened path then refuses it.
+fn normalised(path: &std::path::Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::from("/");
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(name) => out.push(name),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
 }
 
 fn fstat(fd: RawFd) -> Result<libc::stat, Errno> {
@@ -560,6 +595,39 @@ mod tests {
         let hard = prepare_for(&spec(Compatibility::Hard), || Err(Errno::ENOSYS));
         assert!(matches!(hard, Err(SpawnError::Child(f)) if f.errno == Some(Errno::ENOSYS)));
         assert!(prepare_for(&spec(Compatibility::Hard), || Ok(6)).is_ok());
+    }
+
+    #[test]
+    fn paths_are_normalised_as_text_before_the_comparison_with_the_opened_one() {
+        for (given, normal) in [
+            ("/usr", "/usr"),
+            ("/usr/", "/usr"),
+            ("//usr//lib/.", "/usr/lib"),
+            ("/usr/lib/../bin", "/usr/bin"),
+            ("/..", "/"),
+            ("/", "/"),
+        ] {
+            assert_eq!(normalised(given.as_ref()), PathBuf::from(normal), "{given}");
+        }
+    }
+
+    #[test]
+    fn a_path_through_a_symbolic_link_is_refused_with_the_path_to_give() {
+        let dir = std::env::temp_dir().join(format!("capspawn-ll-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("real/sub")).unwrap();
+        std::os::unix::fs::symlink(dir.join("real"), dir.join("link")).unwrap();
+        for (given, resolved) in [("link", "real"), ("link/sub", "real/sub")] {
+            let refused = open_path(&dir.join(given), true).err();
+            let wanted = format!("give {} instead of", dir.join(resolved).display());
+            assert!(
+                matches!(&refused, Some(SpawnError::InvalidInput { message, .. }) if message.starts_with(&wanted)),
+                "{given}: {refused:?}"
+            );
+        }
+        assert!(open_path(&dir.join("real/sub/"), true).is_ok());
+        assert!(open_path(&dir.join("real/sub/../sub"), true).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -11,7 +11,8 @@ use capspawn::{
 };
 use common::notify::lie;
 use common::{
-    answer, build_fixture, children, output, privileged, refused, rerun_under, ret_errno,
+    answer, build_fixture, children, fresh_path, output, privileged, refused, rerun_under,
+    ret_errno,
 };
 use std::path::PathBuf;
 
@@ -406,4 +407,60 @@ fn a_confined_workload_reaches_no_unix_socket_and_no_signal_outside_its_domain()
     let (out, _) = output(Command::new(&probe).args(&attempts));
     assert!(out.starts_with("path 0 0\nabstract 0 0\n"), "{out}");
     std::fs::remove_dir_all(&outside).unwrap();
+}
+
+/// A rule path is the opened descriptor's own path: a workspace that an earlier same-uid
+/// workload replaced with a link to /etc (or a link in a parent component, as /lib is on
+/// merged-/usr) is refused before anything is cloned, and the message names the path to give.
+#[test]
+fn a_rule_path_through_a_symbolic_link_is_refused_before_anything_is_cloned() {
+    let dir = workspace("symlinks");
+    std::fs::create_dir(dir.join("real")).unwrap();
+    std::os::unix::fs::symlink(dir.join("real"), dir.join("ws")).unwrap();
+    let marker = fresh_path("symlink-ran");
+    let resolved = dir.join("real");
+    for (read_only, read_write) in [
+        (vec!["/usr".into()], vec![dir.join("ws")]),
+        (vec!["/usr".into()], vec![dir.join("ws/.")]),
+        (vec!["/lib".into()], vec![resolved.clone()]),
+    ] {
+        let shown = format!("{read_only:?} {read_write:?}");
+        let spawned = Command::new("/usr/bin/touch")
+            .arg(&marker)
+            .filesystem(FilesystemSpec {
+                read_only,
+                read_write,
+                ..Default::default()
+            })
+            .spawn();
+        let Err(SpawnError::InvalidInput { what, message }) = spawned else {
+            panic!("{shown}: {spawned:?}")
+        };
+        assert_eq!(what, "filesystem");
+        assert!(message.starts_with("give /"), "{shown}: {message}");
+        // InvalidInput is returned before the clone (other tests of this binary have children
+        // of their own meanwhile, so children() cannot tell here); the marker shows nothing ran.
+        assert!(!marker.exists(), "{shown}");
+    }
+    // The message's path is what to give, and it is taken.
+    let spawned = Command::new("/usr/bin/touch")
+        .arg(&marker)
+        .filesystem(FilesystemSpec {
+            read_only: vec!["/usr".into()],
+            read_write: vec![dir.join("ws")],
+            ..Default::default()
+        })
+        .spawn();
+    let Err(SpawnError::InvalidInput { message, .. }) = spawned else {
+        panic!("{spawned:?}")
+    };
+    assert!(
+        message.starts_with(&format!(
+            "give {} instead of {}",
+            resolved.display(),
+            dir.join("ws").display()
+        )),
+        "{message}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
