@@ -6,6 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { probeLayers, spawn, spawnSync, type SpawnOptions } from '../dist/index.js';
@@ -189,6 +190,114 @@ describe('a workload under filesystem rules', () => {
     expect(report.result).toMatchObject({ ok: false, error: { code: 'ERR_CAPSPAWN_BOUNDING_SET', stage: 'bounding-set' } });
     expect(fs.existsSync(marker)).toBe(false);
     expect(report.children).toEqual([]);
+  });
+});
+
+describe('Unix sockets and signals outside the rules (Landlock does not check connect() to a pathname socket)', () => {
+  // The supervisor listens on a mode-0777 socket in a directory outside the rules (as
+  // /run/docker.sock or its own control socket would be) and on an abstract socket.
+  const WORKLOAD = `
+    const net = require('node:net');
+    const attempt = (target) => new Promise((resolve) => {
+      const socket = net.connect(target);
+      socket.on('connect', () => { socket.destroy(); resolve('connected'); });
+      socket.on('error', (e) => resolve(e.code));
+    });
+    (async () => {
+      const [file, abstract, supervisor] = process.argv.slice(1);
+      const signal = (() => { try { process.kill(Number(supervisor), 0); return 'signalled'; } catch (e) { return e.code; } })();
+      console.log([await attempt(file), await attempt('\\0' + abstract), signal].join(' '));
+    })();`;
+  let servers: net.Server[] = [];
+  let accepted: number[] = [];
+  let file: string;
+  let abstract: string;
+  beforeEach(async () => {
+    file = path.join(outside, 'control.sock');
+    abstract = `capspawn-ll-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    accepted = [0, 0];
+    servers = [file, `\0${abstract}`].map((where, i) => net.createServer((socket) => { accepted[i]! += 1; socket.destroy(); }).listen(where));
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.once('listening', resolve))));
+    fs.chmodSync(file, 0o777);
+  });
+  afterEach(async () => {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  });
+  // What node needs to start: itself and its OpenSSL configuration.
+  const nodeRules = (extra: Partial<NonNullable<SpawnOptions['filesystem']>> = {}) => ({ readOnly: ['/usr', '/etc/ssl'], ...extra });
+  const run = async (options: SpawnOptions) => {
+    const result = await outcome(spawn(process.execPath, ['-e', WORKLOAD, file, abstract, String(process.pid)], options));
+    expect(result.error).toBeUndefined();
+    return result.stdout.toString();
+  };
+
+  for (const [who, identity] of [
+    ['nobody', { user: 'nobody' }],
+    ['root without capabilities', {}],
+  ] as const) {
+    it(`as ${who}: neither socket nor the supervisor can be reached by default; unixSockets: 'allow' opens the pathname one only`, async () => {
+      expect(await run({ ...identity, filesystem: nodeRules() })).toBe('EACCES EACCES EPERM\n');
+      expect(accepted).toEqual([0, 0]);
+      expect(await run({ ...identity, filesystem: nodeRules({ unixSockets: 'allow' }) })).toBe('connected EPERM EPERM\n');
+      expect(accepted).toEqual([1, 0]);
+      // Without the layer both are there to be reached (root can signal its own uid).
+      expect(await run(identity)).toBe(`connected connected ${who === 'nobody' ? 'EPERM' : 'signalled'}\n`);
+    });
+  }
+
+  it('a Unix socket the workload is given still works, and an explicit seccomp option stacks with the rule (counted right)', async () => {
+    const status = (text: string) => Number(/^Seccomp_filters:\s+(\d+)$/m.exec(text)?.[1]);
+    const base = status(fs.readFileSync('/proc/self/status', 'utf8'));
+    const allowAll = Buffer.alloc(8);
+    allowAll.writeUInt16LE(0x06, 0); // BPF_RET | BPF_K
+    allowAll.writeUInt32LE(0x7fff0000, 4); // SECCOMP_RET_ALLOW
+    const script = 'echo hi >&3; cat /proc/self/status';
+    const child = spawn('/bin/sh', ['-c', script], {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      filesystem: { readOnly: ['/usr', '/proc'] },
+      seccomp: { denySocketFamilies: ['inet'], program: allowAll },
+    });
+    const got = new Promise<string>((resolve) => (child.stdio[3] as net.Socket).once('data', (data) => resolve(String(data))));
+    const result = await outcome(child);
+    expect(result.error).toBeUndefined();
+    expect(await got).toBe('hi\n');
+    // The user's program and capspawn's one filter (its families and the Unix-socket rule).
+    expect(status(result.stdout.toString())).toBe(base + 2);
+  });
+
+  it('unixSockets takes only deny or allow', () => {
+    expect(() => spawn('/usr/bin/true', [], { filesystem: { readOnly: ['/usr'], unixSockets: 'open' } } as unknown as SpawnOptions)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }),
+    );
+    expect(childPids()).toEqual([]);
+  });
+});
+
+describe('a rule path through a symbolic link throws before anything is cloned, naming the path to give', () => {
+  it('a readWrite workspace replaced by a link (to another directory), a linked parent component, /lib on merged-/usr', () => {
+    const marker = path.join(outside, 'ran');
+    const link = path.join(rw, 'ws');
+    fs.symlinkSync(outside, link);
+    fs.mkdirSync(path.join(outside, 'sub'));
+    const usrLib = fs.realpathSync('/lib');
+    const cases: Array<[SpawnOptions['filesystem'], string]> = [
+      [{ readOnly: ['/usr'], readWrite: [link] }, outside],
+      [{ readOnly: ['/usr'], readWrite: [path.join(link, 'sub')] }, path.join(outside, 'sub')],
+      ...(usrLib !== '/lib' ? [[{ readOnly: ['/usr', '/lib'] }, usrLib] as [SpawnOptions['filesystem'], string]] : []),
+    ];
+    for (const [filesystem, resolved] of cases) {
+      for (const start of [spawn, spawnSync] as const) {
+        expect(() => start('/bin/sh', ['-c', `touch ${marker}`], { filesystem })).toThrow(
+          expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining(`give ${resolved} instead of`) }),
+        );
+      }
+    }
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(childPids()).toEqual([]);
+    // The path it names is taken.
+    const result = spawnSync('/bin/sh', ['-c', `touch ${marker}`], { filesystem: { readOnly: ['/usr'], readWrite: [outside] } });
+    expect(result.status).toBe(0);
+    expect(fs.existsSync(marker)).toBe(true);
   });
 });
 

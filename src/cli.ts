@@ -113,7 +113,7 @@ function table(state: CapabilityState, probe?: ReturnType<typeof probeBoundingSe
   if (probe) rows.push(['bounding-set clear', probe.ok ? 'succeeds (tried in a throwaway child)' : `refused: ${probe.code ?? 'state not as asked'}`]);
   if (layers) {
     const { abi } = layers.landlock;
-    rows.push(['landlock', abi === 0 ? "none (filesystem needs compatibility: 'best-effort' here)" : `ABI ${abi}${abi < 5 ? " (below 5: filesystem needs compatibility: 'best-effort' here)" : ''}`]);
+    rows.push(['landlock', abi === 0 ? "none (filesystem needs compatibility: 'best-effort' here)" : `ABI ${abi}${abi < 6 ? " (below 6: filesystem needs compatibility: 'best-effort' here)" : ''}`]);
     rows.push(['network namespaces', layers.networkNamespaces ? "can be made (network: 'none' works)" : "cannot be made here (network: 'none' is refused)"]);
     rows.push(['seccomp', seccompRow(layers.seccomp)]);
   }

@@ -192,7 +192,7 @@ function fix(facts: FailureFacts, dialect: Dialect): string | null {
     const bestEffort = cli ? '--landlock best-effort' : "filesystem.compatibility: 'best-effort'";
     if (facts.code === 'ENOSYS' || facts.code === 'EOPNOTSUPP') {
       return (
-        'run the supervisor on a kernel with Landlock enabled and ABI 5 or later (Linux 6.10; `capspawn doctor` shows this ' +
+        'run the supervisor on a kernel with Landlock enabled and ABI 6 or later (Linux 6.12; `capspawn doctor` shows this ' +
         "kernel's ABI), allow landlock_create_ruleset in its seccomp profile, " +
         `or pass ${bestEffort} to run with what this kernel enforces (reported on the child)`
       );

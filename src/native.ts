@@ -68,7 +68,8 @@ export interface LandlockReport {
   /** Whether a Landlock domain restricts the workload at all. */
   enforced: boolean;
   /** The access rights the rules ask for that this kernel does not enforce (`'truncate'` before
-   * ABI 3, `'ioctl_dev'` before ABI 5; all of them without Landlock). Empty with `'hard'`. */
+   * ABI 3, `'ioctl_dev'` before ABI 5, `'scope_abstract_unix_socket'` and `'scope_signal'` before
+   * ABI 6; all of them without Landlock). Empty with `'hard'`. */
   unenforced: string[];
 }
 
