@@ -69,7 +69,9 @@ export interface SpawnOptions {
    * read, list and execute, `readWrite` with every access right the kernel handles. Absolute
    * paths that exist. `compatibility`: `'hard'` (default) refuses the spawn
    * (`ERR_CAPSPAWN_LANDLOCK`) unless the kernel enforces all of it; `'best-effort'` runs with
-   * what it enforces and reports the rest (`child.landlock`). Implies `noNewPrivs`. */
+   * what it enforces and reports the rest (`child.landlock`). Paths must contain no symbolic
+   * link. The workload also cannot make Unix sockets (`unixSockets`), connect to an abstract
+   * socket or signal a process outside its domain. Implies `noNewPrivs`. */
   filesystem?: FilesystemOption;
   /** `'host'` (default): the supervisor's network namespace; `'none'`: a new one with only a
    * loopback interface; `{ namespace }`: join one, by path (`/run/netns/NAME`,

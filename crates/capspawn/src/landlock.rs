@@ -17,6 +17,12 @@
 //!   own children included). It needs `no_new_privs` or `CAP_SYS_ADMIN`, so it runs after step 5
 //!   of the drop. Descriptors opened before it are not checked again.
 //!
+//! - `struct landlock_ruleset_attr`'s third field, `scoped` (ABI 6), confines the domain's
+//!   abstract Unix sockets and signals to itself ([`SCOPES`]). Nothing up to ABI 7 checks
+//!   `connect()` to a pathname Unix socket: that is the seccomp rule of [`UnixSockets`].
+//! - A rule's path is opened here with `O_PATH`, and the descriptor's own path must be the one
+//!   given: a symbolic link in it is refused (see `open_path`).
+//!
 //! Everything but `landlock_restrict_self` and the probe after it runs in the parent
 //! ([`prepare`]): path lookups allocate, and the child may only call the kernel.
 //!
