@@ -9,8 +9,10 @@ use capspawn::{
 };
 use std::os::fd::{AsRawFd, IntoRawFd};
 
+/// A field of the spec, own properties only: TypeScript builds the spec, but a key it leaves out
+/// must not be read from a polluted `Object.prototype`.
 fn field(env: Env, spec: Value, name: &str) -> Result<Option<Value>> {
-    match env.get(spec, name)? {
+    match env.get_own(spec, name)? {
         Some(value) if env.value_type(value)? == ValueType::Null => Ok(None),
         other => Ok(other),
     }
