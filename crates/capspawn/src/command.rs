@@ -427,6 +427,7 @@ impl Command {
             exec_reached: Default::default(),
             exit_watch: std::cell::Cell::new(-1),
             table_limit: std::cell::Cell::new(-1),
+            table_slots: std::cell::Cell::new((std::ptr::null(), 0)),
             handlers_cleared: std::cell::Cell::new(false),
             netns: netns.as_ref().map(crate::netns::Prepared::joining),
             landlock: landlock

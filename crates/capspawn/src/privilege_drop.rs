@@ -135,6 +135,9 @@ pub struct ProcessSetup<'a> {
     /// which it keeps a private copy of it (see `descriptor_table`); `-1` when `clone` copied the
     /// whole table. `clone::start` sets it.
     pub(crate) table_limit: std::cell::Cell<RawFd>,
+    /// With a `table_limit`, the slots and what the parent put in each (a pointer into the
+    /// lease `clone::start` holds, and the count), for the child to check after the unshare.
+    pub(crate) table_slots: std::cell::Cell<(*const descriptor_table::Placed, usize)>,
     /// Whether the kernel gave the child default handlers (`CLONE_CLEAR_SIGHAND`; `clone::start`
     /// sets it): then step 1 resets none, and step 7 resets the signals procfs lists as ignored.
     pub(crate) handlers_cleared: std::cell::Cell<bool>,
@@ -303,10 +306,16 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
 /// close-on-exec.
 fn signals_and_descriptors(setup: &ProcessSetup) -> Result<(), Failure> {
     if setup.table_limit.get() >= 0 {
-        descriptor_table::unshare_below(setup.table_limit.get()).map_err(|errno| Failure {
-            stage: Stage::Cloexec,
-            errno,
-            remaining: CapMask::EMPTY,
+        let placed = setup.table_slots.get();
+        // SAFETY: clone::start points this at its lease's list, which outlives the child's
+        // time on the supervisor's memory; the parent is suspended meanwhile.
+        let placed = unsafe { std::slice::from_raw_parts(placed.0, placed.1) };
+        descriptor_table::unshare_below(setup.table_limit.get(), placed).map_err(|errno| {
+            Failure {
+                stage: Stage::Cloexec,
+                errno,
+                remaining: CapMask::EMPTY,
+            }
         })?;
     }
     if !setup.handlers_cleared.get() {
