@@ -276,6 +276,13 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     // 6. Verify by reading the state back, trusting no return value: a filter or LSM that fakes
     //    success must not get a workload through.
     let ignored = verify(privileges, &account)?;
+    // CLONE_CLEAR_SIGHAND left ignored signals ignored (SIGPIPE, in Node): the workload starts
+    // with every signal at its default, as child_process's does. Before the filter, which could
+    // otherwise keep rt_sigaction from it.
+    if setup.is_some_and(|s| s.handlers_cleared.get()) {
+        raw::default_signals(ignored.unwrap_or(u64::MAX))
+            .map_err(Failure::at(Stage::SignalMask))?;
+    }
     // The seccomp filter after the verification, as the last layer: it cannot break a step
     // before it, and only the read-back of the filter itself, the signal mask and execve are
     // left for it to let through (seccomp.rs); no_new_privs, which loading it needs, is set.
@@ -289,11 +296,6 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     //    after is the watchdog's (clone.rs) to end. A PATH search tries each candidate the
     //    parent resolved, as glibc's execvp does: EACCES is remembered, the errors of a missing
     //    or unreachable file move on, any other stops.
-    if setup.handlers_cleared.get() {
-        // CLONE_CLEAR_SIGHAND left ignored signals ignored (SIGPIPE, in Node): the workload
-        // starts with every signal at its default, as child_process's does.
-        raw::default_signals(ignored.unwrap_or(u64::MAX));
-    }
     raw::discard_pending_stop_signals();
     raw::set_signal_mask(setup.signal_mask).map_err(Failure::at(Stage::SignalMask))?;
     setup.exec_reached.store(true, Ordering::Relaxed);

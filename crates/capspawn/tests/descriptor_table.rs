@@ -175,7 +175,8 @@ fn the_placeholder_closed_and_reused_is_left_alone_and_copied_nowhere() {
     let placeholder = reserved_numbers()[0];
     let file = std::fs::File::open("/etc/hostname").unwrap();
     // SAFETY: dup2 onto a number this test took over; the library must not use it.
-    assert_eq!(unsafe { libc::dup2(file.as_raw_fd(), placeholder) }, placeholder);
+    let taken = unsafe { libc::dup2(file.as_raw_fd(), placeholder) };
+    assert_eq!(taken, placeholder);
     let copies_of_the_file = || {
         std::fs::read_dir("/proc/self/fd")
             .unwrap()
@@ -188,7 +189,11 @@ fn the_placeholder_closed_and_reused_is_left_alone_and_copied_nowhere() {
         let (out, status) = output(Command::new("echo").arg("ran"));
         assert_eq!((out.as_str(), status), ("ran\n", ExitStatus::Exited(0)));
     }
-    assert_eq!(copies_of_the_file(), 2, "the supervisor's file was copied into slots");
+    assert_eq!(
+        copies_of_the_file(),
+        2,
+        "the supervisor's file was copied into slots"
+    );
     assert_eq!(
         std::fs::read_link(format!("/proc/self/fd/{placeholder}"))
             .unwrap()
