@@ -28,6 +28,7 @@ mod reaper;
 pub mod resolve;
 mod stdio;
 mod sync_run;
+pub mod terminal;
 pub mod thread_caps;
 mod watchdog;
 
