@@ -9,6 +9,7 @@ mod inspect;
 mod napi;
 mod spawn;
 mod sync;
+mod terminal;
 
 napi::register_module! {
     "inspectSelf" => inspect::inspect_self,
@@ -20,6 +21,9 @@ napi::register_module! {
     "kill" => exits::kill,
     "onExit" => exits::on_exit,
     "refExits" => exits::ref_exits,
+    "openTerminal" => terminal::open_terminal,
+    "resizeTerminal" => terminal::resize_terminal,
+    "terminalForeground" => terminal::terminal_foreground,
 }
 
 /// A JS error for an errno, with Node's `code`, `errno` (negative) and `syscall`.
