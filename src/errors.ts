@@ -208,6 +208,13 @@ export function failureMessage(facts: FailureFacts, dialect: Dialect): string {
       'file-capability flag unless the workload can hold all its capabilities, and the drop left it none of them.'
     );
   }
+  if (facts.stage === 'terminal') {
+    return (
+      `spawn ${facts.file}: allow ioctl(TIOCSCTTY) in the supervisor's seccomp or LSM profile, or give the workload a ` +
+      `terminal that no other session controls. The workload was not started: its terminal could not be made its ` +
+      `controlling terminal: ${facts.detail}.`
+    );
+  }
   if (facts.stage === 'held' || facts.stage === 'died') return `spawn ${facts.file}: ${facts.detail}; the workload did not run`;
   // Any other step that failed with an errno: Node's words, then which step it was.
   if (isErrnoFailure(facts)) return `${head} (${facts.stage} failed before exec: ${facts.detail})`;
@@ -221,6 +228,7 @@ const STAGE_CODES: Record<string, string> = {
   died: 'ERR_CAPSPAWN_CHILD_DIED',
   held: 'ERR_CAPSPAWN_CHILD_HELD',
   procfs: 'ERR_CAPSPAWN_PROCFS',
+  terminal: 'ERR_CAPSPAWN_TERMINAL',
 };
 
 /** Whether a failure is reported with its errno's code (not one of capspawn's own). */

@@ -45,6 +45,8 @@ export interface NativeSpawnSpec {
   rlimits: Array<[string, number, number]> | null;
   /** Refuse when the child cannot read its own `/proc/thread-self/status`. */
   requireProcfs: boolean;
+  /** A terminal's peer: the child's 0, 1, 2 and its controlling terminal (`spawnPty`). */
+  terminal?: number | null;
 }
 
 /** Why the child stopped before exec (it has been reaped; the workload never ran). */
@@ -114,6 +116,12 @@ export interface NativeBinding {
   onExit(callback: (id: number, code: number | null, signal: number | null) => void): void;
   /** Whether the exit callback keeps the event loop alive. */
   refExits(keepAlive: boolean): void;
+  /** A new pseudo-terminal of that size: [master (non-blocking), peer], both close-on-exec. */
+  openTerminal(cols: number, rows: number): [number, number];
+  /** TIOCSWINSZ on the master: the workload's foreground process group gets SIGWINCH. */
+  resizeTerminal(master: number, cols: number, rows: number): void;
+  /** The terminal's foreground process group (TIOCGPGRP). */
+  terminalForeground(master: number): number;
 }
 
 /** Where the loaded binding came from. */
