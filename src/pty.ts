@@ -9,7 +9,7 @@
  * loop while the workload does not read). Exits come through the same reaper as `spawn()`'s.
  */
 import { EventEmitter } from 'node:events';
-import { closeSync, readFileSync, write as fsWrite } from 'node:fs';
+import { closeSync, readFileSync, readSync, write as fsWrite } from 'node:fs';
 import { ReadStream } from 'node:tty';
 import { failureError, isErrno, nodeOptions } from './child.js';
 import { invalidArgType, invalidArgValue, outOfRange, spawnErrno, type CodedError } from './errors.js';
@@ -214,6 +214,8 @@ class Pty<Data extends string | Buffer> extends EventEmitter implements IPty<Dat
   #id: number;
   #running = true;
   #ended = false;
+  /** The end was seen and the master read dry; 'end' follows once everything is emitted. */
+  #hangup = false;
   #status: { exitCode: number; signal: number } | undefined;
   #grace: NodeJS.Timeout | undefined;
   #queue: Pending[] = [];
@@ -255,13 +257,50 @@ class Pty<Data extends string | Buffer> extends EventEmitter implements IPty<Dat
     this.#socket = new ReadStream(master, options);
     if (this.#encoding !== null) this.#socket.setEncoding(this.#encoding);
     this.#socket.on('data', (chunk: Data) => this.emit('data', chunk));
-    // The workload's side all closed: read fails with EIO (after every byte it wrote has been
-    // delivered: the kernel flushes the terminal's buffer before it reports that).
+    // The end of the workload's side, kept whole. libuv gets it wrong twice for a master: on
+    // the kernel's POLLHUP after a short read it reports end-of-file although the terminal
+    // still holds data (a master hands it over at most 4095 bytes per read), and the EIO that
+    // marks the real end makes Node destroy the stream with what it has not emitted yet. So
+    // either becomes: read the master dry here (synchronously, non-blocking, until EIO, which
+    // the kernel gives only once every byte written before was handed over), then end.
+    const push = this.#socket.push.bind(this.#socket);
+    const destroy = this.#socket.destroy.bind(this.#socket);
+    this.#socket.push = (chunk: unknown, encoding?: BufferEncoding) => {
+      if (chunk === null && !this.#hangup) {
+        this.#hangup = true;
+        this.#drain(push);
+      }
+      return push(chunk, encoding);
+    };
+    this.#socket.destroy = (error?: Error) => {
+      if ((error as CodedError | undefined)?.code !== 'EIO' || this.#hangup) return destroy(error);
+      this.#socket.push(null);
+      return this.#socket;
+    };
     this.#socket.on('error', (error: CodedError) => {
-      if (error.code !== 'EIO' && this.listenerCount('error') > 0) this.emit('error', error);
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+    });
+    this.#socket.on('end', () => {
+      destroy();
+      this.#hungUp();
     });
     this.#socket.on('close', () => this.#hungUp());
-    this.#socket.on('end', () => this.#hungUp());
+  }
+
+  /** Reads what the master still holds and pushes it, until the end (EIO) or nothing more
+   * for now (EAGAIN: a background job holds the terminal). */
+  #drain(push: (chunk: Buffer) => boolean): void {
+    const buffer = Buffer.allocUnsafe(65536);
+    for (;;) {
+      let count: number;
+      try {
+        count = readSync(this.#master, buffer, 0, buffer.length, null);
+      } catch {
+        return;
+      }
+      if (count === 0) return;
+      push(Buffer.from(buffer.subarray(0, count)));
+    }
   }
 
   get cols(): number {
@@ -393,6 +432,7 @@ class Pty<Data extends string | Buffer> extends EventEmitter implements IPty<Dat
     this.#status = { exitCode: code ?? 0, signal: signal ?? 0 };
     if (!this.#ended) {
       this.#grace = setTimeout(() => {
+        if (this.#hangup) return; // the end is there, waiting only for a paused reader
         this.#ended = true;
         this.#closeMaster(); // hangs up whatever still holds the workload's side
         this.#maybeExit();
@@ -401,9 +441,15 @@ class Pty<Data extends string | Buffer> extends EventEmitter implements IPty<Dat
     this.#maybeExit();
   }
 
+  /** The exit, once the workload was reaped and the master is closed (its descriptor too: a
+   * supervisor counting descriptors at the exit sees none left). */
   #maybeExit(): void {
     const status = this.#status;
     if (!this.#ended || status === undefined) return;
+    if (!this.#socket.closed) {
+      this.#closeMaster(); // 'close' comes back here
+      return;
+    }
     this.#status = undefined;
     this.#ended = true;
     clearTimeout(this.#grace);
