@@ -3,7 +3,7 @@
  * root without capabilities. What the shell prints (its own `tty`, `stty size`, /proc/self/status)
  * is the evidence.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -58,13 +58,15 @@ class Session {
     const n = ++this.#markers;
     // Markers the shell computes, so that the terminal's echo of the typed line (which may come
     // before or after the prompt) holds neither.
-    const begin = `@@${n + 2000}@@\r\n`;
+    const begin = `@@${n + 2000}@@\n`;
     const end = `@@${n + 1000}@@`;
     const start = this.output.length;
     this.pty.write(`echo @@$((${n} + 2000))@@; ${line}; echo @@$((${n} + 1000))@@\r`);
     await until(() => this.output.indexOf(end, start) >= 0);
-    const from = this.output.indexOf(begin, start) + begin.length;
-    return this.output.slice(from, this.output.indexOf(end, from)).replace(/\r\n/g, '\n');
+    // A terminal's line ends (\r\n, or \r\r\n through two terminals) as \n.
+    const text = this.output.slice(start).replace(/\r+\n/g, '\n');
+    const from = text.indexOf(begin) + begin.length;
+    return text.slice(from, text.indexOf(end, from));
   }
 }
 
@@ -388,5 +390,69 @@ describe('refusals', () => {
   it('a program that is not there is thrown as ENOENT, as spawn() emits it', () => {
     expect(() => spawnPty('/no/such/program')).toThrow(expect.objectContaining({ code: 'ENOENT', path: '/no/such/program' }));
     expect(childPids()).toEqual([]);
+  });
+});
+
+describe('capspawn exec --pty', () => {
+  const CLI = path.resolve(__dirname, '../dist/cli.js');
+
+  it('runs the command in a terminal of its own, relaying ours raw, with its size and size changes', async () => {
+    // Our terminal (the outer one, made by spawnPty) runs the CLI, which makes the inner one;
+    // the CLI keeps what it needs to drop to nobody in turn.
+    const argv = [CLI, 'exec', '--pty', '--user', 'nobody', '--', '/bin/sh'];
+    const outer = new Session(spawnPty(process.execPath, argv, { cols: 90, rows: 20, capabilities: ['SETUID', 'SETGID', 'SETPCAP'] }));
+    const tty = (await outer.run('tty')).trim();
+    expect(tty).toMatch(/^\/dev\/pts\/\d+$/);
+    expect((await outer.run('stty size')).trim()).toBe('20 90');
+    expect((await outer.run('id -u')).trim()).toBe('65534');
+    const status = parseStatus(await outer.run('cat /proc/self/status'));
+    expect([status.capInh, status.capPrm, status.capEff, status.capBnd, status.capAmb]).toEqual([0n, 0n, 0n, 0n, 0n]);
+    expect(status.noNewPrivs).toBe(1);
+    // Ours is raw: what is typed is echoed once, by the inner terminal, not twice.
+    const start = outer.output.length;
+    await outer.run('echo once-$((40 + 2))');
+    expect(outer.output.slice(start).split('echo once-$((40 + 2))').length - 1).toBe(1);
+    // A resize of ours reaches the command as SIGWINCH and a new size.
+    await outer.run("trap 'echo got-winch' WINCH");
+    outer.pty.resize(120, 40);
+    await until(() => outer.output.includes('got-winch'));
+    expect((await outer.run('stty size')).trim()).toBe('40 120');
+    // ^C typed interrupts the command's foreground job, not the CLI.
+    outer.pty.write('sleep 1000\r');
+    await until(() => outer.output.lastIndexOf('sleep 1000') > start);
+    await until(() => execFileSync('ps', ['-o', 'comm=', '-t', tty.replace('/dev/', '')], { encoding: 'utf8' }).includes('sleep'));
+    outer.pty.write('\x03');
+    expect((await outer.run('echo after-interrupt')).trim()).toBe('after-interrupt');
+    outer.pty.write('exit 5\r');
+    expect(await outer.exited).toEqual({ exitCode: 5, signal: 0 });
+  });
+
+  const cli = (args: string[], input: string, wrapper: string[] = []) => {
+    const argv = [...wrapper, process.execPath, CLI, 'exec', '--pty', ...args];
+    return spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', input, timeout: 20_000 });
+  };
+
+  it('works without a terminal on stdin: a pipe is relayed, its end is ^D, the status is the command\'s', () => {
+    const sized = cli(['--user', 'nobody', '--', 'sh', '-c', 'tty; stty size; exit 4'], '');
+    expect(sized.status).toBe(4);
+    expect(sized.stdout).toMatch(/^\/dev\/pts\/\d+\r\n24 80\r\n$/);
+    const typed = cli(['--user', 'nobody', '--', '/bin/sh'], 'echo piped-$((2 + 3))\nexit 6\n');
+    expect(typed.status).toBe(6);
+    expect(typed.stdout).toContain('piped-5');
+    const ended = cli(['--user', 'nobody', '--', '/bin/sh'], 'echo ended-$((1 + 1))\n'); // no exit: ^D ends it
+    expect(ended.status).toBe(0);
+    expect(ended.stdout).toContain('ended-2');
+    const killed = cli(['--', 'sh', '-c', 'kill -TERM $$'], '');
+    expect(killed.status).toBe(128 + 15);
+  });
+
+  it('refuses the command in the Podman case with the bounding-set code, in its flags, and runs nothing', () => {
+    const marker = path.join(dir, 'cli-pty-ran');
+    const result = cli(['--user', 'nobody', '--', 'touch', marker], '', ['setpriv', '--bounding-set=-setpcap']);
+    expect(result.status).toBe(125);
+    expect(result.stderr).toContain('capspawn: ERR_CAPSPAWN_BOUNDING_SET');
+    expect(result.stderr).toContain('--inherit-bounding-set');
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(cli(['--', '/no/such/command'], '').status).toBe(127);
   });
 });

@@ -49,7 +49,7 @@ export interface PtyOptions extends PrivilegeOptions {
   rows?: number;
   /** The whole environment (default `process.env`, less the variables that describe the
    * supervisor's own terminal, as node-pty leaves them out); `TERM` is `name`. */
-  env?: NodeJS.ProcessEnv | Record<string, string | undefined>;
+  env?: SpawnOptions['env'];
   /** How `onData` gets the output: a Buffer encoding (default `'utf8'`), or `null` for Buffers. */
   encoding?: BufferEncoding | null;
   /** Writes of `flowControlPause` (default XOFF, `'\x13'`) pause the output and of
