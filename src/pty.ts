@@ -470,7 +470,7 @@ class Pty<Data extends string | Buffer> extends EventEmitter implements IPty<Dat
  * was reaped (a background job), 200 ms after that, when the terminal is closed (which hangs that
  * job up, as closing a terminal window does).
  */
-export function spawnPty(file: string, args?: readonly string[], options?: PtyOptions & { encoding: null }): IPty<Buffer>;
+export function spawnPty(file: string, args: readonly string[] | undefined, options: PtyOptions & { encoding: null }): IPty<Buffer>;
 export function spawnPty(file: string, args?: readonly string[], options?: PtyOptions): IPty<string>;
 export function spawnPty(file: string, args?: readonly string[], options?: PtyOptions): IPty<string> | IPty<Buffer> {
   const parsed = parse(file, args, options);
