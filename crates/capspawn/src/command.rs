@@ -325,7 +325,7 @@ impl Command {
             .as_ref()
             .map(|dir| resolve::c_string("cwd", dir.as_os_str().as_bytes()))
             .transpose()?;
-        let stdio = StdioFds::open(&self.stdio)?;
+        let mut stdio = StdioFds::open(&self.stdio)?;
 
         let program_ptrs: Vec<_> = programs.iter().map(|p| p.as_ptr()).collect();
         let argv_ptrs = resolve::pointer_array(&argv);
@@ -336,7 +336,7 @@ impl Command {
             .chain(argv_ptrs[1..].iter().copied())
             .collect();
         let setup = ProcessSetup {
-            stdio: &stdio.sources,
+            stdio: std::cell::Cell::from_mut(&mut stdio.sources[..]).as_slice_of_cells(),
             new_session: self.detached || self.controlling_terminal,
             controlling_terminal: self.controlling_terminal,
             cwd: cwd.as_deref(),
@@ -355,6 +355,8 @@ impl Command {
                 .map(|signal| (signal, std::process::id() as libc::pid_t)),
             exec_reached: Default::default(),
             exit_watch: std::cell::Cell::new(-1),
+            table_limit: std::cell::Cell::new(-1),
+            handlers_cleared: std::cell::Cell::new(false),
         };
         let (pid, pidfd) = clone::start(&setup, &privileges)?;
         let mut ends = stdio.parent_ends.into_iter();
