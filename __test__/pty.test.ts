@@ -309,6 +309,46 @@ describe('refusals', () => {
     expect(fs.existsSync(marker)).toBe(false);
   });
 
+  describe('under a seccomp profile', () => {
+    let helper: string;
+    beforeAll(() => {
+      helper = path.join(dir, 'seccomp-ioctl');
+      execFileSync('gcc', ['-O2', '-o', helper, path.join(__dirname, 'fixtures', 'seccomp-ioctl.c')], { stdio: 'inherit' });
+    });
+    const TIOCSCTTY = 0x540e;
+    const TIOCGPTPEER = 0x5441;
+    const EPERM = 1;
+    const EINVAL = 22;
+    const index = path.resolve(__dirname, '../dist/index.js');
+    /** Runs `body` (an ES module's code, with spawnPty imported) in a node under the filter;
+     * returns the JSON it printed last. */
+    const under = (request: number, errno: number, body: string) => {
+      const script = `import { spawnPty } from ${JSON.stringify(index)};\n${body}`;
+      const out = execFileSync(helper, [String(request), String(errno), '--', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
+      return JSON.parse(out.trim().split('\n').pop()!);
+    };
+
+    it('that refuses TIOCSCTTY, refuses the shell with ERR_CAPSPAWN_TERMINAL, the fix first, and runs nothing', () => {
+      const marker = path.join(dir, 'tiocsctty-ran');
+      const report = under(TIOCSCTTY, EPERM, `
+        try { spawnPty('/bin/sh', ['-c', 'touch ${marker}'], { user: 'nobody' }); console.log('{"started":true}'); }
+        catch (error) { console.log(JSON.stringify({ code: error.code, stage: error.stage, syscall: error.syscall, message: error.message })); }`);
+      expect(report).toMatchObject({ code: 'ERR_CAPSPAWN_TERMINAL', stage: 'terminal', syscall: 'ioctl(TIOCSCTTY)' });
+      expect(report.message).toMatch(/^spawn \/bin\/sh: allow ioctl\(TIOCSCTTY\)/);
+      expect(fs.existsSync(marker)).toBe(false);
+    });
+
+    it('that answers TIOCGPTPEER as a kernel before 4.13, still gives the shell its terminal (by its checked name)', () => {
+      const report = under(TIOCGPTPEER, EINVAL, `
+        const pty = spawnPty('/bin/sh', ['-c', 'tty; stty size'], { user: 'nobody', cols: 70, rows: 21 });
+        let out = '';
+        pty.onData((d) => { out += d; });
+        pty.onExit((e) => console.log(JSON.stringify({ ...e, out })));`);
+      expect(report).toMatchObject({ exitCode: 0, signal: 0 });
+      expect(report.out).toMatch(/^\/dev\/pts\/\d+\r\n21 70\r\n$/);
+    });
+  });
+
   const BAD: { options: Record<string, unknown>; code: string }[] = [
     { options: { user: 1.5 }, code: 'ERR_OUT_OF_RANGE' },
     { options: { user: null }, code: 'ERR_INVALID_ARG_TYPE' },

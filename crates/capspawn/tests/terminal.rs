@@ -213,3 +213,57 @@ fn the_foreground_group_is_the_shell_and_a_resize_reaches_it_as_sigwinch() {
     assert_eq!(child.wait(), Ok(ExitStatus::Exited(7)), "{rest}");
     assert!(rest.contains("40 90"), "{rest}");
 }
+
+#[test]
+fn where_the_kernel_refuses_tiocgptpeer_the_peer_is_opened_by_its_checked_name() {
+    if !privileged("where_the_kernel_refuses_tiocgptpeer_the_peer_is_opened_by_its_checked_name") {
+        return;
+    }
+    // A filter on this thread only answers TIOCGPTPEER as a kernel before 4.13 does.
+    std::thread::spawn(|| {
+        common::answer_when(
+            libc::SYS_ioctl,
+            Some((1, libc::TIOCGPTPEER as u32)),
+            common::ret_errno(libc::EINVAL),
+        );
+        let Pty { master, peer } = Pty::open(SIZE).expect("the fallback opens the peer");
+        let number = terminal::peer_number(master.as_fd()).unwrap();
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", peer.as_raw_fd())).unwrap();
+        assert_eq!(link, std::path::PathBuf::from(format!("/dev/pts/{number}")));
+        assert_eq!(terminal::window_size(peer.as_fd()), Ok(SIZE));
+        // Any other refusal of TIOCGPTPEER is not taken for an old kernel.
+    })
+    .join()
+    .unwrap();
+    std::thread::spawn(|| {
+        common::answer_when(
+            libc::SYS_ioctl,
+            Some((1, libc::TIOCGPTPEER as u32)),
+            common::ret_errno(libc::EACCES),
+        );
+        assert_eq!(Pty::open(SIZE).unwrap_err(), nix::errno::Errno::EACCES);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn a_filter_that_refuses_tiocsctty_refuses_the_workload_at_the_terminal_stage() {
+    if !privileged("a_filter_that_refuses_tiocsctty_refuses_the_workload_at_the_terminal_stage") {
+        return;
+    }
+    std::thread::spawn(|| {
+        let Pty { master, peer } = Pty::open(SIZE).unwrap();
+        common::answer_when(
+            libc::SYS_ioctl,
+            Some((1, libc::TIOCSCTTY as u32)),
+            common::ret_errno(libc::EPERM),
+        );
+        let failure = refused_here("terminal-filtered", peer.as_raw_fd());
+        assert_eq!(failure.stage, Stage::Terminal);
+        assert_eq!(failure.errno, Some(nix::errno::Errno::EPERM));
+        drop(master);
+    })
+    .join()
+    .unwrap();
+}
