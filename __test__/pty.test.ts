@@ -232,6 +232,20 @@ describe('the data path', () => {
     }
   });
 
+  it('with handleFlowControl, XOFF and XON pause and resume the output instead of reaching the workload', async () => {
+    const pty = spawnPty('/bin/sh', ['-c', 'stty raw -echo; printf READY; head -c 1 | od -An -tx1'], { user: 'nobody', handleFlowControl: true });
+    let output = '';
+    pty.onData((data) => {
+      output += data;
+    });
+    await until(() => output.includes('READY'));
+    pty.write('\x13');
+    pty.write('\x11');
+    pty.write('z');
+    expect(await new Promise((resolve) => pty.onExit(resolve))).toEqual({ exitCode: 0, signal: 0 });
+    expect(output.replace('READY', '').trim()).toBe('7a'); // the 'z', not the XOFF
+  });
+
   it('delivers output split in any place into whole characters (utf8 by default)', async () => {
     const text = 'é€😀'.repeat(5000);
     const source = path.join(dir, 'utf8');
