@@ -254,7 +254,14 @@ class Pty<Data extends string | Buffer> extends EventEmitter implements IPty<Dat
     // (an `encoding`, an aborted `signal`) cannot reach the stream.
     const options = nodeOptions({}) as Record<string, unknown>;
     for (const key of ['handle', 'manualStart', 'readableHighWaterMark']) delete options[key];
-    this.#socket = new ReadStream(master, options);
+    try {
+      this.#socket = new ReadStream(master, options);
+    } catch (error) {
+      // Nobody could ever read or end this terminal: stop the workload (the reaper still reaps it).
+      native.kill(this.#id, 9);
+      closeSync(master);
+      throw error;
+    }
     if (this.#encoding !== null) this.#socket.setEncoding(this.#encoding);
     this.#socket.on('data', (chunk: Data) => this.emit('data', chunk));
     // The end of the workload's side, kept whole. libuv gets it wrong twice for a master: on
