@@ -280,6 +280,26 @@ describe('resources', () => {
     expect(childPids()).toEqual([]);
   });
 
+  it('works in a worker thread: its own exits, its own terminal, no warning', () => {
+    const index = path.resolve(__dirname, '../dist/index.js');
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const worker = new Worker(\`
+        const { parentPort } = require('node:worker_threads');
+        import(\${JSON.stringify(${JSON.stringify(index)})}).then(({ spawnPty }) => {
+          const pty = spawnPty('/bin/sh', ['-c', 'tty; id -u'], { user: 'nobody' });
+          let out = '';
+          pty.onData((d) => { out += d; });
+          pty.onExit((e) => parentPort.postMessage({ ...e, out }));
+        });\`, { eval: true });
+      worker.on('message', (m) => { console.log(JSON.stringify(m)); worker.terminate(); });`;
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(run.stderr).toBe('');
+    const report = JSON.parse(run.stdout.trim());
+    expect(report).toMatchObject({ exitCode: 0, signal: 0 });
+    expect(report.out).toMatch(/^\/dev\/pts\/\d+\r\n65534\r\n$/);
+  });
+
   it('a workload that reads nothing does not stall the supervisor while it is written to', async () => {
     // Raw, so the terminal keeps what it is given (a canonical one drops a line past 4095 bytes)
     // and refuses more once its buffer is full.

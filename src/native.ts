@@ -122,6 +122,8 @@ export interface NativeBinding {
   resizeTerminal(master: number, cols: number, rows: number): void;
   /** The terminal's foreground process group (TIOCGPGRP). */
   terminalForeground(master: number): number;
+  /** Closes a descriptor openTerminal gave (natively: fs.closeSync warns in a worker). */
+  closeTerminal(fd: number): void;
 }
 
 /** Where the loaded binding came from. */

@@ -9,7 +9,7 @@
  * loop while the workload does not read). Exits come through the same reaper as `spawn()`'s.
  */
 import { EventEmitter } from 'node:events';
-import { closeSync, readFileSync, readSync, write as fsWrite } from 'node:fs';
+import { readFileSync, readSync, write as fsWrite } from 'node:fs';
 import { ReadStream } from 'node:tty';
 import { failureError, isErrno, nodeOptions } from './child.js';
 import { invalidArgType, invalidArgValue, outOfRange, spawnErrno, type CodedError } from './errors.js';
@@ -240,11 +240,11 @@ class Pty<Data extends string | Buffer> extends EventEmitter implements IPty<Dat
       parsed.spec.terminal = peer;
       started = start(parsed.spec, parsed.args);
     } catch (error) {
-      closeSync(master);
+      native.closeTerminal(master);
       throw error;
     } finally {
       // The workload has its own copies: the master reads its end once they are all closed.
-      closeSync(peer);
+      native.closeTerminal(peer);
     }
     this.pid = started.pid;
     this.#id = started.id;
@@ -259,7 +259,7 @@ class Pty<Data extends string | Buffer> extends EventEmitter implements IPty<Dat
     } catch (error) {
       // Nobody could ever read or end this terminal: stop the workload (the reaper still reaps it).
       native.kill(this.#id, 9);
-      closeSync(master);
+      native.closeTerminal(master);
       throw error;
     }
     if (this.#encoding !== null) this.#socket.setEncoding(this.#encoding);

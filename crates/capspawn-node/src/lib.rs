@@ -26,6 +26,7 @@ napi::register_module! {
     "openTerminal" => terminal::open_terminal,
     "resizeTerminal" => terminal::resize_terminal,
     "terminalForeground" => terminal::terminal_foreground,
+    "closeTerminal" => terminal::close_terminal,
 }
 
 /// A JS error for an errno, with Node's `code`, `errno` (negative) and `syscall`.

@@ -56,3 +56,12 @@ pub fn terminal_foreground(env: Env, args: &[Value]) -> Result<Value> {
         .map_err(|e| crate::errno_error(e, "ioctl(TIOCGPGRP)"))?;
     env.int32(pgrp)
 }
+
+/// `close(fd)` of a descriptor `openTerminal` returned: natively, since `fs.closeSync` in a
+/// worker warns about a descriptor that `fs` did not open there.
+pub fn close_terminal(env: Env, args: &[Value]) -> Result<Value> {
+    let fd = master(env, args)?;
+    // SAFETY: JavaScript owns this descriptor (openTerminal gave it) and gives it up here.
+    drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+    env.undefined()
+}
