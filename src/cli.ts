@@ -339,7 +339,9 @@ function exec(args: string[]): Promise<number> | number {
       // command still runs, and we stay until it ends.
       if (syscall === 'kill') return;
       stopForwarding();
-      resolve(refusedStatus({ ...(error as NodeJS.ErrnoException), code, stage }));
+      // 127 and 126 are about COMMAND itself (as env(1)): not a --cwd that does not exist.
+      const exec = stage === 'exec';
+      resolve(exec && code === 'ENOENT' ? EXIT_NOT_FOUND : exec && code === 'EACCES' ? EXIT_NOT_EXECUTABLE : EXIT_REFUSED);
     });
     started.on('exit', (code, signal) => {
       stopForwarding();
@@ -350,8 +352,8 @@ function exec(args: string[]): Promise<number> | number {
   return done;
 }
 
-/** The exit status for a spawn error: 127 and 126 are about COMMAND itself (as env(1)), not a
- * --cwd that does not exist; 125 for everything else. */
+/** The exit status for a spawnPty error, as exec's 'error' handler gives it for spawn's: 127 and
+ * 126 are about COMMAND itself (as env(1)), not a --cwd that does not exist; 125 otherwise. */
 function refusedStatus(error: NodeJS.ErrnoException & { stage?: string }): number {
   const exec = error.stage === 'exec';
   return exec && error.code === 'ENOENT' ? EXIT_NOT_FOUND : exec && error.code === 'EACCES' ? EXIT_NOT_EXECUTABLE : EXIT_REFUSED;
