@@ -145,7 +145,7 @@ const MAX_FD = 0x7fffffff;
  * polluted `Object.prototype` has is not there, and each getter runs once, here, so a value
  * cannot change between its check and its use.
  */
-function own(value: object): Record<string, unknown> {
+export function own(value: object): Record<string, unknown> {
   return Object.assign(Object.create(null) as Record<string, unknown>, value);
 }
 

@@ -72,6 +72,9 @@ pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
     for target in 0..env.array_len(kinds)? {
         command.fd(target as usize, stdio(env, env.element(kinds, target)?)?);
     }
+    if let Some(peer) = field(env, spec, "terminal")? {
+        command.terminal(env.to_i32(peer)?);
+    }
     command
         .detached(env.to_bool(required(env, spec, "detached")?)?)
         .no_new_privs(env.to_bool(required(env, spec, "noNewPrivs")?)?)

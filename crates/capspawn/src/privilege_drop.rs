@@ -103,8 +103,11 @@ pub struct ProcessSetup<'a> {
     /// below `stdio.len()` unless it is its own target (see `StdioFds`). `clone::start` may
     /// renumber them into the slots of a small descriptor table (see `descriptor_table`).
     pub stdio: &'a [std::cell::Cell<RawFd>],
-    /// Start a new session (`detached`).
+    /// Start a new session (`detached`, or a terminal's).
     pub new_session: bool,
+    /// Make descriptor 0, a terminal, the controlling terminal of that new session
+    /// ([`crate::Command::terminal`]).
+    pub controlling_terminal: bool,
     pub cwd: Option<&'a CStr>,
     /// The signal mask the workload starts with.
     pub signal_mask: raw::SignalMask,
@@ -181,6 +184,10 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     raw::set_dumpable(false).map_err(Failure::at(Stage::Dumpable))?;
     if let Some(setup) = setup {
         signals_and_descriptors(setup)?;
+        // The terminal after setsid (only a session leader without one may take it) and stdio
+        // (it is fd 0 now), before the credentials change so that a refusal comes before
+        // anything was dropped; it needs no privilege (the terminal is no other session's).
+        crate::terminal::attach(setup)?;
     }
     // The kernel's own account of this thread, for step 6: opened after stdio is in place (so
     // it takes no stdio target) and before setrlimit may lower RLIMIT_NOFILE below the
