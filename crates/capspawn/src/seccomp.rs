@@ -30,9 +30,10 @@
 //!
 //! The filter capspawn writes is a deny list: it checks the architecture, refuses x32, fails the
 //! listed system calls and the `socket(2)`/`socketpair(2)` calls of the listed families with
-//! one errno, and allows everything else. A user's own program (`Filter::from_program`) is loaded
-//! as given. Everything is built here, in the parent; the child only calls `seccomp()` (see
-//! [`apply`]).
+//! one errno (and, whenever anything is listed, io_uring's three calls: a ring runs operations
+//! the filter never sees), and allows everything else. A user's own program
+//! (`Filter::from_program`) is loaded as given. Everything is built here, in the parent; the
+//! child only calls `seccomp()` (see [`apply`]).
 
 use crate::error::SpawnError;
 use crate::failure::{Failure, Stage};
@@ -233,9 +234,11 @@ impl Seccomp {
             })?;
             families.push(family);
         }
-        if !families.is_empty() {
-            // io_uring creates sockets without socket(2) (IORING_OP_SOCKET, Linux 5.19), out of
-            // this filter's sight: with a family denied, no ring either.
+        if !self.deny_syscalls.is_empty() || !families.is_empty() {
+            // io_uring runs operations without their system calls (IORING_OP_CONNECT for
+            // connect(2), IORING_OP_OPENAT, IORING_OP_UNLINKAT, IORING_OP_SOCKET, ...), out of
+            // this filter's sight: with anything denied, no ring either. (Counted from the names
+            // as given, so a call only another target has still takes the rings: fail closed.)
             syscalls.extend(
                 [
                     libc::SYS_io_uring_setup,
@@ -733,6 +736,33 @@ mod tests {
                 RET_ALLOW
             );
         }
+    }
+
+    #[test]
+    fn a_denied_call_takes_io_uring_too() {
+        // IORING_OP_CONNECT connects without connect(2): denying connect alone must close rings.
+        let f = &spec(&[], &["connect"], Some("EACCES")).filters().unwrap()[0];
+        let errno = RET_ERRNO | libc::EACCES as u32;
+        for denied in [
+            libc::SYS_connect,
+            libc::SYS_io_uring_setup,
+            libc::SYS_io_uring_enter,
+            libc::SYS_io_uring_register,
+        ] {
+            assert_eq!(run(f, denied as u32, AUDIT_ARCH, 0), errno, "{denied}");
+        }
+        assert_eq!(run(f, libc::SYS_socket as u32, AUDIT_ARCH, 2), RET_ALLOW);
+        // A name only another target has denies nothing here but still takes the rings.
+        #[cfg(target_arch = "aarch64")]
+        assert_eq!(
+            run(
+                &spec(&[], &["open"], None).filters().unwrap()[0],
+                libc::SYS_io_uring_setup as u32,
+                AUDIT_ARCH,
+                0
+            ),
+            RET_ERRNO | 1
+        );
     }
 
     #[test]
