@@ -130,8 +130,17 @@ impl Filter {
             op(RET, 0, 0, RET_KILL_PROCESS),
             op(LD_ABS, 0, 0, NR),
         ];
+        // nr == -1 (0xffffffff) is no call: it is what a tracer (`strace -e inject`, a
+        // debugger) sets to skip one, and the kernel then runs nothing and returns what is in
+        // the return register (ENOSYS, for the workload's own `syscall(-1)`). Allowed, as
+        // libseccomp does, since allowing it runs nothing: a kill (the x32 check below, as
+        // 0xffffffff >= 0x40000000) would end a traced workload for its tracer's doing, and an
+        // errno would replace a return value the tracer set at entry. On aarch64 it falls
+        // through the lists to the same allow.
         #[cfg(target_arch = "x86_64")]
         program.extend([
+            op(JEQ, 0, 1, u32::MAX),
+            op(RET, 0, 0, RET_ALLOW),
             op(JGE, 0, 1, X32_SYSCALL_BIT),
             op(RET, 0, 0, RET_KILL_PROCESS),
         ]);
@@ -776,12 +785,26 @@ mod tests {
             }
         }
         #[cfg(target_arch = "x86_64")]
-        for nr in [X32_SYSCALL_BIT | 41, X32_SYSCALL_BIT | 39, u32::MAX] {
+        for nr in [X32_SYSCALL_BIT | 41, X32_SYSCALL_BIT | 39, u32::MAX - 1] {
             assert_eq!(
                 run(f, nr, AUDIT_ARCH, libc::AF_INET as u64),
-                RET_KILL_PROCESS
+                RET_KILL_PROCESS,
+                "{nr:#x}"
             );
         }
+    }
+
+    #[test]
+    fn nr_minus_one_a_tracers_skipped_call_is_let_through() {
+        // A tracer skips a call by setting nr to -1; the kernel then runs nothing. Neither a
+        // kill (x32 is nr >= 0x40000000) nor the errno, with calls and a family denied.
+        let every = spec(&["inet"], &["connect", "unshare"], Some("EACCES"));
+        let f = &every.filters().unwrap()[0];
+        for arg0 in [0, libc::AF_INET as u64] {
+            assert_eq!(run(f, u32::MAX, AUDIT_ARCH, arg0), RET_ALLOW);
+        }
+        // Only in this architecture's table: an i386 -1 is still a foreign call.
+        assert_eq!(run(f, u32::MAX, 0x4000_0003, 0), RET_KILL_PROCESS);
     }
 
     #[test]

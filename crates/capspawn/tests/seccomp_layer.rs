@@ -199,7 +199,7 @@ fn x32_and_i386_calls_kill_the_workload() {
         return;
     }
     // Without the layer: x32 is ENOSYS (this kernel has no x32), i386's getpid works.
-    let free = run_probe(|c| c, &["x32", "i386"]);
+    let free = run_probe(|c| c, &["x32", "i386", "nr-1"]);
     assert_eq!(free.failed_with("x32"), Some(libc::ENOSYS));
     assert_eq!(free.failed_with("i386"), None);
     for call in ["x32", "i386"] {
@@ -218,6 +218,12 @@ fn x32_and_i386_calls_kill_the_workload() {
             seen.exit
         );
     }
+    // nr == -1 is above the x32 bit but is no call (a tracer's skipped one): not a kill.
+    assert_eq!(free.failed_with("nr-1"), Some(libc::ENOSYS));
+    let seen = run_probe(|c| c.seccomp(inet_denied()), &["nr-1", "getpid"]);
+    assert_eq!(seen.exit, ExitStatus::Exited(0));
+    assert_eq!(seen.failed_with("nr-1"), Some(libc::ENOSYS));
+    assert_eq!(seen.failed_with("getpid"), None);
 }
 
 /// A program of the user's: `getpid` fails with `EXDEV`; everything else is allowed.
