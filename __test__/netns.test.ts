@@ -96,6 +96,35 @@ describe("network: 'none'", () => {
     }
   });
 
+  it('{ namespace: fd } under a polluted Object.prototype.path still joins that descriptor\'s namespace', async () => {
+    // A namespace of its own, held by a process the test made: its descriptor is what we pass.
+    const holder = cpSpawn('unshare', ['-n', 'sleep', '30'], { stdio: 'ignore' });
+    try {
+      let fd = -1;
+      for (let i = 0; i < 100 && fd < 0; i++) {
+        const ns = `/proc/${holder.pid}/ns/net`;
+        if (fs.existsSync(ns) && fs.statSync(ns).ino !== fs.statSync('/proc/self/ns/net').ino) fd = fs.openSync(ns, 'r');
+        else await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(fd).toBeGreaterThanOrEqual(0);
+      const theirs = String(fs.fstatSync(fd).ino);
+      const proto = Object.prototype as Record<string, unknown>;
+      proto.path = '/proc/self/ns/net'; // the host's, if the binding read it through the prototype
+      let child;
+      try {
+        child = spawn('/bin/stat', ['-L', '-c', '%i', '/proc/self/ns/net'], { network: { namespace: fd } });
+      } finally {
+        delete proto.path;
+      }
+      const result = await outcome(child);
+      fs.closeSync(fd);
+      expect(result.exit, result.stderr.toString()).toEqual([0, null]);
+      expect(result.stdout.toString().trim()).toBe(theirs);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
   it('probeLayers() says network namespaces can be made here', () => {
     expect(probeLayers()).toMatchObject({ networkNamespaces: true, landlock: { abi: expect.any(Number) } });
   });

@@ -43,7 +43,7 @@ export function failureError(failure: NativeChildFailure, spec: NativeSpawnSpec,
 }
 
 /** Whether `code` is an errno's (`EPERM`, `EMFILE`, …), not one of capspawn's own codes. */
-function isErrno(code: unknown): code is string {
+export function isErrno(code: unknown): code is string {
   return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
 }
 
@@ -74,7 +74,7 @@ const NODE_OPTION_KEYS = [
  * (undefined unless given): net.Socket copies its options into a plain object, so a
  * prototype-less one is not enough to keep a polluted `Object.prototype.encoding` or `.signal`
  * (an aborted one would destroy the stream) out of a child's streams. */
-function nodeOptions<T extends object>(given: T): T {
+export function nodeOptions<T extends object>(given: T): T {
   const options = Object.create(null) as Record<string, unknown>;
   for (const key of NODE_OPTION_KEYS) options[key] = undefined;
   return Object.assign(options, given) as T;

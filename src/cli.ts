@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { inspectPid, inspectSelf, probeBoundingSetClear, probeLayers, spawn, type CapabilityState, type LayersProbe, type SpawnOptions } from './index.js';
+import { inspectPid, inspectSelf, probeBoundingSetClear, probeLayers, spawn, spawnPty, type CapabilityState, type IPty, type LayersProbe, type SpawnOptions } from './index.js';
 import { detectRuntime, diagnose, inUserNamespace } from './doctor.js';
 import { messageFor } from './errors.js';
 import type { SeccompProbe } from './native.js';
@@ -68,6 +68,8 @@ Options (setpriv's spelling in brackets is accepted too):
                             from libseccomp's seccomp_export_bpf), loaded as given
       --inherit-bounding-set  leave the bounding set raised (an explicit opt-out)
       --keep-new-privs      do not set no_new_privs (--no-new-privs, the default, is accepted)
+      --pty                 run COMMAND in a new terminal of its own, relaying this one (raw mode
+                            when stdin is a terminal, size changes); end of a piped stdin is ^D
       --bounding-set=-all, --inh-caps=-all, --ambient-caps=-all
                             accepted for setpriv command lines: capspawn does this anyway
                             (other values are refused: use --cap)
@@ -366,6 +368,7 @@ const EXEC_OPTIONS = {
   rw: { type: 'string', multiple: true },
   landlock: { type: 'string' },
   net: { type: 'string' },
+  pty: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -392,6 +395,7 @@ function exec(args: string[]): Promise<number> | number {
   const [command, ...rest] = theirs;
   if (command === undefined) throw new UsageError('exec: no COMMAND given (capspawn exec [options] -- COMMAND [ARG...])');
   const options = execOptions(values);
+  if (values.pty) return execPty(command, rest, options);
   // Forward from before the spawn: a signal that arrives while the child starts must reach it
   // (or stop us before it runs), never leave it running without us.
   const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
@@ -435,6 +439,70 @@ function exec(args: string[]): Promise<number> | number {
   });
   pending.forEach((signal) => started.kill(signal)); // after the listeners: a failure is an 'error'
   return done;
+}
+
+/** The exit status for a spawnPty error, as exec's 'error' handler gives it for spawn's: 127 and
+ * 126 are about COMMAND itself (as env(1)), not a --cwd that does not exist; 125 otherwise. */
+function refusedStatus(error: NodeJS.ErrnoException & { stage?: string }): number {
+  const exec = error.stage === 'exec';
+  return exec && error.code === 'ENOENT' ? EXIT_NOT_FOUND : exec && error.code === 'EACCES' ? EXIT_NOT_EXECUTABLE : EXIT_REFUSED;
+}
+
+/** `exec --pty`: COMMAND in a terminal of its own (spawnPty, the same drop), relaying ours:
+ * our stdin in raw mode when it is a terminal (so ^C, ^Z, … reach the workload's terminal as
+ * bytes, and its line discipline makes the signals), its size at the start and at each
+ * SIGWINCH, its output to our stdout with backpressure; a piped stdin's end becomes ^D. The
+ * exit status is COMMAND's (128+n for signal n). */
+function execPty(command: string, args: string[], options: SpawnOptions): Promise<number> | number {
+  const { stdin, stdout } = process;
+  const { stdio: _stdio, ...privileges } = options;
+  // Our terminal's size, when it has one (a new terminal may say 0 x 0 until someone sets it).
+  const sized = () => stdout.isTTY === true && stdout.columns > 0 && stdout.rows > 0;
+  const size = sized() ? { cols: stdout.columns, rows: stdout.rows } : {};
+  let pty: IPty<Buffer>;
+  try {
+    pty = spawnPty(command, args, { ...privileges, ...size, name: process.env.TERM || 'xterm-256color', encoding: null });
+  } catch (error) {
+    const { code } = error as NodeJS.ErrnoException;
+    console.error(`capspawn: ${code}: ${inFlags(messageFor(error as Error, 'cli'))}`);
+    return refusedStatus(error as NodeJS.ErrnoException);
+  }
+  const raw = stdin.isTTY === true;
+  const restore = () => {
+    if (raw && stdin.isRaw) stdin.setRawMode(false);
+  };
+  if (raw) stdin.setRawMode(true);
+  process.on('exit', restore); // however we leave, the user's terminal is given back as it was
+  const input = (data: Buffer) => pty.write(data);
+  const ended = () => pty.write('\x04'); // a piped stdin's end, as a terminal user's ^D
+  stdin.on('data', input);
+  stdin.on('end', ended);
+  pty.onData((data) => {
+    if (!stdout.write(data)) {
+      pty.pause();
+      stdout.once('drain', () => pty.resume());
+    }
+  });
+  const resize = () => {
+    if (sized()) pty.resize(stdout.columns, stdout.rows);
+  };
+  if (stdout.isTTY) process.on('SIGWINCH', resize);
+  // Signals sent to us (not typed: those reach the workload as bytes in raw mode) go to it.
+  const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
+  const forward = (signal: NodeJS.Signals) => pty.kill(signal);
+  forwarded.forEach((s) => process.on(s, forward));
+  return new Promise<number>((resolve) => {
+    pty.onExit(({ exitCode, signal }) => {
+      forwarded.forEach((s) => process.off(s, forward));
+      process.off('SIGWINCH', resize);
+      stdin.off('data', input);
+      stdin.off('end', ended);
+      restore();
+      stdin.pause();
+      stdin.unref?.();
+      resolve(signal ? 128 + signal : exitCode);
+    });
+  });
 }
 
 /** The library's option names in a thrown error's message, as the flags that set them. */

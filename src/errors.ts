@@ -251,6 +251,13 @@ export function failureMessage(facts: FailureFacts, dialect: Dialect): string {
     const layer = facts.stage === 'landlock' ? 'the Landlock rules (filesystem)' : 'the network namespace (network)';
     return `spawn ${facts.file}: ${remedy}. The workload was not started: ${layer} could not be applied: ${facts.detail}.`;
   }
+  if (facts.stage === 'terminal') {
+    return (
+      `spawn ${facts.file}: allow ioctl(TIOCSCTTY) in the supervisor's seccomp or LSM profile, or give the workload a ` +
+      `terminal that no other session controls. The workload was not started: its terminal could not be made its ` +
+      `controlling terminal: ${facts.detail}.`
+    );
+  }
   if (facts.stage === 'held' || facts.stage === 'died') return `spawn ${facts.file}: ${facts.detail}; the workload did not run`;
   // Any other step that failed with an errno: Node's words, then which step it was.
   if (isErrnoFailure(facts)) return `${head} (${facts.stage} failed before exec: ${facts.detail})`;
@@ -287,6 +294,7 @@ const STAGE_CODES: Record<string, string> = {
   seccomp: 'ERR_CAPSPAWN_SECCOMP',
   landlock: 'ERR_CAPSPAWN_LANDLOCK',
   netns: 'ERR_CAPSPAWN_NETNS',
+  terminal: 'ERR_CAPSPAWN_TERMINAL',
 };
 
 /** Whether a failure is reported with its errno's code (not one of capspawn's own). */

@@ -1,4 +1,5 @@
 export { spawn } from './spawn.js';
+export { spawnPty, type IPty, type PtyOptions, type IDisposable, type IEvent, type IExitEvent } from './pty.js';
 export { spawnSync, execFileSync, execSync } from './sync.js';
 export { execFile, exec } from './exec.js';
 export { CapspawnChildProcess, type ChildError, type SpawnError, type SpawnReport, type StdioStreams } from './child.js';

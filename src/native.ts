@@ -51,6 +51,8 @@ export interface NativeSpawnSpec {
   filesystem: { readOnly: string[]; readWrite: string[]; bestEffort: boolean; allowUnixSockets: boolean } | null;
   /** null: the host's namespace; 'none': a new one; or one to join. */
   network: 'none' | { path: string } | { fd: number } | null;
+  /** A terminal's peer: the child's 0, 1, 2 and its controlling terminal (`spawnPty`). */
+  terminal?: number | null;
 }
 
 /** The `seccomp` option, validated in form (see options.ts). */
@@ -174,6 +176,14 @@ export interface NativeBinding {
   onExit(callback: (id: number, code: number | null, signal: number | null) => void): void;
   /** Whether the exit callback keeps the event loop alive. */
   refExits(keepAlive: boolean): void;
+  /** A new pseudo-terminal of that size: [master (non-blocking), peer], both close-on-exec. */
+  openTerminal(cols: number, rows: number): [number, number];
+  /** TIOCSWINSZ on the master: the workload's foreground process group gets SIGWINCH. */
+  resizeTerminal(master: number, cols: number, rows: number): void;
+  /** The terminal's foreground process group (TIOCGPGRP). */
+  terminalForeground(master: number): number;
+  /** Closes a descriptor openTerminal gave (natively: fs.closeSync warns in a worker). */
+  closeTerminal(fd: number): void;
 }
 
 /** Where the loaded binding came from. */

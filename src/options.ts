@@ -98,10 +98,11 @@ export interface SpawnOptions {
  */
 export interface SeccompOptions {
   /** Socket families `socket()` and `socketpair()` fail for: `'AF_INET'`, `'inet'`, `'PF_INET'`
-   * (any case), or a number. Denying any also denies `io_uring_setup` (io_uring makes sockets
-   * without `socket()`). */
+   * (any case), or a number. */
   denySocketFamilies?: Array<string | number>;
-  /** System calls that fail, by the kernel's name (`'unshare'`, `'mkdir'`, `'ptrace'`). */
+  /** System calls that fail, by the kernel's name (`'unshare'`, `'mkdir'`, `'ptrace'`). Denying
+   * anything (a family or a call) also denies io_uring (`io_uring_setup`, `_enter`,
+   * `_register`), whose operations the filter never sees. */
   denySyscalls?: string[];
   /** The errno they fail with, by name (default `'EPERM'`). */
   errno?: string;
@@ -152,7 +153,7 @@ const MAX_FD = 0x7fffffff;
  * polluted `Object.prototype` has is not there, and each getter runs once, here, so a value
  * cannot change between its check and its use.
  */
-function own(value: object): Record<string, unknown> {
+export function own(value: object): Record<string, unknown> {
   return Object.assign(Object.create(null) as Record<string, unknown>, value);
 }
 

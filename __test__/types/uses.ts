@@ -99,3 +99,17 @@ const abi: number = probeLayers().landlock.abi;
 const canMake: boolean = probeLayers().networkNamespaces;
 spawn('true', { network: { namespace: 3 } });
 console.log(landlock, syncLandlock, abi, canMake);
+// spawnPty: node-pty's IPty; data is a string unless `encoding: null`.
+import { spawnPty, type IPty, type IDisposable, type PtyOptions } from 'capspawn';
+const ptyOptions: PtyOptions = { name: 'xterm-256color', cols: 100, rows: 30, cwd: '/tmp', user: 'nobody', noNewPrivs: true };
+const term: IPty = spawnPty('bash', [], ptyOptions);
+const listening: IDisposable = term.onData((data: string) => process.stdout.write(data));
+term.onExit(({ exitCode, signal }: { exitCode: number; signal?: number }) => console.log(exitCode, signal));
+term.on('exit', (exitCode: number, signal?: number) => console.log(exitCode, signal));
+term.write('ls\r');
+term.resize(term.cols + 1, term.rows);
+term.kill();
+term.kill('SIGKILL');
+listening.dispose();
+const bytes: IPty<Buffer> = spawnPty('cat', [], { encoding: null });
+bytes.onData((chunk: Buffer) => console.log(chunk.length, bytes.pid, bytes.process));

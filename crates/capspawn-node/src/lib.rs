@@ -9,6 +9,7 @@ mod inspect;
 mod napi;
 mod spawn;
 mod sync;
+mod terminal;
 
 napi::register_module! {
     // While the supervisor's descriptor table is still small (see capspawn::descriptor_table).
@@ -24,6 +25,10 @@ napi::register_module! {
     "kill" => exits::kill,
     "onExit" => exits::on_exit,
     "refExits" => exits::ref_exits,
+    "openTerminal" => terminal::open_terminal,
+    "resizeTerminal" => terminal::resize_terminal,
+    "terminalForeground" => terminal::terminal_foreground,
+    "closeTerminal" => terminal::close_terminal,
 }
 
 /// A JS error for an errno, with Node's `code`, `errno` (negative) and `syscall`.

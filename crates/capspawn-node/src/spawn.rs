@@ -9,8 +9,10 @@ use capspawn::{
 };
 use std::os::fd::{AsRawFd, IntoRawFd};
 
+/// A field of the spec, own properties only: TypeScript builds the spec, but a key it leaves out
+/// must not be read from a polluted `Object.prototype`.
 fn field(env: Env, spec: Value, name: &str) -> Result<Option<Value>> {
-    match env.get(spec, name)? {
+    match env.get_own(spec, name)? {
         Some(value) if env.value_type(value)? == ValueType::Null => Ok(None),
         other => Ok(other),
     }
@@ -69,6 +71,9 @@ pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
     let kinds = required(env, spec, "stdio")?;
     for target in 0..env.array_len(kinds)? {
         command.fd(target as usize, stdio(env, env.element(kinds, target)?)?);
+    }
+    if let Some(peer) = field(env, spec, "terminal")? {
+        command.terminal(env.to_i32(peer)?);
     }
     command
         .detached(env.to_bool(required(env, spec, "detached")?)?)

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 fn run_options(env: Env, run: Value) -> Result<RunOptions> {
     let field = |name: &str| -> Result<Option<Value>> {
-        match env.get(run, name)? {
+        match env.get_own(run, name)? {
             Some(value) if env.value_type(value)? != ValueType::Null => Ok(Some(value)),
             _ => Ok(None),
         }

@@ -60,6 +60,11 @@ pub fn start(
     // Under the gate, so no other spawn uses the slots: the child starts from a small copy of
     // the descriptor table when everything it needs fits below the slots' limit.
     let lease = small_table(setup);
+    // The child checks the slots against this list, which stays where it is (the lease is not
+    // moved again before it is dropped, after clone).
+    if let Some(placed) = lease.as_ref().map(descriptor_table::Lease::placed) {
+        setup.table_slots.set((placed.as_ptr(), placed.len()));
+    }
     let arg = (&mut shared as *mut Shared).cast();
     // SAFETY: `child_main` runs only async-signal-safe code (privilege_drop) and takes the
     // `Shared` we pass, which lives on this frame until clone_vfork has returned.

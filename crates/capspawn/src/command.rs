@@ -48,6 +48,7 @@ pub struct Command {
     cwd: Option<PathBuf>,
     stdio: Vec<Stdio>,
     detached: bool,
+    controlling_terminal: bool,
     user: Option<UserSpec>,
     group: Option<GroupSpec>,
     supplementary_groups: Option<SupplementaryGroups>,
@@ -75,6 +76,7 @@ impl Command {
             cwd: None,
             stdio: vec![Stdio::Inherit; 3],
             detached: false,
+            controlling_terminal: false,
             user: None,
             group: None,
             supplementary_groups: None,
@@ -157,6 +159,20 @@ impl Command {
     /// Start the child in a new session (`setsid`), as `child_process`'s `detached`.
     pub fn detached(&mut self, detached: bool) -> &mut Self {
         self.detached = detached;
+        self
+    }
+
+    /// Runs the workload in a terminal: `peer` (a pseudo-terminal's peer, see
+    /// [`crate::terminal::Pty`]) becomes its descriptors 0, 1 and 2 and the controlling
+    /// terminal of a new session (`setsid`, then `TIOCSCTTY`), before the same drop as any
+    /// spawn. The supervisor keeps the master, and closes its own copy of `peer` once the
+    /// spawn returned, so that the master reads end-of-file (`EIO`) when the workload's side is
+    /// all closed.
+    pub fn terminal(&mut self, peer: std::os::fd::RawFd) -> &mut Self {
+        for target in 0..3 {
+            self.fd(target, Stdio::Fd(peer));
+        }
+        self.controlling_terminal = true;
         self
     }
 
@@ -414,7 +430,8 @@ impl Command {
             .collect();
         let setup = ProcessSetup {
             stdio: std::cell::Cell::from_mut(&mut stdio.sources[..]).as_slice_of_cells(),
-            new_session: self.detached,
+            new_session: self.detached || self.controlling_terminal,
+            controlling_terminal: self.controlling_terminal,
             cwd: cwd.as_deref(),
             signal_mask: raw::current_signal_mask().map_err(|errno| SpawnError::Setup {
                 syscall: "rt_sigprocmask",
@@ -432,6 +449,7 @@ impl Command {
             exec_reached: Default::default(),
             exit_watch: std::cell::Cell::new(-1),
             table_limit: std::cell::Cell::new(-1),
+            table_slots: std::cell::Cell::new((std::ptr::null(), 0)),
             handlers_cleared: std::cell::Cell::new(false),
             netns: netns.as_ref().map(crate::netns::Prepared::joining),
             landlock: landlock

@@ -33,6 +33,7 @@ pub mod resolve;
 pub mod seccomp;
 mod stdio;
 mod sync_run;
+pub mod terminal;
 pub mod thread_caps;
 mod watchdog;
 

@@ -30,9 +30,10 @@
 //!
 //! The filter capspawn writes is a deny list: it checks the architecture, refuses x32, fails the
 //! listed system calls and the `socket(2)`/`socketpair(2)` calls of the listed families with
-//! one errno, and allows everything else. A user's own program (`Filter::from_program`) is loaded
-//! as given. Everything is built here, in the parent; the child only calls `seccomp()` (see
-//! [`apply`]).
+//! one errno (and, whenever anything is listed, io_uring's three calls: a ring runs operations
+//! the filter never sees), and allows everything else. A user's own program
+//! (`Filter::from_program`) is loaded as given. Everything is built here, in the parent; the
+//! child only calls `seccomp()` (see [`apply`]).
 
 use crate::error::SpawnError;
 use crate::failure::{Failure, Stage};
@@ -151,8 +152,17 @@ impl Filter {
             op(RET, 0, 0, RET_KILL_PROCESS),
             op(LD_ABS, 0, 0, NR),
         ];
+        // nr == -1 (0xffffffff) is no call: it is what a tracer (`strace -e inject`, a
+        // debugger) sets to skip one, and the kernel then runs nothing and returns what is in
+        // the return register (ENOSYS, for the workload's own `syscall(-1)`). Allowed, as
+        // libseccomp does, since allowing it runs nothing: a kill (the x32 check below, as
+        // 0xffffffff >= 0x40000000) would end a traced workload for its tracer's doing, and an
+        // errno would replace a return value the tracer set at entry. On aarch64 it falls
+        // through the lists to the same allow.
         #[cfg(target_arch = "x86_64")]
         program.extend([
+            op(JEQ, 0, 1, u32::MAX),
+            op(RET, 0, 0, RET_ALLOW),
             op(JGE, 0, 1, X32_SYSCALL_BIT),
             op(RET, 0, 0, RET_KILL_PROCESS),
         ]);
@@ -289,9 +299,11 @@ impl Seccomp {
             })?;
             families.push(family);
         }
-        if !families.is_empty() {
-            // io_uring creates sockets without socket(2) (IORING_OP_SOCKET, Linux 5.19), out of
-            // this filter's sight: with a family denied, no ring either.
+        if !self.deny_syscalls.is_empty() || !families.is_empty() {
+            // io_uring runs operations without their system calls (IORING_OP_CONNECT for
+            // connect(2), IORING_OP_OPENAT, IORING_OP_UNLINKAT, IORING_OP_SOCKET, ...), out of
+            // this filter's sight: with anything denied, no ring either. (Counted from the names
+            // as given, so a call only another target has still takes the rings: fail closed.)
             syscalls.extend(
                 [
                     libc::SYS_io_uring_setup,
@@ -867,6 +879,33 @@ mod tests {
     }
 
     #[test]
+    fn a_denied_call_takes_io_uring_too() {
+        // IORING_OP_CONNECT connects without connect(2): denying connect alone must close rings.
+        let f = &spec(&[], &["connect"], Some("EACCES")).filters().unwrap()[0];
+        let errno = RET_ERRNO | libc::EACCES as u32;
+        for denied in [
+            libc::SYS_connect,
+            libc::SYS_io_uring_setup,
+            libc::SYS_io_uring_enter,
+            libc::SYS_io_uring_register,
+        ] {
+            assert_eq!(run(f, denied as u32, AUDIT_ARCH, 0), errno, "{denied}");
+        }
+        assert_eq!(run(f, libc::SYS_socket as u32, AUDIT_ARCH, 2), RET_ALLOW);
+        // A name only another target has denies nothing here but still takes the rings.
+        #[cfg(target_arch = "aarch64")]
+        assert_eq!(
+            run(
+                &spec(&[], &["open"], None).filters().unwrap()[0],
+                libc::SYS_io_uring_setup as u32,
+                AUDIT_ARCH,
+                0
+            ),
+            RET_ERRNO | 1
+        );
+    }
+
+    #[test]
     fn foreign_architectures_and_x32_are_killed() {
         let f = &spec(&["inet"], &[], None).filters().unwrap()[0];
         const AUDIT_ARCH_I386: u32 = 0x4000_0003;
@@ -877,12 +916,26 @@ mod tests {
             }
         }
         #[cfg(target_arch = "x86_64")]
-        for nr in [X32_SYSCALL_BIT | 41, X32_SYSCALL_BIT | 39, u32::MAX] {
+        for nr in [X32_SYSCALL_BIT | 41, X32_SYSCALL_BIT | 39, u32::MAX - 1] {
             assert_eq!(
                 run(f, nr, AUDIT_ARCH, libc::AF_INET as u64),
-                RET_KILL_PROCESS
+                RET_KILL_PROCESS,
+                "{nr:#x}"
             );
         }
+    }
+
+    #[test]
+    fn nr_minus_one_a_tracers_skipped_call_is_let_through() {
+        // A tracer skips a call by setting nr to -1; the kernel then runs nothing. Neither a
+        // kill (x32 is nr >= 0x40000000) nor the errno, with calls and a family denied.
+        let every = spec(&["inet"], &["connect", "unshare"], Some("EACCES"));
+        let f = &every.filters().unwrap()[0];
+        for arg0 in [0, libc::AF_INET as u64] {
+            assert_eq!(run(f, u32::MAX, AUDIT_ARCH, arg0), RET_ALLOW);
+        }
+        // Only in this architecture's table: an i386 -1 is still a foreign call.
+        assert_eq!(run(f, u32::MAX, 0x4000_0003, 0), RET_KILL_PROCESS);
     }
 
     #[test]

@@ -164,12 +164,32 @@ fn denied_system_calls_and_io_uring_fail() {
     assert_eq!(free.failed_with("io_uring"), None);
     let seen = run_probe(|c| c.seccomp(spec(&[], &["unshare"], None)), &calls);
     assert_eq!(seen.failed_with("unshare"), Some(libc::EPERM));
-    assert_eq!(seen.failed_with("io_uring"), None); // no family denied: rings are left alone
+    // A denied call takes io_uring too: a ring runs operations its calls never make.
+    assert_eq!(seen.failed_with("io_uring"), Some(libc::EPERM));
     assert_eq!(seen.failed_with("getpid"), None);
-    // A denied family takes io_uring too: IORING_OP_SOCKET would make sockets past socket(2).
+    // So does a denied family: IORING_OP_SOCKET would make sockets past socket(2).
     let seen = run_probe(|c| c.seccomp(spec(&["inet"], &[], Some("ENOSYS"))), &calls);
     assert_eq!(seen.failed_with("io_uring"), Some(libc::ENOSYS));
     assert_eq!(seen.failed_with("unshare"), None);
+}
+
+#[test]
+fn a_denied_connect_is_not_bypassed_through_io_uring() {
+    if !privileged("a_denied_connect_is_not_bypassed_through_io_uring") {
+        return;
+    }
+    // IORING_OP_CONNECT connects without connect(2), which the filter would see: with connect
+    // denied, io_uring_setup (the raw call) must fail with the chosen errno, so no ring exists.
+    let calls = ["io_uring", "getpid"];
+    let free = run_probe(|c| c, &calls);
+    assert_eq!(free.failed_with("io_uring"), None);
+    let seen = run_probe(
+        |c| c.seccomp(spec(&[], &["connect"], Some("EACCES"))),
+        &calls,
+    );
+    assert_eq!(seen.exit, ExitStatus::Exited(0));
+    assert_eq!(seen.failed_with("io_uring"), Some(libc::EACCES));
+    assert_eq!(seen.failed_with("getpid"), None);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -179,7 +199,7 @@ fn x32_and_i386_calls_kill_the_workload() {
         return;
     }
     // Without the layer: x32 is ENOSYS (this kernel has no x32), i386's getpid works.
-    let free = run_probe(|c| c, &["x32", "i386"]);
+    let free = run_probe(|c| c, &["x32", "i386", "nr-1"]);
     assert_eq!(free.failed_with("x32"), Some(libc::ENOSYS));
     assert_eq!(free.failed_with("i386"), None);
     for call in ["x32", "i386"] {
@@ -198,6 +218,12 @@ fn x32_and_i386_calls_kill_the_workload() {
             seen.exit
         );
     }
+    // nr == -1 is above the x32 bit but is no call (a tracer's skipped one): not a kill.
+    assert_eq!(free.failed_with("nr-1"), Some(libc::ENOSYS));
+    let seen = run_probe(|c| c.seccomp(inet_denied()), &["nr-1", "getpid"]);
+    assert_eq!(seen.exit, ExitStatus::Exited(0));
+    assert_eq!(seen.failed_with("nr-1"), Some(libc::ENOSYS));
+    assert_eq!(seen.failed_with("getpid"), None);
 }
 
 /// A program of the user's: `getpid` fails with `EXDEV`; everything else is allowed.
