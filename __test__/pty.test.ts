@@ -164,6 +164,29 @@ describe.each(IDENTITIES)('a shell in a terminal, $label', ({ options, uid }) =>
   });
 });
 
+describe('isolation between terminals', () => {
+  it('a second workload as root without capabilities cannot open the first\'s /dev/pts/N (EACCES), and nothing reaches it', async () => {
+    const first = new Session(spawnPty('/bin/sh', [], { cwd: '/tmp' }), 'A');
+    const tty = (await first.run('tty')).trim();
+    expect(tty).toMatch(/^\/dev\/pts\/\d+$/);
+    const second = new Session(spawnPty('/bin/sh', [], { cwd: '/tmp' }), 'B');
+    expect((await second.run('id -u; grep CapEff /proc/self/status')).trim()).toBe('0\nCapEff:\t0000000000000000');
+    const attempt = await second.run(`printf INJECTED > ${tty} && echo opened-for-writing; /bin/true < ${tty} && echo opened-for-reading`);
+    expect(attempt).toContain('Permission denied');
+    expect(attempt).not.toContain('opened-for');
+    // The first shell still uses its terminal (its descriptors, /dev/tty, stty) and saw nothing.
+    expect((await first.run('stty size; echo via-dev-tty > /dev/tty')).trim()).toBe('24 80\nvia-dev-tty');
+    expect(first.output).not.toContain('INJECTED');
+    // The node: mode 0, so only CAP_DAC_OVERRIDE opens it (the owner check alone passed before).
+    expect(fs.statSync(tty).mode & 0o7777).toBe(0);
+    second.pty.write('exit\r');
+    first.pty.write('exit\r');
+    expect(await second.exited).toEqual({ exitCode: 0, signal: 0 });
+    expect(await first.exited).toEqual({ exitCode: 0, signal: 0 });
+    expect(first.output).not.toContain('INJECTED');
+  });
+});
+
 describe('the data path', () => {
   const TEN_MB = 10 * 1024 * 1024;
   let file: string;

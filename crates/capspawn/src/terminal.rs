@@ -34,12 +34,14 @@ pub struct Pty {
 impl Pty {
     /// Opens a new pseudo-terminal of `size`: [`open_master`], [`unlock`], [`set_window_size`],
     /// then [`open_peer`]. Nothing here looks a path up but `/dev/ptmx` itself (and
-    /// `/dev/pts/N` only when the kernel has no `TIOCGPTPEER`).
+    /// `/dev/pts/N` only when the kernel has no `TIOCGPTPEER`). The peer's node is then
+    /// [`close_node`]d, so that no other workload can open it by name.
     pub fn open(size: WindowSize) -> Result<Pty, Errno> {
         let master = open_master()?;
         unlock(master.as_fd())?;
         set_window_size(master.as_fd(), size)?;
         let peer = open_peer(master.as_fd())?;
+        close_node(peer.as_fd())?;
         Ok(Pty { master, peer })
     }
 }
@@ -61,6 +63,19 @@ pub fn unlock(master: BorrowedFd) -> Result<(), Errno> {
     let unlocked: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK reads one int from a live local.
     check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlocked) }).map(drop)
+}
+
+/// `fchmod(peer, 0)`: devpts makes `/dev/pts/N` owned by the opener's uid (the supervisor's,
+/// often 0) with mode 0620 or 0600, so another workload running as that uid, even without any
+/// capability, passes the owner check and could open a different session's terminal by name,
+/// to type into it or read from it. Mode 0 leaves only `CAP_DAC_OVERRIDE` to open it. The
+/// workload keeps the descriptors it was given (the kernel checks modes at `open` only), and
+/// `/dev/tty` reaches its controlling terminal without the node's mode. Not `fchown` to the
+/// workload's uid: its owner could `chmod` the node back. Between [`unlock`] and this call
+/// the node is briefly openable; a private devpts instance would close that window.
+pub fn close_node(peer: BorrowedFd) -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::fchmod(peer.as_raw_fd(), 0) }).map(drop)
 }
 
 /// `ioctl(fd, TIOCSWINSZ, size)` on either side: the kernel stores the size with the terminal
