@@ -259,6 +259,36 @@ describe('the data path', () => {
     }
   });
 
+  it.each(['pause()', 'XOFF'])('a reader paused (%s) past the reap gets every byte after resuming, and onExit after the last', async (how) => {
+    const bytes = randomBytes(10000);
+    const source = path.join(dir, 'paused-source');
+    fs.writeFileSync(source, bytes, { mode: 0o644 });
+    const pty = spawnPty('/bin/sh', ['-c', `stty raw -echo; printf READY; head -c 1 >/dev/null; cat '${source}'`], { user: 'nobody', encoding: null, handleFlowControl: true });
+    const chunks: Buffer[] = [];
+    pty.onData((data) => chunks.push(data));
+    let atExit = -1;
+    const exited = new Promise<IExitEvent>((resolve) => pty.onExit((event) => {
+      atExit = Buffer.concat(chunks).length;
+      resolve(event);
+    }));
+    await until(() => Buffer.concat(chunks).toString('latin1').includes('READY'));
+    if (how === 'XOFF') pty.write('\x13');
+    else pty.pause();
+    pty.write('g');
+    // The workload writes everything and is reaped; the grace after the reap then runs out
+    // while the reader is still paused (the delay is what makes it run out, nothing is timed).
+    await until(() => !fs.existsSync(`/proc/${pty.pid}`));
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(atExit).toBe(-1);
+    if (how === 'XOFF') pty.write('\x11');
+    else pty.resume();
+    expect(await exited).toEqual({ exitCode: 0, signal: 0 });
+    const all = Buffer.concat(chunks);
+    expect(all.length).toBe(5 + bytes.length);
+    expect(all.subarray(5).equals(bytes)).toBe(true);
+    expect(atExit).toBe(all.length);
+  });
+
   it('with handleFlowControl, XOFF and XON pause and resume the output instead of reaching the workload', async () => {
     const pty = spawnPty('/bin/sh', ['-c', 'stty raw -echo; printf READY; head -c 1 | od -An -tx1'], { user: 'nobody', handleFlowControl: true });
     let output = '';

@@ -218,6 +218,9 @@ class Pty<Data extends string | Buffer> extends EventEmitter implements IPty<Dat
   #hangup = false;
   #status: { exitCode: number; signal: number } | undefined;
   #grace: NodeJS.Timeout | undefined;
+  /** The grace after the reap ran out while the reader was paused: `resume()` ends it. */
+  #graceDue = false;
+  #push: ((chunk: Buffer | null) => boolean) | undefined;
   #queue: Pending[] = [];
   #writing = false;
   #retry: NodeJS.Timeout | undefined;
@@ -271,6 +274,7 @@ class Pty<Data extends string | Buffer> extends EventEmitter implements IPty<Dat
     // either becomes: read the master dry here (synchronously, non-blocking, until EIO, which
     // the kernel gives only once every byte written before was handed over), then end.
     const push = this.#socket.push.bind(this.#socket);
+    this.#push = push;
     const destroy = this.#socket.destroy.bind(this.#socket);
     this.#socket.push = (chunk: unknown, encoding?: BufferEncoding) => {
       if (chunk === null && !this.#hangup) {
@@ -294,18 +298,18 @@ class Pty<Data extends string | Buffer> extends EventEmitter implements IPty<Dat
     this.#socket.on('close', () => this.#hungUp());
   }
 
-  /** Reads what the master still holds and pushes it, until the end (EIO) or nothing more
-   * for now (EAGAIN: a background job holds the terminal). */
-  #drain(push: (chunk: Buffer) => boolean): void {
+  /** Reads what the master still holds and pushes it, until the end (EIO: `true`) or nothing
+   * more for now (EAGAIN, `false`: a background job holds the terminal). */
+  #drain(push: (chunk: Buffer) => boolean): boolean {
     const buffer = Buffer.allocUnsafe(65536);
     for (;;) {
       let count: number;
       try {
         count = readSync(this.#master, buffer, 0, buffer.length, null);
-      } catch {
-        return;
+      } catch (error) {
+        return (error as CodedError).code !== 'EAGAIN';
       }
-      if (count === 0) return;
+      if (count === 0) return true;
       push(Buffer.from(buffer.subarray(0, count)));
     }
   }
@@ -409,6 +413,7 @@ class Pty<Data extends string | Buffer> extends EventEmitter implements IPty<Dat
 
   resume(): void {
     this.#socket.resume();
+    if (this.#graceDue) this.#graceEnded();
   }
 
   destroy(): void {
@@ -438,13 +443,30 @@ class Pty<Data extends string | Buffer> extends EventEmitter implements IPty<Dat
     // As node-pty reports it: the exit code (0 when a signal ended it), the signal's number or 0.
     this.#status = { exitCode: code ?? 0, signal: signal ?? 0 };
     if (!this.#ended) {
-      this.#grace = setTimeout(() => {
-        if (this.#hangup) return; // the end is there, waiting only for a paused reader
-        this.#ended = true;
-        this.#closeMaster(); // hangs up whatever still holds the workload's side
-        this.#maybeExit();
-      }, HANGUP_GRACE_MS);
+      this.#grace = setTimeout(() => this.#graceEnded(), HANGUP_GRACE_MS);
     }
+    this.#maybeExit();
+  }
+
+  /** The grace after the reap is over and the terminal has not ended. A paused reader (libuv
+   * then reads nothing, so the end cannot come) defers this to `resume()`: closing now would
+   * drop what the stream and the kernel still hold. Otherwise the master is read dry first: at
+   * its end (EIO) the terminal ends as usual, after every byte; only when something else still
+   * holds the workload's side (EAGAIN: a background job) is the master closed, which hangs
+   * that job up. */
+  #graceEnded(): void {
+    this.#graceDue = false;
+    if (this.#hangup || this.#ended) return; // the end is there, or the terminal is closed
+    if (this.#socket.isPaused()) {
+      this.#graceDue = true;
+      return;
+    }
+    if (this.#masterOpen && this.#drain(this.#push!)) {
+      this.#socket.push(null); // the end, as the kernel's: 'end' comes after the data
+      return;
+    }
+    this.#ended = true;
+    this.#closeMaster(); // hangs up whatever still holds the workload's side
     this.#maybeExit();
   }
 
