@@ -187,6 +187,45 @@ describe('isolation between terminals', () => {
   });
 });
 
+describe('the sandbox layers (filesystem, network, seccomp), as spawn() takes them', () => {
+  const shell = (more: PtyOptions): Session => new Session(spawnPty('/bin/sh', [], { user: 'nobody', cwd: '/tmp', ...more }));
+  const done = async (session: Session): Promise<void> => {
+    session.pty.write('exit\r');
+    expect(await session.exited).toEqual({ exitCode: 0, signal: 0 });
+  };
+
+  it('filesystem: reads under readOnly, is refused elsewhere (EACCES), typed into the shell', async () => {
+    const secret = path.join(dir, 'outside');
+    fs.writeFileSync(secret, 'SECRET\n', { mode: 0o644 });
+    const session = shell({ filesystem: { readOnly: ['/usr'] } });
+    expect((await session.run('ls /usr/bin/env && echo read-ok')).trim()).toBe('/usr/bin/env\nread-ok');
+    const refused = await session.run(`cat ${secret} /etc/passwd; echo status=$?`);
+    expect(refused).toContain(`cat: ${secret}: Permission denied`);
+    expect(refused).toContain('cat: /etc/passwd: Permission denied');
+    expect(refused).not.toContain('SECRET');
+    expect(refused).not.toContain('root:');
+    expect(refused.trim().endsWith('status=1')).toBe(true);
+    expect((await session.run('tty; stty size')).trim()).toMatch(/^\/dev\/pts\/\d+\n24 80$/);
+    await done(session);
+  });
+
+  it("network: 'none' shows only lo", async () => {
+    const session = shell({ network: 'none' });
+    const devices = (await session.run('tail -n +3 /proc/net/dev')).trim().split('\n').map((line) => line.split(':')[0].trim());
+    expect(devices).toEqual(['lo']);
+    await done(session);
+  });
+
+  it('seccomp: denySocketFamilies inet refuses an inet socket, a unix one still works', async () => {
+    const session = shell({ seccomp: { denySocketFamilies: ['inet'] } });
+    const script = "import socket\ntry:\n socket.socket(socket.AF_INET); print('inet-made')\nexcept OSError as e: print('inet', e.errno)\nsocket.socket(socket.AF_UNIX); print('unix-made')";
+    fs.writeFileSync(path.join(dir, 'sockets.py'), script, { mode: 0o644 });
+    const output = (await session.run(`/usr/bin/python3 ${path.join(dir, 'sockets.py')}; grep Seccomp: /proc/self/status`)).trim();
+    expect(output).toBe('inet 1\nunix-made\nSeccomp:\t2');
+    await done(session);
+  });
+});
+
 describe('the data path', () => {
   const TEN_MB = 10 * 1024 * 1024;
   let file: string;
@@ -578,6 +617,13 @@ describe('capspawn exec --pty', () => {
     expect(ended.stdout).toContain('ended-2');
     const killed = cli(['--', 'sh', '-c', 'kill -TERM $$'], '');
     expect(killed.status).toBe(128 + 15);
+  });
+
+  it('takes the sandbox layers\' flags (--net none here), which it refused with 125 before', () => {
+    const result = cli(['--user', 'nobody', '--net', 'none', '--', 'sh', '-c', 'tail -n +3 /proc/net/dev | cut -d: -f1; exit 5'], '');
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(5);
+    expect(result.stdout.replace(/\r\n/g, '\n').split('\n').map((line) => line.trim())).toEqual(['lo', '']);
   });
 
   it('refuses the command in the Podman case with the bounding-set code, in its flags, and runs nothing', () => {

@@ -33,11 +33,13 @@ export interface IExitEvent {
   signal?: number;
 }
 
-/** The privilege options of `spawn()` that `spawnPty()` takes, validated by the same code. */
+/** The privilege options and sandbox layers of `spawn()` that `spawnPty()` takes, validated by
+ * the same code. */
 type PrivilegeOptions = Pick<
   SpawnOptions,
   | 'cwd' | 'argv0' | 'user' | 'uid' | 'group' | 'gid' | 'supplementaryGroups' | 'boundingSet' | 'noNewPrivs'
   | 'capabilities' | 'securebits' | 'parentDeathSignal' | 'umask' | 'rlimits' | 'requireProcfs'
+  | 'filesystem' | 'network' | 'seccomp'
 >;
 
 /** `spawnPty()`'s options: node-pty's (`IPtyForkOptions`) and spawn's privilege options. */
@@ -88,6 +90,8 @@ const PTY_OPTIONS = new Set(['name', 'cols', 'rows', 'env', 'encoding', 'handleF
 const PRIVILEGE_OPTIONS = new Set([
   'cwd', 'argv0', 'user', 'uid', 'group', 'gid', 'supplementaryGroups', 'boundingSet', 'noNewPrivs', 'capabilities',
   'securebits', 'parentDeathSignal', 'umask', 'rlimits', 'requireProcfs',
+  // The sandbox layers (issue 14), as every spawn function takes them.
+  'filesystem', 'network', 'seccomp',
 ]);
 /** What node-pty removes from `process.env` for a terminal of its own: they describe the
  * supervisor's terminal (multiplexer, size). */
