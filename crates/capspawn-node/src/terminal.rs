@@ -32,8 +32,28 @@ fn master(env: Env, args: &[Value]) -> Result<RawFd> {
 /// non-blocking, for the event loop to read.
 pub fn open_terminal(env: Env, args: &[Value]) -> Result<Value> {
     let size = size(env, args, 0)?;
-    let Pty { master, peer } =
-        Pty::open(size).map_err(|e| crate::errno_error(e, "open(/dev/ptmx)"))?;
+    let Pty { master, peer } = Pty::open(size).map_err(|e| {
+        if e.is_refused_peer() {
+            // The terminal stage's refusal: the kernel has TIOCGPTPEER and something refused it.
+            Error::new(
+                "ERR_CAPSPAWN_TERMINAL",
+                format!(
+                    "the terminal's peer could not be opened through its master: {} failed: {} \
+                     (this kernel has TIOCGPTPEER, so a seccomp filter or an LSM refused it; \
+                     capspawn does not fall back to opening /dev/pts/N by name then). Allow \
+                     ioctl(TIOCGPTPEER) in the supervisor's seccomp or LSM profile. The workload \
+                     was not started",
+                    e.syscall,
+                    e.errno.desc()
+                ),
+            )
+            .with("stage", "terminal")
+            .with("errno", -(e.errno as i32))
+            .with("syscall", e.syscall)
+        } else {
+            crate::errno_error(e.errno, e.syscall)
+        }
+    })?;
     terminal::set_nonblocking(master.as_fd()).map_err(|e| crate::errno_error(e, "fcntl"))?;
     let fds = [master.into_raw_fd(), peer.into_raw_fd()];
     env.array_from(fds, |fd| env.int32(fd))

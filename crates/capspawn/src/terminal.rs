@@ -34,15 +34,32 @@ pub struct Pty {
 impl Pty {
     /// Opens a new pseudo-terminal of `size`: [`open_master`], [`unlock`], [`set_window_size`],
     /// then [`open_peer`]. Nothing here looks a path up but `/dev/ptmx` itself (and
-    /// `/dev/pts/N` only when the kernel has no `TIOCGPTPEER`). The peer's node is then
+    /// `/dev/pts/N` only when the kernel is older than `TIOCGPTPEER`). The peer's node is then
     /// [`close_node`]d, so that no other workload can open it by name.
-    pub fn open(size: WindowSize) -> Result<Pty, Errno> {
-        let master = open_master()?;
-        unlock(master.as_fd())?;
-        set_window_size(master.as_fd(), size)?;
-        let peer = open_peer(master.as_fd())?;
-        close_node(peer.as_fd())?;
+    pub fn open(size: WindowSize) -> Result<Pty, PtyError> {
+        let at = |syscall| move |errno| PtyError { syscall, errno };
+        let master = open_master().map_err(at("open(/dev/ptmx)"))?;
+        unlock(master.as_fd()).map_err(at("ioctl(TIOCSPTLCK)"))?;
+        set_window_size(master.as_fd(), size).map_err(at("ioctl(TIOCSWINSZ)"))?;
+        let peer = open_peer(master.as_fd()).map_err(at("ioctl(TIOCGPTPEER)"))?;
+        close_node(peer.as_fd()).map_err(at("fchmod(/dev/pts/N)"))?;
         Ok(Pty { master, peer })
+    }
+}
+
+/// Why [`Pty::open`] failed: the call (`"ioctl(TIOCGPTPEER)"`, …) and its errno.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct PtyError {
+    pub syscall: &'static str,
+    pub errno: Errno,
+}
+
+impl PtyError {
+    /// Whether the peer could not be opened through its master on a kernel that has
+    /// `TIOCGPTPEER`: a seccomp filter or an LSM refused it, and nothing is opened by name
+    /// instead (the terminal stage's refusal, not a resource error).
+    pub fn is_refused_peer(&self) -> bool {
+        self.syscall == "ioctl(TIOCGPTPEER)"
     }
 }
 
@@ -107,14 +124,44 @@ pub fn window_size(fd: BorrowedFd) -> Result<WindowSize, Errno> {
     })
 }
 
-/// The peer of `master`, `O_RDWR | O_NOCTTY | O_CLOEXEC`: by [`open_peer_of`] where the kernel
-/// has `TIOCGPTPEER`, so no path is looked up; by name ([`open_peer_by_name`]) only when it
-/// answers that it has not (`EINVAL`, `ENOTTY`: before Linux 4.13, or a filter that refuses
-/// the ioctl that way). Any other error is returned.
+/// The peer of `master`, `O_RDWR | O_NOCTTY | O_CLOEXEC`: by [`open_peer_of`], so no path is
+/// looked up; by name ([`open_peer_by_name`]) only when it answers that it has no such ioctl
+/// (`EINVAL`, `ENOTTY`) *and* the kernel is older than 4.13, which added it. On a newer kernel
+/// that answer can only come from a seccomp filter or an LSM, which would thus force the
+/// by-name path (whose check cannot tell devpts instances apart: each numbers from 0), so the
+/// error is returned: fail closed. Any other error is returned too.
 pub fn open_peer(master: BorrowedFd) -> Result<OwnedFd, Errno> {
     match open_peer_of(master) {
-        Err(Errno::EINVAL | Errno::ENOTTY) => open_peer_by_name(master),
+        Err(Errno::EINVAL | Errno::ENOTTY) if !kernel_has_tiocgptpeer() => {
+            open_peer_by_name(master)
+        }
         other => other,
+    }
+}
+
+/// Whether the running kernel (`uname`'s release) is Linux 4.13 or later, which has
+/// `TIOCGPTPEER`. A release that cannot be read or parsed counts as new: the by-name path is
+/// taken only on a kernel known to be old.
+pub fn kernel_has_tiocgptpeer() -> bool {
+    // SAFETY: `utsname` is plain bytes; all zeroes is a valid value.
+    let mut name: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `uname` fills the live local it is given.
+    if unsafe { libc::uname(&mut name) } == -1 {
+        return true;
+    }
+    // SAFETY: the kernel NUL-terminates `release` within its array (which the zeroes end too).
+    let release = unsafe { std::ffi::CStr::from_ptr(name.release.as_ptr()) };
+    release_has_tiocgptpeer(&release.to_string_lossy())
+}
+
+/// [`kernel_has_tiocgptpeer`] for a release string such as `"6.18.0-1-amd64"` or `"4.9.337"`.
+pub fn release_has_tiocgptpeer(release: &str) -> bool {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|part| part.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (4, 13),
+        _ => true,
     }
 }
 

@@ -215,36 +215,49 @@ fn the_foreground_group_is_the_shell_and_a_resize_reaches_it_as_sigwinch() {
 }
 
 #[test]
-fn where_the_kernel_refuses_tiocgptpeer_the_peer_is_opened_by_its_checked_name() {
-    if !privileged("where_the_kernel_refuses_tiocgptpeer_the_peer_is_opened_by_its_checked_name") {
+fn a_filter_that_answers_tiocgptpeer_as_an_old_kernel_is_refused_on_this_one() {
+    if !privileged("a_filter_that_answers_tiocgptpeer_as_an_old_kernel_is_refused_on_this_one") {
         return;
     }
-    // A filter on this thread only answers TIOCGPTPEER as a kernel before 4.13 does.
-    std::thread::spawn(|| {
-        common::answer_when(
-            libc::SYS_ioctl,
-            Some((1, libc::TIOCGPTPEER as u32)),
-            common::ret_errno(libc::EINVAL),
-        );
-        let Pty { master, peer } = Pty::open(SIZE).expect("the fallback opens the peer");
-        let number = terminal::peer_number(master.as_fd()).unwrap();
-        let link = std::fs::read_link(format!("/proc/self/fd/{}", peer.as_raw_fd())).unwrap();
-        assert_eq!(link, std::path::PathBuf::from(format!("/dev/pts/{number}")));
-        assert_eq!(terminal::window_size(peer.as_fd()), Ok(SIZE));
-        // Any other refusal of TIOCGPTPEER is not taken for an old kernel.
-    })
-    .join()
-    .unwrap();
-    std::thread::spawn(|| {
-        common::answer_when(
-            libc::SYS_ioctl,
-            Some((1, libc::TIOCGPTPEER as u32)),
-            common::ret_errno(libc::EACCES),
-        );
-        assert_eq!(Pty::open(SIZE).unwrap_err(), nix::errno::Errno::EACCES);
-    })
-    .join()
-    .unwrap();
+    // This kernel has TIOCGPTPEER (4.13): an EINVAL or ENOTTY for it can only be a filter's, which
+    // must not push the supervisor onto the by-name path (whose device-number check cannot tell
+    // devpts instances apart). A filter on this thread only answers as a kernel before 4.13 does.
+    assert!(
+        terminal::kernel_has_tiocgptpeer(),
+        "this test needs Linux >= 4.13"
+    );
+    for errno in [libc::EINVAL, libc::ENOTTY, libc::EACCES] {
+        std::thread::spawn(move || {
+            common::answer_when(
+                libc::SYS_ioctl,
+                Some((1, libc::TIOCGPTPEER as u32)),
+                common::ret_errno(errno),
+            );
+            let error = Pty::open(SIZE).expect_err("no fallback by name on this kernel");
+            assert_eq!(error.errno, nix::errno::Errno::from_raw(errno));
+            assert_eq!(error.syscall, "ioctl(TIOCGPTPEER)");
+            assert!(error.is_refused_peer());
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+#[test]
+fn only_a_kernel_older_than_4_13_takes_the_by_name_path() {
+    for (release, has) in [
+        ("6.18.0-1-amd64", true),
+        ("4.13.0", true),
+        ("4.14.336", true),
+        ("5.0", true),
+        ("4.12.14-lp150.12-default", false),
+        ("4.9.337", false),
+        ("3.10.0-1160.el7.x86_64", false),
+        ("", true),
+        ("garbage", true),
+    ] {
+        assert_eq!(terminal::release_has_tiocgptpeer(release), has, "{release}");
+    }
 }
 
 #[test]
