@@ -83,7 +83,7 @@ describe.each(IDENTITIES)('a shell in a terminal, $label', ({ options, uid }) =>
     const tty = (await session.run('tty')).trim();
     expect(tty).toMatch(/^\/dev\/pts\/\d+$/);
     expect((await session.run('stty size')).trim()).toBe('30 100');
-    expect((await session.run('echo $TERM')).trim()).toBe('xterm-256color');
+    expect((await session.run('echo $TERM')).trim()).toBe(process.env.TERM || 'xterm-256color'); // node-pty's rule
     expect((await session.run('id -u')).trim()).toBe(String(uid));
     // Its descriptors: the terminal on 0, 1, 2 (and ls's own directory); no /dev/ptmx.
     const fds = await session.run('ls -l /proc/self/fd/');
@@ -223,6 +223,51 @@ describe('the sandbox layers (filesystem, network, seccomp), as spawn() takes th
     const output = (await session.run(`/usr/bin/python3 ${path.join(dir, 'sockets.py')}; grep Seccomp: /proc/self/status`)).trim();
     expect(output).toBe('inet 1\nunix-made\nSeccomp:\t2');
     await done(session);
+  });
+});
+
+describe('node-pty parity: TERM, PWD, resize()', () => {
+  /** What `/usr/bin/printenv NAME` prints in a terminal of `options`. */
+  const printenv = (name: string, options: PtyOptions): Promise<string> => {
+    const pty = spawnPty('/usr/bin/printenv', [name], { user: 'nobody', ...options });
+    let output = '';
+    pty.onData((data) => {
+      output += data;
+    });
+    return new Promise((resolve) => pty.onExit(() => resolve(output.trim())));
+  };
+  const PATH = process.env.PATH ?? '/usr/bin:/bin';
+
+  it('TERM is name || env.TERM || xterm-256color', async () => {
+    expect(await printenv('TERM', { env: { PATH, TERM: 'vt100' } })).toBe('vt100');
+    expect(await printenv('TERM', { env: { PATH } })).toBe('xterm-256color');
+    expect(await printenv('TERM', { env: { PATH, TERM: 'vt100' }, name: 'screen' })).toBe('screen');
+    const saved = process.env.TERM;
+    process.env.TERM = 'linux';
+    try {
+      expect(await printenv('TERM', {})).toBe('linux'); // the supervisor's environment, as node-pty
+    } finally {
+      if (saved === undefined) delete process.env.TERM;
+      else process.env.TERM = saved;
+    }
+  });
+
+  it('PWD is cwd || process.cwd()', async () => {
+    expect(await printenv('PWD', { env: { PATH } })).toBe(process.cwd());
+    expect(await printenv('PWD', { env: { PATH, PWD: '/elsewhere' }, cwd: '/tmp' })).toBe('/tmp');
+  });
+
+  it('resize() without numbers throws, as node-pty\'s does, and the size stays', async () => {
+    const session = new Session(spawnPty('/bin/sh', [], { user: 'nobody', cwd: '/tmp', cols: 90, rows: 33 }));
+    const resize = session.pty.resize.bind(session.pty) as (...args: unknown[]) => void;
+    expect(() => resize()).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => resize(100)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => resize(0, 10)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => resize(Number.NaN, 10)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(session.pty.cols).toBe(90);
+    expect((await session.run('stty size')).trim()).toBe('33 90');
+    session.pty.write('exit\r');
+    expect(await session.exited).toEqual({ exitCode: 0, signal: 0 });
   });
 });
 

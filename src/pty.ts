@@ -44,13 +44,15 @@ type PrivilegeOptions = Pick<
 
 /** `spawnPty()`'s options: node-pty's (`IPtyForkOptions`) and spawn's privilege options. */
 export interface PtyOptions extends PrivilegeOptions {
-  /** `TERM` of the workload (default `'xterm-256color'`). */
+  /** `TERM` of the workload (default: the environment's `TERM`, else `'xterm-256color'`, as
+   * node-pty's `name || env.TERM || default`). */
   name?: string;
   /** Size in character cells (default 80 x 24). */
   cols?: number;
   rows?: number;
   /** The whole environment (default `process.env`, less the variables that describe the
-   * supervisor's own terminal, as node-pty leaves them out); `TERM` is `name`. */
+   * supervisor's own terminal, as node-pty leaves them out); `TERM` is `name` when given, and
+   * `PWD` is `cwd` (or the supervisor's working directory), as node-pty sets them. */
   env?: SpawnOptions['env'];
   /** How `onData` gets the output: a Buffer encoding (default `'utf8'`), or `null` for Buffers. */
   encoding?: BufferEncoding | null;
@@ -86,6 +88,8 @@ export interface IPty<Data extends string | Buffer = string> {
   on(event: 'exit', listener: (exitCode: number, signal?: number) => void): void;
 }
 
+/** `TERM` when neither `name` nor the environment gives one. */
+const DEFAULT_NAME = 'xterm-256color';
 const PTY_OPTIONS = new Set(['name', 'cols', 'rows', 'env', 'encoding', 'handleFlowControl', 'flowControlPause', 'flowControlResume']);
 const PRIVILEGE_OPTIONS = new Set([
   'cwd', 'argv0', 'user', 'uid', 'group', 'gid', 'supplementaryGroups', 'boundingSet', 'noNewPrivs', 'capabilities',
@@ -102,8 +106,10 @@ const SUPERVISOR_TERMINAL_VARIABLES = ['TMUX', 'TMUX_PANE', 'STY', 'WINDOW', 'WI
  * workload's side closes; a background job that keeps it open would hold the exit forever. */
 const HANGUP_GRACE_MS = 200;
 
-function dimension(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
+/** A size in cells; with no `fallback`, `undefined` is refused too (`resize()` without numbers
+ * throws, as node-pty's does). */
+function dimension(name: string, value: unknown, fallback?: number): number {
+  if (value === undefined && fallback !== undefined) return fallback;
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
   if (!Number.isInteger(value) || value < 1 || value > 0xffff) throw outOfRange(name, 'an integer >= 1 && <= 65535', value);
   return value;
@@ -141,7 +147,7 @@ function parse(file: unknown, args: unknown, options: unknown): Parsed {
       throw invalidArgValue(`options.${key}`, opts[key], 'is not a spawnPty option');
     }
   }
-  const name = text('options.name', opts.name, 'xterm-256color');
+  const name = opts.name === undefined ? undefined : text('options.name', opts.name, DEFAULT_NAME);
   const cols = dimension('options.cols', opts.cols, 80);
   const rows = dimension('options.rows', opts.rows, 24);
   let encoding: BufferEncoding | null = 'utf8';
@@ -164,10 +170,12 @@ function parse(file: unknown, args: unknown, options: unknown): Parsed {
     if (typeof opts.env !== 'object') throw invalidArgType('options.env', 'of type object', opts.env);
     env = own(opts.env);
   }
-  env.TERM = name;
+  // node-pty's `opt.name || env.TERM || DEFAULT_NAME`: the environment's TERM (the given one's,
+  // or the supervisor's) is kept when no name is given; spawn's normalize checks it as any value.
+  if (name !== undefined || !env.TERM) env.TERM = name ?? DEFAULT_NAME;
   privileges.env = env;
   const { spec, args: given } = normalize(file, args ?? [], privileges);
-  if (spec.cwd !== null) setVariable(spec, 'PWD', spec.cwd); // as node-pty sets it
+  setVariable(spec, 'PWD', spec.cwd ?? process.cwd()); // as node-pty sets it: `opt.cwd || process.cwd()`
   return { spec, args: given, cols, rows, encoding, handleFlowControl, flowControlPause, flowControlResume };
 }
 
@@ -351,8 +359,8 @@ class Pty<Data extends string | Buffer> extends EventEmitter implements IPty<Dat
   }
 
   resize(columns: number, rows: number): void {
-    const cols = dimension('columns', columns, 0);
-    const lines = dimension('rows', rows, 0);
+    const cols = dimension('columns', columns);
+    const lines = dimension('rows', rows);
     if (!this.#masterOpen) return;
     native.resizeTerminal(this.#master, cols, lines);
     this.#cols = cols;
