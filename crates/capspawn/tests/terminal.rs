@@ -187,8 +187,10 @@ fn the_foreground_group_is_the_shell_and_a_resize_reaches_it_as_sigwinch() {
         return;
     }
     let Pty { master, peer } = Pty::open(SIZE).unwrap();
-    // The shell says it is ready once its trap is set, then waits for the resize.
-    let script = "trap 'stty size; exit 7' WINCH; echo ready; while :; do sleep 0.01; done";
+    // The shell says it is ready once its trap is set, then waits for the resize (at most about
+    // 10 s, so a failed test leaves no shell behind).
+    let script = "trap 'stty size; exit 7' WINCH; echo ready; i=0; \
+                  while [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done";
     let child = Command::new("/bin/sh")
         .args(["-c", script])
         .user(UserSpec::Id(65534))
