@@ -8,7 +8,7 @@
 //   node bench/spawn.mjs --help
 import { spawn as cpSpawn, execFile, execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -433,25 +433,38 @@ async function memoryTest(n) {
   return out;
 }
 
-/** Latency with the supervisor holding more open descriptors (copies of /dev/null): the same
- * alternating rounds at each count, then every one of them closed again. */
+/** Latency with the supervisor holding more open descriptors (copies of /dev/null): in every
+ * round each count in turn (random order), each variant `batch` times at it, so that the counts
+ * alternate as the variants do; every descriptor is closed again at the end. Counts above the
+ * soft RLIMIT_NOFILE are lowered to fit it. */
 async function descriptorTest(counts) {
   const variants = ['capspawn:ignore', 'capspawn:pipe', 'cp:ignore', 'cp:pipe'];
   const open = () => readdirSync('/proc/self/fd').length;
+  const soft = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 1024);
+  const base = open();
+  const levels = [0, ...counts.map((n) => Math.min(n, soft - base - 200))].filter((n, i, all) => n >= 0 && all.indexOf(n) === i);
   const held = [];
-  const out = { variants, points: [] };
+  const samples = levels.map(() => Object.fromEntries(variants.map((v) => [v, []])));
   const rounds = Math.max(3, Math.ceil(opts.rounds / 2));
   try {
-    for (const extra of [0, ...counts]) {
-      while (held.length < extra) held.push(openSync('/dev/null', 'r'));
-      const l = await latency(variants, rounds, opts.batch, `descriptors ${open()}`);
-      out.points.push({ open: open(), ...Object.fromEntries(variants.map((v) => [v, l[v].exitMs.median])) });
+    for (const v of variants) for (let i = 0; i < 3; i++) await spawnOnce(v); // warm-up
+    for (let round = 0; round < rounds; round++) {
+      for (const li of shuffle(levels.map((_, i) => i))) {
+        while (held.length < levels[li]) held.push(openSync('/dev/null', 'r'));
+        while (held.length > levels[li]) closeSync(held.pop());
+        for (const v of shuffle(variants)) {
+          for (let i = 0; i < opts.batch; i++) samples[li][v].push((await spawnOnce(v)).exit);
+        }
+      }
     }
   } finally {
     for (const fd of held) closeSync(fd);
   }
   progress('latency against descriptors done');
-  return out;
+  return {
+    variants,
+    points: levels.map((extra, li) => ({ open: base + extra, ...Object.fromEntries(variants.map((v) => [v, summary(samples[li][v]).median])) })),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
