@@ -31,7 +31,7 @@ BUILD_PACKAGES="rustc cargo libstd-rust-dev:arm64 gcc-aarch64-linux-gnu libc6-de
   binutils-aarch64-linux-gnu gcc libc6-dev ca-certificates qemu-system-arm qemu-user-static virtiofsd"
 # What the VM's root has beside the minimal base: node, gcc (deployments.test.ts and
 # doctor.test.ts build a seccomp helper), setcap/capsh.
-VM_PACKAGES=nodejs,libcap2-bin,gcc,libc6-dev
+VM_PACKAGES=nodejs,libcap2-bin,gcc,libc6-dev,python3-minimal,iproute2
 READY=.capspawn-ready
 
 log() { echo "${LOG_PREFIX:-cross}: $*" >&2; }
