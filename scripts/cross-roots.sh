@@ -8,7 +8,7 @@
 #                   tools (qemu-system-aarch64, virtiofsd, qemu-aarch64-static). About 2.6 GB.
 #     kernel/       trixie's arm64 kernel (vmlinuz, from linux-image-*-arm64; virtio and virtiofs
 #                   are built in, so no initrd).
-#     vm-root/      trixie arm64 with nodejs, gcc and libcap2-bin, the VM's root filesystem.
+#     vm-root/      trixie arm64 with nodejs, gcc, libcap2-bin, python3 and iproute2: the VM's root.
 #
 # Why a chroot: this host's Debian (bookworm) has Rust 1.63, older than the crates' 1.74 minimum,
 # and neither QEMU 10 nor virtiofsd. Everything is run in a mount namespace of its own
@@ -30,7 +30,8 @@ SUITE=trixie
 BUILD_PACKAGES="rustc cargo libstd-rust-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
   binutils-aarch64-linux-gnu gcc libc6-dev ca-certificates qemu-system-arm qemu-user-static virtiofsd"
 # What the VM's root has beside the minimal base: node, gcc (deployments.test.ts and
-# doctor.test.ts build a seccomp helper), setcap/capsh.
+# doctor.test.ts build a seccomp helper), setcap/capsh, python3 (hardening.test.ts and
+# cli.test.ts bind port 80 with it), ip (the loopback interface up).
 VM_PACKAGES=nodejs,libcap2-bin,gcc,libc6-dev,python3-minimal,iproute2
 READY=.capspawn-ready
 
