@@ -347,6 +347,27 @@ describe('stdio entries beyond 2', () => {
     expect(got).toBe('got hello\n');
   });
 
+  it('a supervisor holding 10,000 descriptors gives the workload a small table, with only what it was given', async () => {
+    const held: number[] = [];
+    try {
+      for (let i = 0; i < 10_000; i++) held.push(fs.openSync('/dev/null', 'r'));
+      const extra = fs.openSync('/etc/hostname', 'r');
+      held.push(extra);
+      // FDSize is the capacity of the workload's table, which execve does not shrink: with the
+      // supervisor's table copied whole it would be above 10,000.
+      const script = 'grep FDSize /proc/self/status; ls /proc/self/fd | tr "\\n" " "; echo; read line <&3; echo "$line"';
+      const out = await stdoutOf('/bin/sh', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe', extra] });
+      const [size, fds, line] = out.split('\n');
+      expect(Number(/FDSize:\s+(\d+)/.exec(size!)![1])).toBeLessThanOrEqual(256);
+      // ls's own directory descriptor comes after 0-3.
+      expect(fds!.trim().split(' ').map(Number).slice(0, 4)).toEqual([0, 1, 2, 3]);
+      expect(fds!.trim().split(' ')).toHaveLength(5);
+      expect(line).toBe(fs.readFileSync('/etc/hostname', 'utf8').trim());
+    } finally {
+      for (const fd of held) fs.closeSync(fd);
+    }
+  });
+
   it("'ignore' beyond 2 leaves that descriptor closed in the workload", async () => {
     const probe = (fd: number) => `(true >&${fd}) 2>/dev/null && echo ${fd} open || echo ${fd} closed`;
     const script = [3, 4, 5].map(probe).join('; ');

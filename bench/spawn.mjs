@@ -8,7 +8,7 @@
 //   node bench/spawn.mjs --help
 import { spawn as cpSpawn, execFile, execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -29,6 +29,9 @@ const HELP = `usage: node bench/spawn.mjs [options]
   --throughput N             spawns per throughput run, normal heap (default 512; 0 skips)
   --throughput-1g N          spawns per throughput run with ~1 GB held (default 128; 0 skips)
   --children N               children kept running for the memory test (default 200; 0 skips)
+  --descriptors LIST         open descriptors to hold for the latency-against-descriptors test
+                             (default 1000,10000 besides what node has; 'none' skips)
+  --heap-mb-big N            memory held in the heap-flatness phase (default 4096; 0 skips)
   --module PATH              capspawn build to load (default ../dist/index.js)
   --quick                    a fast smoke run (few rounds, small counts)
   --json                     machine-readable output on stdout (progress goes to stderr)`;
@@ -40,7 +43,7 @@ function parseArgs(argv) {
   const o = {
     phase: 'all', rounds: 20, batch: 20, batch1g: 4, heapMb: 1024, inflight: 64,
     throughput: 512, throughput1g: 128, children: 200, module: null, json: false, quiet: false,
-    variant: null,
+    variant: null, descriptors: [1000, 10000], heapMbBig: 4096,
   };
   const int = (name, v) => {
     const n = Number(v);
@@ -64,9 +67,15 @@ function parseArgs(argv) {
       case '--throughput-1g': o.throughput1g = int(a, next()); break;
       case '--children': o.children = int(a, next()); break;
       case '--module': o.module = next(); break;
+      case '--descriptors': {
+        const v = next();
+        o.descriptors = v === 'none' ? [] : v.split(',').map((x) => int(a, x));
+        break;
+      }
+      case '--heap-mb-big': o.heapMbBig = int(a, next()); break;
       case '--variant': o.variant = next(); break; // internal: for --phase memory-probe
       case '--quick':
-        Object.assign(o, { rounds: 5, batch: 5, batch1g: 2, throughput: 256, throughput1g: 64, children: 50 });
+        Object.assign(o, { rounds: 5, batch: 5, batch1g: 2, throughput: 256, throughput1g: 64, children: 50, descriptors: [10000], heapMbBig: 0 });
         break;
       case '--json': o.json = true; break;
       case '--quiet': o.quiet = true; break;
@@ -74,7 +83,7 @@ function parseArgs(argv) {
       default: throw new Error(`unknown option ${a}\n${HELP}`);
     }
   }
-  if (!['all', 'normal', 'heap1g', 'memory-probe'].includes(o.phase)) throw new Error(`--phase must be all, normal or heap1g`);
+  if (!['all', 'normal', 'heap1g', 'heapbig', 'memory-probe'].includes(o.phase)) throw new Error(`--phase must be all, normal or heap1g`);
   return o;
 }
 
@@ -171,6 +180,8 @@ const floors = {};
 if (FLOOR) {
   VARIANTS['floor:clone'] = { label: 'floor: clone+clear+exec+wait', baseline: 'cp:ignore', floor: [] };
   VARIANTS['floor:vfork'] = { label: 'floor: C vfork+exec+wait', baseline: 'cp:ignore', floor: ['--vfork'] };
+  // Not a floor: capspawn's core crate from Rust, without Node, N-API or an event loop.
+  VARIANTS['floor:core'] = { label: 'capspawn core from Rust (no Node)', baseline: 'cp:ignore', floor: ['--core'] };
 }
 function floorServer(variant) {
   return (floors[variant] ??= new FloorServer(FLOOR, VARIANTS[variant].floor));
@@ -422,6 +433,27 @@ async function memoryTest(n) {
   return out;
 }
 
+/** Latency with the supervisor holding more open descriptors (copies of /dev/null): the same
+ * alternating rounds at each count, then every one of them closed again. */
+async function descriptorTest(counts) {
+  const variants = ['capspawn:ignore', 'capspawn:pipe', 'cp:ignore', 'cp:pipe'];
+  const open = () => readdirSync('/proc/self/fd').length;
+  const held = [];
+  const out = { variants, points: [] };
+  const rounds = Math.max(3, Math.ceil(opts.rounds / 2));
+  try {
+    for (const extra of [0, ...counts]) {
+      while (held.length < extra) held.push(openSync('/dev/null', 'r'));
+      const l = await latency(variants, rounds, opts.batch, `descriptors ${open()}`);
+      out.points.push({ open: open(), ...Object.fromEntries(variants.map((v) => [v, l[v].exitMs.median])) });
+    }
+  } finally {
+    for (const fd of held) closeSync(fd);
+  }
+  progress('latency against descriptors done');
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Phases
 
@@ -439,31 +471,37 @@ function holdMemory(mb) {
 let held = null;
 
 async function runPhase(name) {
-  const isBig = name === 'heap1g';
+  const isBig = name !== 'normal';
+  const heldMb = name === 'heapbig' ? opts.heapMbBig : opts.heapMb;
   const start = now();
   if (isBig) {
-    progress(`heap1g: allocating ${opts.heapMb} MB`);
-    held = holdMemory(opts.heapMb);
+    progress(`${name}: allocating ${heldMb} MB`);
+    held = holdMemory(heldMb);
     gc();
   }
   const memoryAtStart = memory();
   progress(`${name}: RSS ${memoryAtStart.rssMb} MB`);
-  const result = { phase: name, heldMb: isBig ? opts.heapMb : 0, memoryAtStart };
-  result.latency = await latency(LATENCY_VARIANTS, opts.rounds, isBig ? opts.batch1g : opts.batch, name);
-  const total = isBig ? opts.throughput1g : opts.throughput;
+  const result = { phase: name, heldMb: isBig ? heldMb : 0, memoryAtStart };
+  // With 4 GB held, fork() takes ~0.1 s: child_process gets fewer rounds there.
+  const variants = name === 'heapbig' ? ['capspawn:ignore', 'capspawn:pipe', 'cp:ignore', 'cp:pipe', 'floor:clone'].filter((v) => VARIANTS[v]) : LATENCY_VARIANTS;
+  result.latency = await latency(variants, name === 'heapbig' ? Math.max(3, Math.ceil(opts.rounds / 2)) : opts.rounds, isBig ? opts.batch1g : opts.batch, name);
+  const total = name === 'heapbig' ? 0 : isBig ? opts.throughput1g : opts.throughput;
   if (total > 0) result.throughput = await throughput(['capspawn:ignore', 'cp:ignore'], total, opts.inflight, 2, name);
   if (!isBig && opts.children > 0) result.memoryPerChild = await memoryTest(opts.children);
+  if (!isBig && opts.descriptors.length > 0) result.descriptors = await descriptorTest(opts.descriptors);
   result.memoryAtEnd = memory();
   result.seconds = round3((now() - start) / 1000);
   if (held) result.heldCheck = held.length; // keeps `held` reachable to the end
   return result;
 }
 
-/** Runs the heap1g phase in a separate node with a big old space; returns its JSON. */
-function runHeapPhaseInChild() {
+/** Runs a held-memory phase (heap1g, heapbig) in a separate node with a big old space; returns
+ * its JSON. */
+function runHeapPhaseInChild(phase = 'heap1g') {
   const args = [
-    '--max-old-space-size=4096', SELF, '--phase', 'heap1g', '--json',
+    `--max-old-space-size=${Math.max(4096, opts.heapMbBig + 2048)}`, SELF, '--phase', phase, '--json',
     '--rounds', String(opts.rounds), '--batch-1g', String(opts.batch1g), '--heap-mb', String(opts.heapMb),
+    '--heap-mb-big', String(opts.heapMbBig),
     '--inflight', String(opts.inflight), '--throughput-1g', String(opts.throughput1g),
   ];
   if (opts.module) args.push('--module', opts.module);
@@ -510,10 +548,24 @@ function table(report) {
     if (l['setpriv:ignore']) {
       lines.push(`   capspawn 'ignore' vs the setpriv wrapper: ${(l['setpriv:ignore'].exitMs.median / l['capspawn:ignore'].exitMs.median).toFixed(2)}x faster`);
     }
+    const normal = report.phases.find((q) => q.phase === 'normal');
+    if (p.phase === 'heapbig') {
+      if (normal) {
+        for (const v of ['capspawn:ignore', 'capspawn:pipe']) {
+          const x = l[v].exitMs.median / normal.latency[v].exitMs.median;
+          lines.push(`   target: ${VARIANTS[v].label.replace(/\s+/g, ' ')} flat from ${normal.memoryAtStart.rssMb} MB to ${m.rssMb} MB RSS (within 10%): ${x.toFixed(2)}x, ${x <= 1.1 ? 'met' : 'NOT met'}`);
+        }
+      }
+      continue;
+    }
     const target = p.heldMb ? 40 : 2.5;
-    const got = l['capspawn:ignore'].speedup;
-    lines.push(`   target: capspawn >= ${target}x child_process (stdio 'ignore'): ${got.toFixed(2)}x, ${got >= target ? 'met' : 'NOT met'}`);
+    for (const kind of ['ignore', 'pipe']) {
+      const got = l[`capspawn:${kind}`].speedup;
+      lines.push(`   target: capspawn >= ${target}x child_process (stdio '${kind}'): ${got.toFixed(2)}x, ${got >= target ? 'met' : 'NOT met'}`);
+    }
     if (l['floor:clone']) {
+      const bound = l['cp:ignore'].exitMs.median / l['floor:clone'].exitMs.median;
+      lines.push(`   (the floor itself is ${bound.toFixed(2)}x faster than child_process 'ignore' here: no spawn that clears the bounding set can beat that)`);
       const floor = l['floor:clone'].exitMs.median;
       for (const [v, limit] of [['capspawn:ignore', 1.2], ['capspawn:pipe', 1.4]]) {
         const x = l[v].exitMs.median / floor;
@@ -525,6 +577,16 @@ function table(report) {
       lines.push(`   throughput, ${t.inflight} in flight, ${t.total} spawns per run: capspawn ${t['capspawn:ignore'].spawnsPerSec}/s, ` +
         `child_process ${t['cp:ignore'].spawnsPerSec}/s (${(t['capspawn:ignore'].spawnsPerSec / t['cp:ignore'].spawnsPerSec).toFixed(2)}x; runs ` +
         `${t['capspawn:ignore'].runs.join(',')} vs ${t['cp:ignore'].runs.join(',')})`);
+    }
+    if (p.descriptors) {
+      const d = p.descriptors;
+      lines.push(`   latency against the supervisor's open descriptors (medians, ms): ${d.points.map((q) => q.open).join(' / ')} open`);
+      for (const v of d.variants) {
+        const first = d.points[0][v];
+        const last = d.points.at(-1)[v];
+        const flat = v.startsWith('capspawn') ? `; target within 10%: ${last / first <= 1.1 ? 'met' : 'NOT met'}` : '';
+        lines.push(`     ${pad(VARIANTS[v].label, 40)}${d.points.map((q) => ms(q[v])).join(' / ')}  (${(last / first).toFixed(2)}x${flat})`);
+      }
     }
     if (p.memoryPerChild) {
       const c = p.memoryPerChild;
@@ -563,7 +625,9 @@ const started = now();
 try {
   if (opts.phase === 'all' || opts.phase === 'normal') report.phases.push(await runPhase('normal'));
   if (opts.phase === 'heap1g') report.phases.push(await runPhase('heap1g'));
+  if (opts.phase === 'heapbig') report.phases.push(await runPhase('heapbig'));
   if (opts.phase === 'all') report.phases.push(await runHeapPhaseInChild());
+  if (opts.phase === 'all' && opts.heapMbBig > 0) report.phases.push(await runHeapPhaseInChild('heapbig'));
 } catch (error) {
   console.error(`bench failed: ${error.stack ?? error}`);
   process.exit(1);

@@ -4,6 +4,9 @@
 //! `waitpid`s. No pidfd, no stdio, no verification, no event loop: a floor, not a spawn to use.
 //!
 //! With `--vfork`, plain `vfork()` + `execve` + `waitpid` (no clear): the C library's own floor.
+//! With `--core`, the capspawn core crate's `Command` (stdio `/dev/null`, an empty environment,
+//! the whole ordered drop and its verification) + `Child::wait`: what the core costs without
+//! Node, N-API or an event loop, for telling the layers' costs apart.
 //!
 //! Protocol, so the bench can alternate it with its other variants in one run: each line `N` on
 //! stdin runs N spawns of PROGRAM and answers one line of N durations in nanoseconds.
@@ -57,6 +60,7 @@ fn spawn_vfork(exec: &Exec) -> libc::pid_t {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let vfork = args.iter().any(|a| a == "--vfork");
+    let core = args.iter().any(|a| a == "--core");
     let program = args
         .iter()
         .find(|a| !a.starts_with("--"))
@@ -73,12 +77,25 @@ fn main() {
     // One past the end of our buffer, 16-byte aligned down: where a downward stack starts.
     let end = stack.as_mut_ptr() as usize + stack.len();
     let stack_top = (end & !15) as *mut libc::c_void;
+    let mut command = capspawn::Command::new(exec.path.to_str().expect("a UTF-8 path"));
+    command
+        .env_vars(std::iter::empty::<(String, String)>())
+        .stdin(capspawn::Stdio::Null)
+        .stdout(capspawn::Stdio::Null)
+        .stderr(capspawn::Stdio::Null);
     let stdout = std::io::stdout();
     for line in std::io::stdin().lock().lines() {
         let count: usize = line.expect("stdin").trim().parse().expect("a count");
         let mut times = Vec::with_capacity(count);
         for _ in 0..count {
             let start = Instant::now();
+            if core {
+                let child = command.spawn().expect("capspawn spawn");
+                let status = child.wait().expect("wait");
+                assert_eq!(status, capspawn::ExitStatus::Exited(0), "the core's child");
+                times.push(start.elapsed().as_nanos().to_string());
+                continue;
+            }
             let pid = if vfork {
                 spawn_vfork(&exec)
             } else {

@@ -11,6 +11,8 @@ mod spawn;
 mod sync;
 
 napi::register_module! {
+    // While the supervisor's descriptor table is still small (see capspawn::descriptor_table).
+    init: capspawn::descriptor_table::reserve;
     "inspectSelf" => inspect::inspect_self,
     "inspectPid" => inspect::inspect_pid,
     "probeBoundingSetClear" => inspect::probe_bounding_set_clear,

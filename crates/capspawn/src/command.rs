@@ -309,7 +309,7 @@ impl Command {
             .as_ref()
             .map(|dir| resolve::c_string("cwd", dir.as_os_str().as_bytes()))
             .transpose()?;
-        let stdio = StdioFds::open(&self.stdio)?;
+        let mut stdio = StdioFds::open(&self.stdio)?;
 
         let program_ptrs: Vec<_> = programs.iter().map(|p| p.as_ptr()).collect();
         let argv_ptrs = resolve::pointer_array(&argv);
@@ -320,7 +320,7 @@ impl Command {
             .chain(argv_ptrs[1..].iter().copied())
             .collect();
         let setup = ProcessSetup {
-            stdio: &stdio.sources,
+            stdio: std::cell::Cell::from_mut(&mut stdio.sources[..]).as_slice_of_cells(),
             new_session: self.detached,
             cwd: cwd.as_deref(),
             signal_mask: raw::current_signal_mask().map_err(|errno| SpawnError::Setup {
@@ -338,6 +338,8 @@ impl Command {
                 .map(|signal| (signal, std::process::id() as libc::pid_t)),
             exec_reached: Default::default(),
             exit_watch: std::cell::Cell::new(-1),
+            table_limit: std::cell::Cell::new(-1),
+            handlers_cleared: std::cell::Cell::new(false),
         };
         let (pid, pidfd) = clone::start(&setup, &privileges)?;
         let mut ends = stdio.parent_ends.into_iter();

@@ -7,6 +7,7 @@
 
 use crate::bounding_set;
 use crate::capability::CapMask;
+use crate::descriptor_table;
 pub use crate::failure::{Failure, Stage};
 use crate::proc_status;
 use crate::raw;
@@ -96,8 +97,9 @@ pub fn locked_securebits(capabilities: CapMask) -> u32 {
 #[non_exhaustive]
 pub struct ProcessSetup<'a> {
     /// What each of the child's descriptors 0, 1, 2, … is copied from (`-1`: closed). None is
-    /// below `stdio.len()` unless it is its own target (see `StdioFds`).
-    pub stdio: &'a [RawFd],
+    /// below `stdio.len()` unless it is its own target (see `StdioFds`). `clone::start` may
+    /// renumber them into the slots of a small descriptor table (see `descriptor_table`).
+    pub stdio: &'a [std::cell::Cell<RawFd>],
     /// Start a new session (`detached`).
     pub new_session: bool,
     pub cwd: Option<&'a CStr>,
@@ -126,6 +128,13 @@ pub struct ProcessSetup<'a> {
     /// supervisor's memory (`clone::start` sets it; close-on-exec, so `execve` closes it only
     /// after the kernel has switched the child to its new memory). Step 1 must not close it.
     pub(crate) exit_watch: std::cell::Cell<RawFd>,
+    /// When the child shares the supervisor's descriptor table (`CLONE_FILES`), the number below
+    /// which it keeps a private copy of it (see `descriptor_table`); `-1` when `clone` copied the
+    /// whole table. `clone::start` sets it.
+    pub(crate) table_limit: std::cell::Cell<RawFd>,
+    /// Whether the kernel gave the child default handlers (`CLONE_CLEAR_SIGHAND`; `clone::start`
+    /// sets it): then step 1 resets none, and step 7 resets the signals procfs lists as ignored.
+    pub(crate) handlers_cleared: std::cell::Cell<bool>,
 }
 
 /// The child's whole sequence, in order. With a `setup` (a `clone` child) it ends in `execve`
@@ -234,7 +243,7 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
 
     // 6. Verify by reading the state back, trusting no return value: a filter or LSM that fakes
     //    success must not get a workload through.
-    verify(privileges, &account)?;
+    let ignored = verify(privileges, &account)?;
 
     let Some(setup) = setup else { return Ok(()) };
 
@@ -244,16 +253,32 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     //    after is the watchdog's (clone.rs) to end. A PATH search tries each candidate the
     //    parent resolved, as glibc's execvp does: EACCES is remembered, the errors of a missing
     //    or unreachable file move on, any other stops.
+    if setup.handlers_cleared.get() {
+        // CLONE_CLEAR_SIGHAND left ignored signals ignored (SIGPIPE, in Node): the workload
+        // starts with every signal at its default, as child_process's does.
+        raw::default_signals(ignored.unwrap_or(u64::MAX));
+    }
     raw::discard_pending_stop_signals();
     raw::set_signal_mask(setup.signal_mask).map_err(Failure::at(Stage::SignalMask))?;
     setup.exec_reached.store(true, Ordering::Relaxed);
     Err(Failure::at(Stage::Exec)(exec_candidates(setup)))
 }
 
-/// Step 1's first half: the supervisor's handlers back to the default (blocked signals cannot
-/// run them meanwhile), the session, stdio into place and every other descriptor close-on-exec.
+/// Step 1's first half: a descriptor table of the child's own before any descriptor is touched
+/// (it may still be the supervisor's), the supervisor's handlers back to the default (blocked
+/// signals cannot run them meanwhile), the session, stdio into place and every other descriptor
+/// close-on-exec.
 fn signals_and_descriptors(setup: &ProcessSetup) -> Result<(), Failure> {
-    raw::default_all_signals();
+    if setup.table_limit.get() >= 0 {
+        descriptor_table::unshare_below(setup.table_limit.get()).map_err(|errno| Failure {
+            stage: Stage::Cloexec,
+            errno,
+            remaining: CapMask::EMPTY,
+        })?;
+    }
+    if !setup.handlers_cleared.get() {
+        raw::default_all_signals();
+    }
     if setup.new_session {
         raw::setsid().map_err(Failure::at(Stage::Setsid))?;
     }
@@ -326,9 +351,9 @@ fn exec_as_script(setup: &ProcessSetup, program: *const libc::c_char) -> Errno {
 /// (libuv sets it on pipes), and a workload that writes to a non-blocking stdout stops at the
 /// first `EAGAIN`. The flag belongs to the open file description, so this changes it for every
 /// process sharing that description, as `child_process` does.
-fn place_stdio(sources: &[RawFd]) -> Result<(), Errno> {
-    for (target, &source) in sources.iter().enumerate() {
-        let target = target as RawFd;
+fn place_stdio(sources: &[std::cell::Cell<RawFd>]) -> Result<(), Errno> {
+    for (target, source) in sources.iter().enumerate() {
+        let (target, source) = (target as RawFd, source.get());
         match source {
             -1 => match raw::set_cloexec(target, true) {
                 Ok(()) | Err(Errno::EBADF) => continue,
@@ -345,7 +370,8 @@ fn place_stdio(sources: &[RawFd]) -> Result<(), Errno> {
 }
 
 /// Step 6: the state read back must be exactly the one asked for.
-fn verify(privileges: &Privileges, account: &proc_status::Account) -> Result<(), Failure> {
+/// Returns the signals procfs shows as ignored (`None` when procfs was skipped), for step 7.
+fn verify(privileges: &Privileges, account: &proc_status::Account) -> Result<Option<u64>, Failure> {
     let keep = privileges.capabilities;
     let refuse = |remaining: CapMask| Failure {
         stage: Stage::Verify,
@@ -412,15 +438,13 @@ fn verify(privileges: &Privileges, account: &proc_status::Account) -> Result<(),
     // The kernel's own account, as procfs prints it: a filter that fakes prctl, capget,
     // getresuid and getgroups consistently must fake this file's reads too.
     match account.read(privileges.groups.as_deref()) {
-        Ok(status) => {
-            if let Some(failure) = status.disagrees(privileges) {
-                return Err(failure);
-            }
-        }
+        Ok(status) => match status.disagrees(privileges) {
+            Some(failure) => Err(failure),
+            None => Ok(status.ignored_signals),
+        },
         // Only an absent procfs may be skipped, and only when the caller opted out: one that
         // is not procfs, or a read that fails, refuses.
-        Err(Errno::ENOENT) if !privileges.require_procfs => {}
-        Err(errno) => return Err(Failure::at(Stage::Procfs)(errno)),
+        Err(Errno::ENOENT) if !privileges.require_procfs => Ok(None),
+        Err(errno) => Err(Failure::at(Stage::Procfs)(errno)),
     }
-    Ok(())
 }

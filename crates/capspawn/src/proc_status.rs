@@ -34,6 +34,10 @@ pub struct Status {
     pub seccomp_filters: Option<u64>,
     /// The last `NSpid` entry: this thread's id in its own pid namespace.
     pub pid: Option<u64>,
+    /// `SigIgn`: the signals ignored (bit `n - 1` for signal `n`).
+    pub ignored_signals: Option<u64>,
+    /// `SigCgt`: the signals with a handler.
+    pub caught_signals: Option<u64>,
     /// How many supplementary groups `Groups` listed.
     pub groups: usize,
     /// Whether each listed group was among the expected ones, none twice (the parent removed
@@ -63,6 +67,8 @@ enum Field {
     Seccomp,
     SeccompFilters,
     NsPid,
+    SigIgn,
+    SigCgt,
     Other,
 }
 
@@ -81,6 +87,8 @@ impl Field {
             b"Seccomp" => Field::Seccomp,
             b"Seccomp_filters" => Field::SeccompFilters,
             b"NSpid" => Field::NsPid,
+            b"SigIgn" => Field::SigIgn,
+            b"SigCgt" => Field::SigCgt,
             _ => Field::Other,
         }
     }
@@ -89,6 +97,7 @@ impl Field {
     fn radix(self) -> u64 {
         match self {
             Field::CapInh | Field::CapPrm | Field::CapEff | Field::CapBnd | Field::CapAmb => 16,
+            Field::SigIgn | Field::SigCgt => 16,
             _ => 10,
         }
     }
@@ -100,7 +109,9 @@ impl Field {
 }
 
 /// The fields that every kernel capspawn supports prints (`NoNewPrivs` since 4.10).
-const REQUIRED: [Field; 10] = [
+const REQUIRED: [Field; 12] = [
+    Field::SigIgn,
+    Field::SigCgt,
     Field::CapInh,
     Field::CapPrm,
     Field::CapEff,
@@ -271,10 +282,16 @@ impl<'a> Parser<'a> {
                     status.groups_as_expected = false;
                 }
             }
-            Field::NoNewPrivs | Field::Seccomp | Field::SeccompFilters => {
+            Field::NoNewPrivs
+            | Field::Seccomp
+            | Field::SeccompFilters
+            | Field::SigIgn
+            | Field::SigCgt => {
                 let slot = match field {
                     Field::NoNewPrivs => &mut status.no_new_privs,
                     Field::Seccomp => &mut status.seccomp,
+                    Field::SigIgn => &mut status.ignored_signals,
+                    Field::SigCgt => &mut status.caught_signals,
                     _ => &mut status.seccomp_filters,
                 };
                 if index == 0 {
@@ -389,6 +406,13 @@ impl Account {
                 // More than was asked for: not the kernel's answer.
                 None => return Err(Errno::EIO),
             }
+            // procfs makes the whole file at once and a read takes as much of it as fits, so a
+            // short read was the rest of it. The end-of-file read that would follow makes the
+            // kernel print the whole file again (~30 µs here) to find nothing there; a read
+            // cut short any other way leaves fields missing, which `finish` calls malformed.
+            if usize::try_from(n).is_ok_and(|n| n < buffer.len()) {
+                return Ok(parser.finish());
+            }
         }
     }
 }
@@ -422,6 +446,10 @@ impl Status {
         };
         let ours = self.pid.is_some_and(|pid| pid == raw::gettid() as u64);
         if self.malformed || !ours {
+            return failure(Stage::Verify, CapMask::EMPTY);
+        }
+        // No supervisor handler left to run in the child (step 1, or CLONE_CLEAR_SIGHAND).
+        if self.caught_signals != Some(0) {
             return failure(Stage::Verify, CapMask::EMPTY);
         }
         if privileges.bounding_set == BoundingSetPolicy::Clear {
@@ -476,7 +504,8 @@ mod tests {
 
     const ROOT: &[u8] = b"Name:\tcat\nUmask:\t0022\nState:\tR (running)\nTgid:\t7\nNgid:\t0\n\
 Pid:\t7\nPPid:\t1\nTracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t64\n\
-Groups:\t4 27 \nNStgid:\t7\nNSpid:\t90\t7\nNSpgid:\t7\nNSsid:\t1\nCapInh:\t0000000000000000\n\
+Groups:\t4 27 \nNStgid:\t7\nNSpid:\t90\t7\nNSpgid:\t7\nNSsid:\t1\nSigIgn:\t0000000000001000\n\
+SigCgt:\t0000000000000000\nCapInh:\t0000000000000000\n\
 CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t000001ffffffffff\n\
 CapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t1\n";
 

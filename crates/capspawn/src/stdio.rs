@@ -52,9 +52,16 @@ impl StdioFds {
                 Stdio::Inherit | Stdio::Null | Stdio::Pipe => -1,
             });
         }
+        // One /dev/null for every standard stream that gets it.
+        let mut null = -1;
         for (target, stdio) in plan.iter().enumerate() {
             match (stdio, target) {
-                (Stdio::Null, 0..=2) => fds.sources[target] = fds.keep(open_null()?),
+                (Stdio::Null, 0..=2) => {
+                    if null == -1 {
+                        null = fds.keep(open_null()?);
+                    }
+                    fds.sources[target] = null;
+                }
                 (Stdio::Pipe, _) => {
                     let (child, parent) = if target < 3 {
                         pipe(target)?

@@ -245,3 +245,49 @@ fn a_filter_faking_the_dumpable_flag_is_refused() {
     let failure = refused_as_nobody(TEST);
     assert_eq!(failure.stage, Stage::Dumpable, "{failure:?}");
 }
+
+/// The status read cut short at a line boundary, before the capability lines: the genuine
+/// beginning of the file, as the kernel printed it, and then a short count. The child takes a
+/// short read as the whole file (procfs makes it at once), so the fields it lacks must refuse
+/// the spawn, not count as absent. The same genuine text, whole, is the control: it passes.
+#[test]
+fn a_status_read_cut_short_is_refused() {
+    const TEST: &str = "a_status_read_cut_short_is_refused";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    let cut: Arc<Mutex<bool>> = Arc::new(Mutex::new(true));
+    let cutting = cut.clone();
+    lie(
+        &[libc::SYS_read],
+        Box::new(move |call| {
+            let [fd, buffer, count, ..] = *call.args;
+            let link = std::fs::read_link(format!("/proc/{}/fd/{fd}", call.pid)).ok()?;
+            if !link.to_string_lossy().ends_with("/status") {
+                return None;
+            }
+            let text =
+                std::fs::read(format!("/proc/{}/task/{}/status", call.pid, call.pid)).ok()?;
+            let whole = text.len();
+            let answer = if *cutting.lock().unwrap() {
+                let at = text.windows(4).position(|w| w == b"CapI")?;
+                &text[..at]
+            } else {
+                &text[..whole]
+            };
+            assert!(answer.len() < count as usize);
+            write_to_child(buffer, answer);
+            Some(answer.len() as i64)
+        }),
+    );
+    let failure = refused_as_nobody(TEST);
+    assert_eq!(failure.stage, Stage::Verify, "{failure:?}");
+    // The control: the same lie, with the whole text, lets the spawn through.
+    *cut.lock().unwrap() = false;
+    let child = Command::new("true")
+        .user(UserSpec::Name("nobody".into()))
+        .supplementary_groups(SupplementaryGroups::Clear)
+        .spawn()
+        .expect("the whole status text, as the kernel printed it");
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
+}

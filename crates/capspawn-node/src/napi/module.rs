@@ -126,10 +126,11 @@ pub unsafe fn init_module(
 
 /// Exports `napi_register_module_v1`, the symbol Node looks up (Node-API
 /// module version 1) when it `dlopen`s the addon, and registers the given
-/// functions on `exports`. Use once, anywhere in the crate:
+/// functions on `exports`, after calling `init` once per env. Use once, anywhere in the crate:
 ///
 /// ```ignore
 /// napi::register_module! {
+///     init: setup;
 ///     "spawn" => spawn,
 ///     "probe" => probe,
 /// }
@@ -137,7 +138,7 @@ pub unsafe fn init_module(
 /// No `node_api_module_get_api_version_v1` is exported, so Node runs the
 /// module at Node-API version 8 semantics.
 macro_rules! register_module {
-    ($($name:literal => $cb:expr),* $(,)?) => {
+    (init: $init:expr; $($name:literal => $cb:expr),* $(,)?) => {
         /// Module entry point called by Node (see `napi::register_module!`).
         ///
         /// # Safety
@@ -147,6 +148,7 @@ macro_rules! register_module {
             env: $crate::napi::sys::napi_env,
             exports: $crate::napi::sys::napi_value,
         ) -> $crate::napi::sys::napi_value {
+            $init();
             // SAFETY: Node passes the live env and exports object on the JS thread.
             unsafe {
                 $crate::napi::init_module(env, exports, &[$(($name, $cb as $crate::napi::Callback)),*])

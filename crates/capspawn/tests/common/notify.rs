@@ -18,6 +18,8 @@ const AUDIT_ARCH: u32 = 0xc000_00b7;
 pub struct Call<'a> {
     pub nr: libc::c_long,
     pub args: &'a [u64; 6],
+    /// The calling task's thread id.
+    pub pid: u32,
 }
 
 /// One answer forced on the child: this syscall (with this first argument) returns this value.
@@ -94,6 +96,7 @@ fn serve(listener: OwnedFd, liar: &Mutex<Box<Liar>>) {
             (liar.lock().unwrap())(&Call {
                 nr: call.data.nr as libc::c_long,
                 args: &args,
+                pid: call.pid,
             })
         };
         let response = libc::seccomp_notif_resp {

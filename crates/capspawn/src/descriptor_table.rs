@@ -1,0 +1,252 @@
+//! The child's descriptor table: a small copy of the supervisor's, however many descriptors the
+//! supervisor holds.
+//!
+//! Kernel rules:
+//! - `clone` without `CLONE_FILES` copies the whole table (`dup_fd` takes a reference to every
+//!   open file), and `execve` then closes every close-on-exec descriptor one by one: both grow
+//!   with the supervisor's descriptors (a supervisor holding 10,000 made a spawn 50% slower).
+//! - `close_range(limit, ~0U, CLOSE_RANGE_UNSHARE)` in a task that shares its table
+//!   (`CLONE_FILES`) gives it a private copy of only the descriptors below `limit`, and closes
+//!   nothing in the table it shared (Linux 5.9).
+//!
+//! So the child shares the supervisor's table and, before it touches any descriptor, unshares it
+//! keeping only what lies below the [`Lease`]'s limit. The descriptors it needs from above (the
+//! pipes made for the spawn, the exit watch, a descriptor of the supervisor's it is given) the
+//! parent first copies into *slots*: descriptors at low numbers reserved on a placeholder pipe
+//! (see [`reserve`]) that get their placeholder back as soon as `clone` returns. A spawn that
+//! cannot lease the slots (a kernel without `CLOSE_RANGE_UNSHARE`, a slot the supervisor closed,
+//! more descriptors than slots) copies the whole table as before.
+
+use nix::errno::Errno;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
+
+/// Slots to lease: the child's stdio sources (three, one per standard stream, more with extra
+/// `stdio` entries), the exit watch and a few more. A spawn that needs more copies the table.
+const SLOTS: usize = 8;
+
+/// The reserved descriptors. `None` until [`reserve`], `Some(None)` once found unusable.
+static RESERVED: Mutex<Option<Option<Reserved>>> = Mutex::new(None);
+
+struct Reserved {
+    /// The read end of a pipe whose write end is closed: each slot is a copy of it while idle.
+    placeholder: OwnedFd,
+    /// The placeholder's identity, to tell a slot still ours from a number the supervisor
+    /// closed and reused.
+    identity: (libc::dev_t, libc::ino_t),
+    /// The slots, lowest first, every one below `limit`.
+    slots: [RawFd; SLOTS],
+    /// One more copy, at the lowest number above every slot: the child's table keeps only the
+    /// descriptors below it, so the child checks this one is gone there.
+    limit: RawFd,
+}
+
+/// Reserves the slots now, at the lowest free numbers, so that a supervisor that opens many
+/// descriptors later still gives its children small tables. Called when the binding loads;
+/// otherwise the first spawn does it. Holds `SLOTS + 2` descriptors for the life of the process.
+pub fn reserve() {
+    let mut reserved = RESERVED.lock().unwrap_or_else(|p| p.into_inner());
+    if reserved.is_none() {
+        *reserved = Some(Reserved::new().ok());
+    }
+}
+
+impl Reserved {
+    fn new() -> Result<Reserved, Errno> {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        drop(write);
+        let stat = nix::sys::stat::fstat(read.as_raw_fd())?;
+        let mut copies = Vec::with_capacity(SLOTS + 1);
+        for _ in 0..=SLOTS {
+            let fd = nix::fcntl::fcntl(read.as_raw_fd(), nix::fcntl::F_DUPFD_CLOEXEC(3))?;
+            // SAFETY: fcntl just returned this descriptor; nothing else owns it.
+            copies.push(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        // The lowest free numbers, in order; the highest becomes the limit.
+        let mut numbers: Vec<RawFd> = copies.into_iter().map(into_raw).collect();
+        numbers.sort_unstable();
+        let limit = numbers.pop().ok_or(Errno::EINVAL)?;
+        let mut slots = [-1; SLOTS];
+        slots.copy_from_slice(&numbers);
+        Ok(Reserved {
+            placeholder: read,
+            identity: (stat.st_dev, stat.st_ino),
+            slots,
+            limit,
+        })
+    }
+
+    /// Whether `fd` is still one of our placeholder copies.
+    fn holds_placeholder(&self, fd: RawFd) -> bool {
+        nix::sys::stat::fstat(fd).is_ok_and(|stat| (stat.st_dev, stat.st_ino) == self.identity)
+    }
+}
+
+fn into_raw(fd: OwnedFd) -> RawFd {
+    std::os::fd::IntoRawFd::into_raw_fd(fd)
+}
+
+/// Whether the kernel has `CLOSE_RANGE_UNSHARE` (5.9). Asked once, of a throwaway child: in the
+/// supervisor the flag would give the calling thread a descriptor table of its own.
+fn unshare_supported() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static KNOWN: AtomicU8 = AtomicU8::new(0);
+    match KNOWN.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => match crate::clone::probe_close_range_unshare() {
+            Ok(supported) => {
+                KNOWN.store(if supported { 1 } else { 2 }, Ordering::Relaxed);
+                supported
+            }
+            Err(_) => false,
+        },
+    }
+}
+
+/// The child's half of the probe: on its own private table the flag unshares nothing, and the
+/// empty range above every descriptor closes nothing.
+pub(crate) fn probe_unshare_in_child() -> bool {
+    // SAFETY: integer arguments only.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            libc::c_uint::MAX,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_UNSHARE,
+        )
+    };
+    result == 0
+}
+
+/// The slots for one spawn. Only one spawn at a time holds it (the memory gate admits one
+/// child at a time, and the lease is taken and given back under it); dropping it gives every
+/// slot its placeholder back, so the supervisor keeps no reference to the child's descriptors.
+pub(crate) struct Lease {
+    guard: std::sync::MutexGuard<'static, Option<Option<Reserved>>>,
+    used: usize,
+}
+
+impl Lease {
+    /// The slots, if they are usable: reserved (now, if nobody did), and each still ours.
+    pub(crate) fn take() -> Option<Lease> {
+        reserve();
+        if !unshare_supported() {
+            return None;
+        }
+        let mut guard = RESERVED.try_lock().ok()?;
+        let usable = match guard.as_ref()? {
+            Some(reserved) => reserved.holds_placeholder(reserved.limit),
+            None => return None,
+        };
+        if !usable {
+            // The supervisor closed (and maybe reused) a number of ours: never touch them again.
+            retire(&mut guard);
+            return None;
+        }
+        Some(Lease { guard, used: 0 })
+    }
+
+    fn reserved(&self) -> &Reserved {
+        match &*self.guard {
+            Some(Some(reserved)) => reserved,
+            _ => unreachable!("a lease exists only over reserved slots"),
+        }
+    }
+
+    /// The child's table keeps the descriptors below this number.
+    pub(crate) fn limit(&self) -> RawFd {
+        self.reserved().limit
+    }
+
+    /// The number by which the child finds `fd` in its table: `fd` itself below the limit,
+    /// else a slot now holding a copy of it. `None` when the slots are all taken (or one is no
+    /// longer ours): the spawn must then copy the whole table.
+    pub(crate) fn place(&mut self, fd: RawFd) -> Option<RawFd> {
+        let reserved = self.reserved();
+        if fd < reserved.limit {
+            return Some(fd);
+        }
+        let slot = *reserved.slots.get(self.used)?;
+        if !reserved.holds_placeholder(slot) {
+            return None;
+        }
+        dup3_cloexec(fd, slot).ok()?;
+        self.used += 1;
+        Some(slot)
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let used = self.used;
+        let reserved = self.reserved();
+        let mut broken = false;
+        for &slot in &reserved.slots[..used] {
+            broken |= dup3_cloexec(reserved.placeholder.as_raw_fd(), slot).is_err();
+        }
+        if broken {
+            // A slot that keeps a child's descriptor would keep its pipe open: close it, and
+            // use the slots no more.
+            retire(&mut self.guard);
+        }
+    }
+}
+
+/// Gives up the slots for good: closes those of our numbers that still hold the placeholder, and
+/// leaves alone any the supervisor has taken over (even the placeholder's own).
+fn retire(reserved: &mut Option<Option<Reserved>>) {
+    let Some(Some(old)) = reserved.take() else {
+        *reserved = Some(None);
+        return;
+    };
+    *reserved = Some(None);
+    let Reserved {
+        placeholder,
+        slots,
+        limit,
+        ..
+    } = &old;
+    for &fd in slots.iter().chain([limit]) {
+        if old.holds_placeholder(fd) {
+            // SAFETY: this number still holds our placeholder pipe: nothing else owns it.
+            unsafe { libc::close(fd) };
+        }
+    }
+    let placeholder_fd = placeholder.as_raw_fd();
+    let still_ours = old.holds_placeholder(placeholder_fd);
+    let raw = into_raw(old.placeholder);
+    if still_ours {
+        // SAFETY: as above; `into_raw` gave up the OwnedFd, so it is closed once.
+        unsafe { libc::close(raw) };
+    }
+}
+
+fn dup3_cloexec(fd: RawFd, target: RawFd) -> Result<(), Errno> {
+    // SAFETY: dup3 onto a number this module reserved; it owns that number.
+    let result = unsafe { libc::dup3(fd, target, libc::O_CLOEXEC) };
+    Errno::result(result).map(drop)
+}
+
+/// The child's first descriptor step, in the supervisor's table (`CLONE_FILES`): a private table
+/// with only the descriptors below `limit`. Trusting no return value, the copy at `limit` must
+/// then be gone: a filter that fakes `close_range` would otherwise have the child `dup2` over
+/// the supervisor's own stdio.
+pub(crate) fn unshare_below(limit: RawFd) -> Result<(), Option<Errno>> {
+    // SAFETY: integer arguments only.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            limit as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_UNSHARE,
+        )
+    };
+    Errno::result(result).map_err(Some)?;
+    // SAFETY: F_GETFD on a number only reads its flags.
+    match Errno::result(unsafe { libc::fcntl(limit, libc::F_GETFD) }) {
+        Err(Errno::EBADF) => Ok(()),
+        Ok(_) => Err(None),
+        Err(errno) => Err(Some(errno)),
+    }
+}
