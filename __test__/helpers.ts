@@ -128,12 +128,21 @@ export function childPids(): number[] {
   return pids;
 }
 
-/** The number of this process's open descriptors, once a moment has passed: a spawn whose child
+/** The number of this process's open descriptors, once it stops moving: a spawn whose child
  * had not yet closed its exit watch when spawn() returned leaves that pipe (and the watchdog's
- * copy) open until the watchdog thread sees it close, microseconds later. */
+ * copy) open until the watchdog thread sees it close, microseconds later, or later on a loaded
+ * machine. Waits for two equal counts 15 ms apart (at most about 2 s); asserts nothing. */
 export function fdCount(): number {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 15);
-  return fs.readdirSync('/proc/self/fd').length;
+  const count = () => fs.readdirSync('/proc/self/fd').length;
+  const pause = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 15);
+  let last = count();
+  for (let i = 0; i < 130; i++) {
+    pause();
+    const now = count();
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
 }
 
 /** Everything a child did, in order. */
@@ -196,6 +205,9 @@ export interface Report {
   thrown?: { code: string; message: string; errno?: number; syscall?: string; stage?: string };
   /** The fixture's children after everything closed. */
   children?: number[];
+  /** `child.landlock`, and the `'spawn'` event's argument, with `filesystem`. */
+  landlock?: { abi: number; enforced: boolean; unenforced: string[] };
+  spawnEvent?: { landlock: { abi: number; enforced: boolean; unenforced: string[] } };
 }
 
 export interface SpawnRequest {

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { abortError, EMITTED_ERRNOS, spawnErrno, spawnError, type CodedError, type FailureFacts, type SpawnError } from './errors.js';
-import { native, type NativeChildFailure, type NativeSpawnResult, type NativeSpawnSpec } from './native.js';
+import { native, type LandlockReport, type NativeChildFailure, type NativeSpawnResult, type NativeSpawnSpec } from './native.js';
 import { signalNumber, type Behaviour } from './options.js';
 import * as exits from './exits.js';
 import { signalName } from './signals.js';
@@ -37,12 +37,13 @@ export function failureError(failure: NativeChildFailure, spec: NativeSpawnSpec,
         ? native.execFileCapabilities(spec.file, pathVar, spec.cwd)
         : null,
     thrown,
+    seccompProgram: spec.seccomp?.program != null,
   };
   return spawnError(facts, failure.errno, failure.syscall, args, failure.remaining);
 }
 
 /** Whether `code` is an errno's (`EPERM`, `EMFILE`, …), not one of capspawn's own codes. */
-function isErrno(code: unknown): code is string {
+export function isErrno(code: unknown): code is string {
   return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
 }
 
@@ -73,7 +74,7 @@ const NODE_OPTION_KEYS = [
  * (undefined unless given): net.Socket copies its options into a plain object, so a
  * prototype-less one is not enough to keep a polluted `Object.prototype.encoding` or `.signal`
  * (an aborted one would destroy the stream) out of a child's streams. */
-function nodeOptions<T extends object>(given: T): T {
+export function nodeOptions<T extends object>(given: T): T {
   const options = Object.create(null) as Record<string, unknown>;
   for (const key of NODE_OPTION_KEYS) options[key] = undefined;
   return Object.assign(options, given) as T;
@@ -140,6 +141,10 @@ export class CapspawnChildProcess extends ChildProcessBase {
   override killed = false;
   override readonly spawnfile: string;
   override readonly spawnargs: string[];
+  /** With `filesystem`: the kernel's Landlock ABI, whether it restricts the workload, and what it
+   * does not enforce (only ever non-empty with `compatibility: 'best-effort'`); also the
+   * `'spawn'` event's argument. `undefined` without `filesystem`. */
+  landlock: LandlockReport | undefined = undefined;
 
   #id = 0;
   #referenced = true;
@@ -184,7 +189,11 @@ export class CapspawnChildProcess extends ChildProcessBase {
     this.#running = true;
     exits.register(this.#id, (code, signal) => this.#exited(code, signal));
     this.#openStdio(result.stdio);
-    process.nextTick(() => this.emit('spawn')); // before an already-aborted signal's 'error', as child_process
+    this.landlock = result.landlock;
+    const report = result.landlock === undefined ? undefined : { landlock: result.landlock };
+    // Before an already-aborted signal's 'error', as child_process; with the layers' report as
+    // its argument when there is one (child_process's has none).
+    process.nextTick(() => (report === undefined ? this.emit('spawn') : this.emit('spawn', report)));
     this.#armTimeoutAndAbort();
   }
 
@@ -322,6 +331,11 @@ export class CapspawnChildProcess extends ChildProcessBase {
   }
 }
 
+/** The `'spawn'` event's argument when `filesystem` was given: what Landlock enforces. */
+export interface SpawnReport {
+  landlock: LandlockReport;
+}
+
 type ExitListener = (code: number | null, signal: NodeJS.Signals | null) => void;
 
 /** What `'error'` carries: a `SpawnError` when the child never ran, Node's `AbortError` for
@@ -359,5 +373,6 @@ export interface CapspawnChildProcess {
   emit(event: 'close' | 'exit', code: number | null, signal: NodeJS.Signals | null): boolean;
   emit(event: 'error', err: ChildError): boolean;
   emit(event: 'spawn' | 'disconnect'): boolean;
+  emit(event: 'spawn', report: SpawnReport): boolean;
   emit(event: 'message', message: Serializable, sendHandle: SendHandle): boolean;
 }

@@ -6,9 +6,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { inspectPid, inspectSelf, probeBoundingSetClear, spawn, type CapabilityState, type SpawnOptions } from './index.js';
+import { inspectPid, inspectSelf, probeBoundingSetClear, probeLayers, spawn, spawnPty, type CapabilityState, type IPty, type LayersProbe, type SpawnOptions } from './index.js';
 import { detectRuntime, diagnose, inUserNamespace } from './doctor.js';
 import { messageFor } from './errors.js';
+import type { SeccompProbe } from './native.js';
 import { reportedSignalNumber } from './signals.js';
 
 const USAGE = {
@@ -30,7 +31,8 @@ Run 'capspawn <command> --help' for a command's options.`,
 Prints this process's capability state, tries the fail-closed bounding-set clear in a throwaway
 child, recognises the deployment (privileged root, rootless, a container without SETPCAP under
 Podman, Docker or Kubernetes, an ordinary user) and says whether spawn() will run workloads here,
-with the advice that fits this deployment when it will not.
+with the advice that fits this deployment when it will not. It also tries the seccomp option's
+filter in a throwaway child (load and read back) and says whether that layer works here.
 Exit status: 0 if a fail-closed spawn succeeds here, 1 if it would be refused.`,
   inspect: `Usage: capspawn inspect PID [--json]
 
@@ -58,11 +60,27 @@ Options (setpriv's spelling in brackets is accepted too):
                             core=0; SOFT alone sets both; unlimited for no limit)
       --pdeathsig SIGNAL    signal COMMAND gets when capspawn exits (e.g. KILL) [setpriv]
       --securebits locked   lock the securebits, so not even an exec as uid 0 regains capabilities
+      --deny-socket FAMILY,...  seccomp: socket() and socketpair() of these families fail
+                            (e.g. inet,inet6,netlink; repeatable); implies no_new_privs
+      --deny-syscall NAME,...   seccomp: these system calls fail (e.g. unshare,ptrace; repeatable)
+      --seccomp-errno ERRNO     the errno they fail with (default EPERM)
+      --seccomp-program FILE    a classic BPF seccomp program (struct sock_filter array, e.g.
+                            from libseccomp's seccomp_export_bpf), loaded as given
       --inherit-bounding-set  leave the bounding set raised (an explicit opt-out)
       --keep-new-privs      do not set no_new_privs (--no-new-privs, the default, is accepted)
+      --pty                 run COMMAND in a new terminal of its own, relaying this one (raw mode
+                            when stdin is a terminal, size changes); end of a piped stdin is ^D
       --bounding-set=-all, --inh-caps=-all, --ambient-caps=-all
                             accepted for setpriv command lines: capspawn does this anyway
-                            (other values are refused: use --cap)`,
+                            (other values are refused: use --cap)
+      --ro PATH             Landlock: COMMAND may read, list and execute beneath PATH (repeatable)
+      --rw PATH             Landlock: COMMAND may do anything Landlock handles beneath PATH
+                            (repeatable); with --ro or --rw, nothing else is reachable
+      --landlock hard|best-effort
+                            hard (default): refuse unless the kernel enforces all of the rules;
+                            best-effort: run with what it enforces
+      --net none|host|PATH  none: a new network namespace with only lo; PATH: join that one
+                            (/run/netns/NAME, /proc/PID/ns/net); host (default): unchanged`,
 };
 
 class UsageError extends Error {}
@@ -72,7 +90,17 @@ const EXIT_REFUSED = 125;
 const EXIT_NOT_EXECUTABLE = 126;
 const EXIT_NOT_FOUND = 127;
 
-function table(state: CapabilityState, probe?: ReturnType<typeof probeBoundingSetClear>): string {
+/** The seccomp probe in one line, for doctor's table. */
+function seccompRow(probe: SeccompProbe): string {
+  if (!probe.ok) {
+    const missing = probe.missingActions.length > 0 ? `the kernel lacks the actions ${probe.missingActions.join(', ')}` : '';
+    return `unavailable: ${missing || `${probe.code ?? 'not shown loaded'} (${probe.reason ?? ''})`}`;
+  }
+  const own = probe.mode === 2 ? `, stacked on the supervisor's ${probe.filters ?? 'own'} filter(s)` : '';
+  return `available (a filter loaded and read back in a throwaway child${own})`;
+}
+
+function table(state: CapabilityState, probe?: ReturnType<typeof probeBoundingSetClear>, layers?: LayersProbe): string {
   const list = (caps: string[]) => (caps.length === 0 ? '(none)' : caps.map((c) => c.replace(/^CAP_/, '').toLowerCase()).join(' '));
   const rows: Array<[string, string]> = [
     ['bounding', list(state.bounding)],
@@ -85,6 +113,12 @@ function table(state: CapabilityState, probe?: ReturnType<typeof probeBoundingSe
     ['last_cap', String(state.lastCap)],
   ];
   if (probe) rows.push(['bounding-set clear', probe.ok ? 'succeeds (tried in a throwaway child)' : `refused: ${probe.code ?? 'state not as asked'}`]);
+  if (layers) {
+    const { abi } = layers.landlock;
+    rows.push(['landlock', abi === 0 ? "none (filesystem needs compatibility: 'best-effort' here)" : `ABI ${abi}${abi < 6 ? " (below 6: filesystem needs compatibility: 'best-effort' here)" : ''}`]);
+    rows.push(['network namespaces', layers.networkNamespaces ? "can be made (network: 'none' works)" : "cannot be made here (network: 'none' is refused)"]);
+    rows.push(['seccomp', seccompRow(layers.seccomp)]);
+  }
   const width = Math.max(...rows.map(([k]) => k.length));
   const wrap = (text: string) => text.replace(/(.{1,70})(\s|$)/g, `$1\n${' '.repeat(width + 2)}`).trimEnd();
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${wrap(v)}`).join('\n');
@@ -111,13 +145,14 @@ function doctor(args: string[]): number {
   if (values.help) return help('doctor');
   const state = inspectSelf();
   const probe = probeBoundingSetClear();
+  const layers = probeLayers();
   const diagnosis = diagnose(state, probe, process.geteuid?.() ?? -1, detectRuntime(), inUserNamespace());
   const { kind, runtime, userNamespace, uid, verdict, advice } = diagnosis;
   if (values.json) {
     const deployment = { kind, runtime, userNamespace, uid };
-    console.log(JSON.stringify({ ...state, probe, ok: probe.ok, deployment, verdict, advice, fix: probe.ok ? null : advice[0] }, null, 2));
+    console.log(JSON.stringify({ ...state, probe, layers, ok: probe.ok, deployment, verdict, advice, fix: probe.ok ? null : advice[0], seccomp: layers.seccomp }, null, 2));
   } else {
-    console.log(table(state, probe));
+    console.log(table(state, probe, layers));
     console.log();
     console.log(wrap(verdict, 100, ''));
     for (const line of advice) console.log(wrap(`- ${line}`, 100, '  '));
@@ -187,6 +222,36 @@ function rlimits(specs: string[]): Record<string, [number, number]> {
   return limits;
 }
 
+/** `--deny-socket`, `--deny-syscall`, `--seccomp-errno`, `--seccomp-program`: the `seccomp`
+ * option, or undefined when none is given. */
+function seccompOptions(values: ExecValues): SpawnOptions['seccomp'] {
+  const list = (flag: 'deny-socket' | 'deny-syscall') => {
+    const given = values[flag];
+    if (given === undefined) return undefined;
+    const names = given.join(',');
+    if (!/^[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*$/.test(names)) throw new UsageError(`exec: --${flag} takes a comma-separated list of names, not '${names}'`);
+    return names.split(','); // a family's number as text too: the core reads it
+  };
+  const denySocketFamilies = list('deny-socket');
+  const denySyscalls = list('deny-syscall');
+  const errno = values['seccomp-errno'];
+  const file = values['seccomp-program'];
+  if (denySocketFamilies === undefined && denySyscalls === undefined && errno === undefined && file === undefined) return undefined;
+  if (errno !== undefined && denySocketFamilies === undefined && denySyscalls === undefined) {
+    throw new UsageError('exec: --seccomp-errno needs --deny-socket or --deny-syscall');
+  }
+  let program: Buffer | undefined;
+  if (file !== undefined) {
+    if (file === '') throw new UsageError('exec: --seccomp-program needs a file');
+    try {
+      program = fs.readFileSync(file);
+    } catch (error) {
+      throw new UsageError(`exec: --seccomp-program ${file}: ${(error as Error).message}`);
+    }
+  }
+  return { denySocketFamilies, denySyscalls, errno, program };
+}
+
 function execOptions(values: ExecValues): SpawnOptions {
   const options: SpawnOptions = { stdio: 'inherit' };
   const idOrName = (flag: string, text: string) => {
@@ -247,9 +312,27 @@ function execOptions(values: ExecValues): SpawnOptions {
     if (values.securebits !== 'locked') throw new UsageError(`exec: --securebits takes 'locked', not '${values.securebits}'`);
     options.securebits = 'locked';
   }
+  const seccomp = seccompOptions(values);
+  if (seccomp !== undefined) options.seccomp = seccomp;
   if (values['inherit-bounding-set']) options.boundingSet = 'inherit';
   if (values['keep-new-privs'] && values['no-new-privs']) throw new UsageError('exec: --keep-new-privs and --no-new-privs cannot be combined');
   if (values['keep-new-privs']) options.noNewPrivs = false;
+  if (values.ro !== undefined || values.rw !== undefined || values.landlock !== undefined) {
+    if (values.ro === undefined && values.rw === undefined) throw new UsageError('exec: --landlock needs rules: give --ro or --rw paths');
+    if (values.landlock !== undefined && values.landlock !== 'hard' && values.landlock !== 'best-effort') {
+      throw new UsageError(`exec: --landlock takes hard or best-effort, not '${values.landlock}'`);
+    }
+    if (values['keep-new-privs']) throw new UsageError('exec: --keep-new-privs cannot be combined with --ro or --rw: Landlock needs no_new_privs');
+    for (const [flag, list] of [['ro', values.ro], ['rw', values.rw]] as const) {
+      for (const entry of list ?? []) if (!path.isAbsolute(entry)) throw new UsageError(`exec: --${flag} takes an absolute path, not '${entry}'`);
+    }
+    options.filesystem = { readOnly: values.ro ?? [], readWrite: values.rw ?? [], compatibility: (values.landlock ?? 'hard') as 'hard' | 'best-effort' };
+  }
+  if (values.net !== undefined) {
+    if (values.net === 'none' || values.net === 'host') options.network = values.net;
+    else if (path.isAbsolute(values.net)) options.network = { namespace: values.net };
+    else throw new UsageError(`exec: --net takes none, host or the absolute path of a network namespace, not '${values.net}'`);
+  }
   return options;
 }
 
@@ -272,11 +355,20 @@ const EXEC_OPTIONS = {
   pdeathsig: { type: 'string' },
   securebits: { type: 'string' },
   'inherit-bounding-set': { type: 'boolean' },
+  'deny-socket': { type: 'string', multiple: true },
+  'deny-syscall': { type: 'string', multiple: true },
+  'seccomp-errno': { type: 'string' },
+  'seccomp-program': { type: 'string' },
   'keep-new-privs': { type: 'boolean' },
   'no-new-privs': { type: 'boolean' },
   'bounding-set': { type: 'string' },
   'inh-caps': { type: 'string' },
   'ambient-caps': { type: 'string' },
+  ro: { type: 'string', multiple: true },
+  rw: { type: 'string', multiple: true },
+  landlock: { type: 'string' },
+  net: { type: 'string' },
+  pty: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -303,6 +395,7 @@ function exec(args: string[]): Promise<number> | number {
   const [command, ...rest] = theirs;
   if (command === undefined) throw new UsageError('exec: no COMMAND given (capspawn exec [options] -- COMMAND [ARG...])');
   const options = execOptions(values);
+  if (values.pty) return execPty(command, rest, options);
   // Forward from before the spawn: a signal that arrives while the child starts must reach it
   // (or stop us before it runs), never leave it running without us.
   const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
@@ -348,16 +441,90 @@ function exec(args: string[]): Promise<number> | number {
   return done;
 }
 
+/** The exit status for a spawnPty error, as exec's 'error' handler gives it for spawn's: 127 and
+ * 126 are about COMMAND itself (as env(1)), not a --cwd that does not exist; 125 otherwise. */
+function refusedStatus(error: NodeJS.ErrnoException & { stage?: string }): number {
+  const exec = error.stage === 'exec';
+  return exec && error.code === 'ENOENT' ? EXIT_NOT_FOUND : exec && error.code === 'EACCES' ? EXIT_NOT_EXECUTABLE : EXIT_REFUSED;
+}
+
+/** `exec --pty`: COMMAND in a terminal of its own (spawnPty, the same drop), relaying ours:
+ * our stdin in raw mode when it is a terminal (so ^C, ^Z, … reach the workload's terminal as
+ * bytes, and its line discipline makes the signals), its size at the start and at each
+ * SIGWINCH, its output to our stdout with backpressure; a piped stdin's end becomes ^D. The
+ * exit status is COMMAND's (128+n for signal n). */
+function execPty(command: string, args: string[], options: SpawnOptions): Promise<number> | number {
+  const { stdin, stdout } = process;
+  const { stdio: _stdio, ...privileges } = options;
+  // Our terminal's size, when it has one (a new terminal may say 0 x 0 until someone sets it).
+  const sized = () => stdout.isTTY === true && stdout.columns > 0 && stdout.rows > 0;
+  const size = sized() ? { cols: stdout.columns, rows: stdout.rows } : {};
+  let pty: IPty<Buffer>;
+  try {
+    pty = spawnPty(command, args, { ...privileges, ...size, name: process.env.TERM || 'xterm-256color', encoding: null });
+  } catch (error) {
+    const { code } = error as NodeJS.ErrnoException;
+    console.error(`capspawn: ${code}: ${inFlags(messageFor(error as Error, 'cli'))}`);
+    return refusedStatus(error as NodeJS.ErrnoException);
+  }
+  const raw = stdin.isTTY === true;
+  const restore = () => {
+    if (raw && stdin.isRaw) stdin.setRawMode(false);
+  };
+  if (raw) stdin.setRawMode(true);
+  process.on('exit', restore); // however we leave, the user's terminal is given back as it was
+  const input = (data: Buffer) => pty.write(data);
+  const ended = () => pty.write('\x04'); // a piped stdin's end, as a terminal user's ^D
+  stdin.on('data', input);
+  stdin.on('end', ended);
+  pty.onData((data) => {
+    if (!stdout.write(data)) {
+      pty.pause();
+      stdout.once('drain', () => pty.resume());
+    }
+  });
+  const resize = () => {
+    if (sized()) pty.resize(stdout.columns, stdout.rows);
+  };
+  if (stdout.isTTY) process.on('SIGWINCH', resize);
+  // Signals sent to us (not typed: those reach the workload as bytes in raw mode) go to it.
+  const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
+  const forward = (signal: NodeJS.Signals) => pty.kill(signal);
+  forwarded.forEach((s) => process.on(s, forward));
+  return new Promise<number>((resolve) => {
+    pty.onExit(({ exitCode, signal }) => {
+      forwarded.forEach((s) => process.off(s, forward));
+      process.off('SIGWINCH', resize);
+      stdin.off('data', input);
+      stdin.off('end', ended);
+      restore();
+      stdin.pause();
+      stdin.unref?.();
+      resolve(signal ? 128 + signal : exitCode);
+    });
+  });
+}
+
 /** The library's option names in a thrown error's message, as the flags that set them. */
 const FLAG_OF: Record<string, string> = {
   user: '--user', uid: '--user', group: '--group', gid: '--group', supplementaryGroups: '--groups',
   capabilities: '--cap', cwd: '--cwd', env: '--env', umask: '--umask', rlimits: '--rlimit',
   parentDeathSignal: '--pdeathsig', securebits: '--securebits', boundingSet: '--inherit-bounding-set',
-  noNewPrivs: '--keep-new-privs',
+  noNewPrivs: '--keep-new-privs', filesystem: '--ro/--rw', network: '--net',
+};
+
+/** The seccomp option's fields, as the flags that set them. */
+const SECCOMP_FLAG_OF: Record<string, string> = {
+  denySocketFamilies: '--deny-socket', denySyscalls: '--deny-syscall', errno: '--seccomp-errno', program: '--seccomp-program',
 };
 
 function inFlags(message: string): string {
   return message
+    .replace(/(?:options\.)?seccomp\.([A-Za-z]+)(?:\[[0-9]+\])?/g, (whole, name: string) => SECCOMP_FLAG_OF[name] ?? whole)
+    .replace(/Option "seccomp" cannot be used in combination with option "noNewPrivs: false"/, '--keep-new-privs cannot be combined with the seccomp flags (a filter needs no_new_privs)')
+    .replace(/options\.filesystem\.readOnly\[[0-9]+\]/g, '--ro')
+    .replace(/options\.filesystem\.readWrite\[[0-9]+\]/g, '--rw')
+    .replace(/options\.network\.namespace/g, '--net')
     .replace(/options\.rlimits\.([A-Za-z_]+)/g, '--rlimit $1')
     .replace(/options\.([A-Za-z]+)(?:\[[0-9]+\])?/g, (whole, name: string) => FLAG_OF[name] ?? whole);
 }

@@ -50,6 +50,12 @@ export function outOfRange(name: string, range: string, value: unknown): RangeEr
   );
 }
 
+/** `Option "a" cannot be used in combination with option "b"` (a TypeError with
+ * `ERR_INCOMPATIBLE_OPTION_PAIR`, as Node words it). */
+export function incompatibleOptionPair(option1: string, option2: string): TypeError & CodedError {
+  return coded(new TypeError(`Option "${option1}" cannot be used in combination with option "${option2}"`), 'ERR_INCOMPATIBLE_OPTION_PAIR');
+}
+
 /** `Unknown signal: X` (a TypeError with `ERR_UNKNOWN_SIGNAL`). */
 export function unknownSignal(signal: unknown): TypeError & CodedError {
   return coded(new TypeError(format('Unknown signal: %s', signal)), 'ERR_UNKNOWN_SIGNAL'); // as Node formats it
@@ -142,6 +148,8 @@ export interface FailureFacts {
   fileCapabilities: FileCapabilities | null;
   /** Thrown synchronously (an errno child_process throws), not emitted. */
   thrown?: boolean;
+  /** The spawn loaded a seccomp program of the user's (`seccomp.program`). */
+  seccompProgram?: boolean;
 }
 
 const FACTS = Symbol.for('capspawn.failureFacts');
@@ -180,6 +188,29 @@ function fix(facts: FailureFacts, dialect: Dialect): string | null {
       `or pass ${inherit} to run the workload with the set raised`
     );
   }
+  if (facts.stage === 'landlock') {
+    const bestEffort = cli ? '--landlock best-effort' : "filesystem.compatibility: 'best-effort'";
+    if (facts.code === 'ENOSYS' || facts.code === 'EOPNOTSUPP') {
+      return (
+        'run the supervisor on a kernel with Landlock enabled and ABI 6 or later (Linux 6.12; `capspawn doctor` shows this ' +
+        "kernel's ABI), allow landlock_create_ruleset in its seccomp profile, " +
+        `or pass ${bestEffort} to run with what this kernel enforces (reported on the child)`
+      );
+    }
+    if (facts.code === null) return "fix the supervisor's seccomp or LSM profile, which fakes landlock_restrict_self's success";
+    return "allow landlock_restrict_self in the supervisor's seccomp or LSM profile";
+  }
+  if (facts.stage === 'netns') {
+    if (facts.code === 'EPERM') {
+      return (
+        'give the supervisor CAP_SYS_ADMIN over the namespace (a rootless supervisor can join only a namespace its own user ' +
+        `namespace owns: use ${cli ? '--net none' : "network: 'none'"}, which it can make, or one made inside its user namespace)`
+      );
+    }
+    if (facts.code === null) return "fix the supervisor's seccomp or LSM profile, which fakes the success of setns or unshare";
+    if (facts.code === 'ENOENT') return 'mount procfs at /proc: the child checks its network namespace in /proc/thread-self/ns/net';
+    return 'give the supervisor CAP_SYS_ADMIN and allow unshare and setns in its seccomp or LSM profile';
+  }
   const caps = facts.fileCapabilities;
   if (facts.stage === 'exec' && facts.code === 'EPERM' && caps !== null && caps.effective && caps.permitted.length > 0) {
     const keep = toKeep(facts.kept, caps);
@@ -199,8 +230,16 @@ export function failureMessage(facts: FailureFacts, dialect: Dialect): string {
       `The workload was not started: the capability bounding set could not be emptied: ${facts.detail}.`
     );
   }
+  if (facts.stage === 'seccomp') return seccompMessage(facts, dialect);
   // child_process's words for an errno: `spawn <file> ENOENT` emitted, `spawn EPERM` thrown.
   const head = facts.thrown ? `spawn ${facts.code}` : `spawn ${facts.file} ${facts.code}`;
+  if (facts.seccompProgram && (facts.stage === 'exec' || facts.stage === 'signal-mask') && facts.code !== 'ENOENT' && facts.code !== 'EACCES') {
+    const program = dialect === 'cli' ? '--seccomp-program' : 'seccomp.program';
+    return (
+      `${head}: make ${program} allow execve and rt_sigprocmask, which capspawn calls after loading it to start the ` +
+      `workload (${facts.stage} failed before exec: ${facts.detail}); the workload did not run`
+    );
+  }
   if (facts.stage === 'exec' || facts.stage === 'setup') {
     if (remedy === null) return head;
     return (
@@ -208,10 +247,41 @@ export function failureMessage(facts: FailureFacts, dialect: Dialect): string {
       'file-capability flag unless the workload can hold all its capabilities, and the drop left it none of them.'
     );
   }
+  if (facts.stage === 'landlock' || facts.stage === 'netns') {
+    const layer = facts.stage === 'landlock' ? 'the Landlock rules (filesystem)' : 'the network namespace (network)';
+    return `spawn ${facts.file}: ${remedy}. The workload was not started: ${layer} could not be applied: ${facts.detail}.`;
+  }
+  if (facts.stage === 'terminal') {
+    return (
+      `spawn ${facts.file}: allow ioctl(TIOCSCTTY) in the supervisor's seccomp or LSM profile, or give the workload a ` +
+      `terminal that no other session controls. The workload was not started: its terminal could not be made its ` +
+      `controlling terminal: ${facts.detail}.`
+    );
+  }
   if (facts.stage === 'held' || facts.stage === 'died') return `spawn ${facts.file}: ${facts.detail}; the workload did not run`;
   // Any other step that failed with an errno: Node's words, then which step it was.
   if (isErrnoFailure(facts)) return `${head} (${facts.stage} failed before exec: ${facts.detail})`;
   return `spawn ${facts.file}: ${facts.stage} failed before exec: ${facts.detail}`;
+}
+
+/** A failed seccomp step (`ERR_CAPSPAWN_SECCOMP`), fix first. */
+function seccompMessage(facts: FailureFacts, dialect: Dialect): string {
+  const program = dialect === 'cli' ? '--seccomp-program' : 'seccomp.program';
+  let remedy: string;
+  if (facts.code === null) {
+    remedy =
+      "fix the supervisor's seccomp or LSM profile, which fakes seccomp()'s success: the kernel does not show the filter " +
+      'loaded (Seccomp: 2 and one more Seccomp_filters per filter in /proc/thread-self/status)';
+  } else if (facts.code === 'EINVAL' && facts.seccompProgram) {
+    remedy = `pass a valid classic BPF seccomp program as ${program}: the kernel refused it (EINVAL)`;
+  } else if (facts.code === 'ENOMEM') {
+    remedy = `shorten ${program} or the deny lists: the filters the workload would run under exceed the kernel's 32768 instructions (ENOMEM)`;
+  } else {
+    remedy =
+      `${facts.seccompProgram ? `make ${program} allow seccomp, pread64 and gettid (capspawn loads its own filter after it and reads them back with these), and ` : ''}` +
+      `allow seccomp() in the supervisor's own seccomp or LSM profile, which refuses it (${facts.code})`;
+  }
+  return `spawn ${facts.file}: ${remedy}. The workload was not started: the seccomp filter could not be loaded and verified: ${facts.detail}.`;
 }
 
 /** The stages whose failure has a code of capspawn's own, whatever the errno. */
@@ -221,6 +291,10 @@ const STAGE_CODES: Record<string, string> = {
   died: 'ERR_CAPSPAWN_CHILD_DIED',
   held: 'ERR_CAPSPAWN_CHILD_HELD',
   procfs: 'ERR_CAPSPAWN_PROCFS',
+  seccomp: 'ERR_CAPSPAWN_SECCOMP',
+  landlock: 'ERR_CAPSPAWN_LANDLOCK',
+  netns: 'ERR_CAPSPAWN_NETNS',
+  terminal: 'ERR_CAPSPAWN_TERMINAL',
 };
 
 /** Whether a failure is reported with its errno's code (not one of capspawn's own). */

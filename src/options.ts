@@ -2,11 +2,12 @@
  * `spawn()`'s arguments, validated up front: a bad value throws synchronously with Node's error
  * codes and nothing is started.
  */
+import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 import { Stream } from 'node:stream';
-import { invalidArgType, invalidArgValue, invalidSyncForkInput, ipcUnsupported, outOfRange, spawnErrno, unknownSignal } from './errors.js';
-import type { NativeSpawnSpec, NativeStdio } from './native.js';
+import { incompatibleOptionPair, invalidArgType, invalidArgValue, invalidSyncForkInput, ipcUnsupported, outOfRange, spawnErrno, unknownSignal } from './errors.js';
+import type { NativeSeccomp, NativeSpawnSpec, NativeStdio } from './native.js';
 import { withShell } from './shell.js';
 import { isNamedSignal, namedSignalNumber } from './signals.js';
 
@@ -62,6 +63,20 @@ export interface SpawnOptions {
    * of its own state (default true). `false` cross-checks when procfs is there and skips it
    * otherwise (a container without `/proc`). */
   requireProcfs?: boolean;
+  /** A seccomp filter for the workload: see `SeccompOptions`. */
+  seccomp?: SeccompOptions;
+  /** Landlock: the workload reaches only these paths and what lies beneath them: `readOnly` to
+   * read, list and execute, `readWrite` with every access right the kernel handles. Absolute
+   * paths that exist. `compatibility`: `'hard'` (default) refuses the spawn
+   * (`ERR_CAPSPAWN_LANDLOCK`) unless the kernel enforces all of it; `'best-effort'` runs with
+   * what it enforces and reports the rest (`child.landlock`). Paths must contain no symbolic
+   * link. The workload also cannot make Unix sockets (`unixSockets`), connect to an abstract
+   * socket or signal a process outside its domain. Implies `noNewPrivs`. */
+  filesystem?: FilesystemOption;
+  /** `'host'` (default): the supervisor's network namespace; `'none'`: a new one with only a
+   * loopback interface; `{ namespace }`: join one, by path (`/run/netns/NAME`,
+   * `/proc/PID/ns/net`) or by an open descriptor. */
+  network?: NetworkOption;
   /** Run the command line `[command, ...args].join(' ')` with `/bin/sh -c` (`true`) or with that
    * shell, as `child_process` does; the shell runs under the same drop as any workload. */
   shell?: boolean | string;
@@ -73,6 +88,42 @@ export interface SpawnOptions {
   windowsHide?: boolean;
   windowsVerbatimArguments?: boolean;
 }
+/**
+ * The `seccomp` option: a filter the workload starts under, built in the supervisor and loaded
+ * by the child as the last step before `execve` (it implies `noNewPrivs: true`). capspawn's own
+ * filter checks the architecture (foreign-architecture and x32 system calls kill the workload
+ * with `SIGSYS`), fails `socket()`/`socketpair()` of the listed families and the listed system
+ * calls with `errno`, and allows everything else; a `program` of your own is loaded as given,
+ * before it. An empty object loads nothing.
+ */
+export interface SeccompOptions {
+  /** Socket families `socket()` and `socketpair()` fail for: `'AF_INET'`, `'inet'`, `'PF_INET'`
+   * (any case), or a number. */
+  denySocketFamilies?: Array<string | number>;
+  /** System calls that fail, by the kernel's name (`'unshare'`, `'mkdir'`, `'ptrace'`). Denying
+   * anything (a family or a call) also denies io_uring (`io_uring_setup`, `_enter`,
+   * `_register`), whose operations the filter never sees. */
+  denySyscalls?: string[];
+  /** The errno they fail with, by name (default `'EPERM'`). */
+  errno?: string;
+  /** A classic BPF seccomp program of your own (`struct sock_filter`s in this machine's byte
+   * order, 1 to 4096 of them, as libseccomp's `seccomp_export_bpf` writes), loaded as given. */
+  program?: Buffer | Uint8Array;
+}
+/** The `filesystem` option (Landlock). */
+export interface FilesystemOption {
+  readOnly?: string[];
+  readWrite?: string[];
+  compatibility?: 'hard' | 'best-effort';
+  /** `'deny'` (default): the workload cannot create Unix sockets (`socket(AF_UNIX)` and a
+   * datagram `socketpair` fail with `EACCES`; a stream or seqpacket `socketpair`, and sockets it
+   * is given, work), since Landlock does not check `connect()` to a pathname socket. `'allow'`:
+   * pathname Unix sockets outside the rules (`/run/docker.sock`, say) are then reachable. */
+  unixSockets?: 'deny' | 'allow';
+}
+/** The `network` option. */
+export type NetworkOption = 'host' | 'none' | { namespace: string | number };
+
 /** What the JavaScript side keeps from the options. */
 export interface Behaviour {
   timeout: number;
@@ -84,7 +135,8 @@ const KNOWN = new Set([
   'cwd', 'env', 'argv0', 'stdio', 'detached', 'timeout', 'killSignal', 'signal', 'user', 'uid', 'group',
   'gid', 'supplementaryGroups', 'boundingSet', 'noNewPrivs', 'windowsHide', 'windowsVerbatimArguments',
   'capabilities', 'securebits', 'parentDeathSignal', 'umask', 'rlimits', 'requireProcfs', 'shell', 'encoding',
-  'serialization',
+  'serialization', 'seccomp',
+  'serialization', 'filesystem', 'network',
 ]);
 /** The options child_process takes `null` (or, for `env` and `stdio`, any falsy value) for
  * "not set"; capspawn's own options, the privilege drop among them, take no `null`. */
@@ -101,7 +153,7 @@ const MAX_FD = 0x7fffffff;
  * polluted `Object.prototype` has is not there, and each getter runs once, here, so a value
  * cannot change between its check and its use.
  */
-function own(value: object): Record<string, unknown> {
+export function own(value: object): Record<string, unknown> {
   return Object.assign(Object.create(null) as Record<string, unknown>, value);
 }
 
@@ -301,6 +353,53 @@ function rlimits(value: unknown): Array<[string, number, number]> | null {
   });
 }
 
+const SECCOMP_KEYS = new Set(['denySocketFamilies', 'denySyscalls', 'errno', 'program']);
+const MAX_BPF_INSTRUCTIONS = 4096; // BPF_MAXINSNS
+
+/** A list of names for the seccomp option (numbers too, for families). Only their form is
+ * checked here; the core resolves them, and an unknown one throws ERR_INVALID_ARG_VALUE before
+ * anything is cloned. */
+function seccompNames(name: string, value: unknown, numbers: boolean): string[] | null {
+  if (value === undefined) return null;
+  if (!Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value);
+  return ownElements(value).map((entry, i) => {
+    if (numbers && typeof entry === 'number') {
+      if (!Number.isInteger(entry) || entry < 0 || entry > 0xffff) throw outOfRange(`${name}[${i}]`, 'an integer >= 0 && <= 65535', entry);
+      return String(entry);
+    }
+    return string(`${name}[${i}]`, entry);
+  });
+}
+
+/** The `seccomp` option, own properties only; `program` is copied, so a change to the caller's
+ * buffer after this cannot change what is loaded. */
+function seccomp(value: unknown, noNewPrivs: unknown): NativeSeccomp | null {
+  if (value === undefined) return null;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArgType('options.seccomp', 'of type object', value);
+  const opts = own(value);
+  for (const key of Object.keys(opts)) {
+    if (!SECCOMP_KEYS.has(key) && opts[key] !== undefined) throw invalidArgValue(`options.seccomp.${key}`, opts[key], 'is not a seccomp option');
+  }
+  // Without CAP_SYS_ADMIN the kernel loads a filter only under no_new_privs.
+  if (noNewPrivs === false) throw incompatibleOptionPair('seccomp', 'noNewPrivs: false');
+  let program: Buffer | null = null;
+  if (opts.program !== undefined) {
+    if (!(opts.program instanceof Uint8Array)) throw invalidArgType('options.seccomp.program', 'an instance of Buffer or Uint8Array', opts.program);
+    const bytes = opts.program.byteLength;
+    if (bytes === 0 || bytes % 8 !== 0 || bytes / 8 > MAX_BPF_INSTRUCTIONS) {
+      throw invalidArgValue('options.seccomp.program', opts.program, `must be 1 to ${MAX_BPF_INSTRUCTIONS} instructions of 8 bytes (struct sock_filter)`);
+    }
+    program = Buffer.from(opts.program);
+  }
+  const errno = opts.errno === undefined ? null : string('options.seccomp.errno', opts.errno);
+  return Object.assign(Object.create(null) as NativeSeccomp, {
+    denySocketFamilies: seccompNames('options.seccomp.denySocketFamilies', opts.denySocketFamilies, true),
+    denySyscalls: seccompNames('options.seccomp.denySyscalls', opts.denySyscalls, false),
+    errno,
+    program,
+  });
+}
+
 function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
@@ -308,6 +407,53 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
     throw invalidArgValue(name, value, `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}`);
   }
   return value as T;
+}
+
+/** The `filesystem` option: own properties only, absolute paths without NUL bytes. Whether each
+ * exists is checked by the core, before anything is cloned. */
+function filesystem(value: unknown): NativeSpawnSpec['filesystem'] {
+  if (value === undefined) return null;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArgType('options.filesystem', 'of type object', value);
+  const given = own(value);
+  for (const key of Object.keys(given)) {
+    if (!['readOnly', 'readWrite', 'compatibility', 'unixSockets'].includes(key) && given[key] !== undefined) {
+      throw invalidArgValue(`options.filesystem.${key}`, given[key], 'is not a filesystem option');
+    }
+  }
+  const paths = (key: 'readOnly' | 'readWrite'): string[] => {
+    const list = given[key];
+    if (list === undefined) return [];
+    if (!Array.isArray(list)) throw invalidArgType(`options.filesystem.${key}`, 'an instance of Array', list);
+    return ownElements(list).map((entry, i) => {
+      const name = `options.filesystem.${key}[${i}]`;
+      const path = string(name, entry);
+      if (!isAbsolute(path)) throw invalidArgValue(name, path, 'must be an absolute path');
+      return path;
+    });
+  };
+  const compatibility = oneOf('options.filesystem.compatibility', given.compatibility, ['hard', 'best-effort'] as const, 'hard');
+  const unixSockets = oneOf('options.filesystem.unixSockets', given.unixSockets, ['deny', 'allow'] as const, 'deny');
+  return { readOnly: paths('readOnly'), readWrite: paths('readWrite'), bestEffort: compatibility === 'best-effort', allowUnixSockets: unixSockets === 'allow' };
+}
+
+/** The `network` option: `null` for the host's namespace. */
+function network(value: unknown): NativeSpawnSpec['network'] {
+  if (value === undefined || value === 'host') return null;
+  if (value === 'none') return 'none';
+  if (typeof value === 'string') throw invalidArgValue('options.network', value, "must be 'host', 'none' or { namespace }");
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalidArgType('options.network', "'host', 'none' or an object with a namespace", value);
+  }
+  const given = own(value);
+  for (const key of Object.keys(given)) {
+    if (key !== 'namespace' && given[key] !== undefined) throw invalidArgValue(`options.network.${key}`, given[key], 'is not a network option');
+  }
+  const namespace = given.namespace;
+  if (typeof namespace === 'number') return { fd: descriptor(namespace) };
+  if (typeof namespace !== 'string') throw invalidArgType('options.network.namespace', 'one of type string or number', namespace);
+  const path = string('options.network.namespace', namespace);
+  if (!isAbsolute(path)) throw invalidArgValue('options.network.namespace', path, 'must be an absolute path');
+  return { path };
 }
 
 /** child_process's isInt32. */
@@ -450,7 +596,12 @@ export function normalize(
         : signalNumber(opts.parentDeathSignal, 'options.parentDeathSignal', { anyNumber: true }),
     rlimits: rlimits(opts.rlimits),
     requireProcfs: boolean('options.requireProcfs', opts.requireProcfs, true),
+    seccomp: seccomp(opts.seccomp, opts.noNewPrivs),
+    filesystem: filesystem(opts.filesystem),
+    network: network(opts.network),
   });
+  // Landlock's restrict_self needs no_new_privs (the workload holds no CAP_SYS_ADMIN then).
+  if (spec.filesystem !== null && opts.noNewPrivs === false) throw incompatibleOptionPair('filesystem', 'noNewPrivs');
   const behaviour: Behaviour = { timeout: timeout as number, killSignal, signal };
   // `args` as given (a number stays a number in spawnargs, as in child_process).
   return { spec, behaviour, args, wrapped };

@@ -10,7 +10,7 @@
 import { failureError } from './child.js';
 import { invalidArgType } from './errors.js';
 import { execArgs, MAX_BUFFER } from './exec.js';
-import { native, type NativeSyncResult } from './native.js';
+import { native, type LandlockReport, type NativeSyncResult } from './native.js';
 import { normalize, type SpawnOptions } from './options.js';
 import { fileArgs, maxBuffer as validMaxBuffer, ownOptions, withShell } from './shell.js';
 import { signalName } from './signals.js';
@@ -56,6 +56,8 @@ export interface SpawnSyncReturns<T> {
   status: number | null;
   signal: NodeJS.Signals | null;
   error?: Error | undefined;
+  /** With `filesystem`: what Landlock enforces (as `child.landlock`). */
+  landlock?: LandlockReport;
 }
 
 type Args = readonly string[];
@@ -123,6 +125,7 @@ export function spawnSync(command: string, argsOrOptions?: unknown, maybeOptions
     stdout: output[1] as Buffer,
     stderr: output[2] as Buffer,
   };
+  if (result.landlock !== undefined) returns.landlock = result.landlock; // with `filesystem` only
   if (result.error !== null) {
     // Node puts `error` first.
     return { error: runError(result.error, result.errno ?? 0, file, spawnargs as string[]), ...returns };

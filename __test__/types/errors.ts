@@ -39,3 +39,20 @@ const status: string = spawnSync('ls').status;
 execFile('ls', (error: Error | null, stdout: number) => console.log(error, stdout));
 
 console.log(code, bytes, status);
+// @ts-expect-error compatibility is 'hard' or 'best-effort'
+spawn('true', { filesystem: { readOnly: ['/usr'], compatibility: 'soft' } });
+// @ts-expect-error network is 'host', 'none' or { namespace }
+spawn('true', { network: 'isolated' });
+// @ts-expect-error readOnly is a list of paths
+spawn('true', { filesystem: { readOnly: '/usr' } });
+
+import { spawnPty } from 'capspawn';
+const term = spawnPty('sh');
+// @ts-expect-error a spawn option that has no meaning for a terminal
+spawnPty('sh', [], { stdio: 'pipe' });
+// @ts-expect-error cols is a number
+spawnPty('sh', [], { cols: '80' });
+// @ts-expect-error data is a string by default, not a Buffer
+term.onData((data: Buffer) => console.log(data));
+// @ts-expect-error a misspelt event
+term.on('dta', () => {});

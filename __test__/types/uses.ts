@@ -87,3 +87,29 @@ const shellText: string = execSync('ls | wc -l', { encoding: 'utf8' });
 if (sync.error) console.error(sync.error.message, sync.signal);
 
 console.log(piped, exitCode, pid, killed, out, noStdin, noStderr, input, status, syncText, fileText, fileBytes, shellText);
+
+// The sandbox layers (filesystem, network) and their report.
+import { probeLayers, type LandlockReport, type SpawnReport } from 'capspawn';
+const layered = spawn('make', [], { filesystem: { readOnly: ['/usr'], readWrite: ['/tmp'], compatibility: 'best-effort' }, network: 'none' });
+layered.on('spawn', (report?: SpawnReport) => console.log(report?.landlock.unenforced));
+const landlock: LandlockReport | undefined = layered.landlock;
+const joined = spawnSync('ip', ['addr'], { network: { namespace: '/run/netns/work' }, encoding: 'utf8' });
+const syncLandlock: LandlockReport | undefined = joined.landlock;
+const abi: number = probeLayers().landlock.abi;
+const canMake: boolean = probeLayers().networkNamespaces;
+spawn('true', { network: { namespace: 3 } });
+console.log(landlock, syncLandlock, abi, canMake);
+// spawnPty: node-pty's IPty; data is a string unless `encoding: null`.
+import { spawnPty, type IPty, type IDisposable, type PtyOptions } from 'capspawn';
+const ptyOptions: PtyOptions = { name: 'xterm-256color', cols: 100, rows: 30, cwd: '/tmp', user: 'nobody', noNewPrivs: true };
+const term: IPty = spawnPty('bash', [], ptyOptions);
+const listening: IDisposable = term.onData((data: string) => process.stdout.write(data));
+term.onExit(({ exitCode, signal }: { exitCode: number; signal?: number }) => console.log(exitCode, signal));
+term.on('exit', (exitCode: number, signal?: number) => console.log(exitCode, signal));
+term.write('ls\r');
+term.resize(term.cols + 1, term.rows);
+term.kill();
+term.kill('SIGKILL');
+listening.dispose();
+const bytes: IPty<Buffer> = spawnPty('cat', [], { encoding: null });
+bytes.onData((chunk: Buffer) => console.log(chunk.length, bytes.pid, bytes.process));

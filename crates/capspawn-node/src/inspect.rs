@@ -68,6 +68,39 @@ pub fn probe_bounding_set_clear(env: Env, _args: &[Value]) -> Result<Value> {
     Ok(object)
 }
 
+/// `probeSeccomp()`: whether the seccomp layer works here (`capspawn::seccomp::probe`), as
+/// `{ ok, mode, filters, missingActions, code, reason }`.
+pub fn probe_seccomp(env: Env, _args: &[Value]) -> Result<Value> {
+    let probe = capspawn::seccomp::probe().map_err(|errno| crate::errno_error(errno, "fork"))?;
+    let object = env.object()?;
+    let ok = probe.trial.is_ok() && probe.missing_actions.is_empty();
+    env.set(object, "ok", env.boolean(ok)?)?;
+    let number = |n: Option<u64>| match n {
+        Some(n) => env.double(n as f64),
+        None => env.null(),
+    };
+    env.set(object, "mode", number(probe.mode.map(u64::from))?)?;
+    env.set(object, "filters", number(probe.filters)?)?;
+    env.set(
+        object,
+        "missingActions",
+        env.array_from(probe.missing_actions, |name| env.string(name))?,
+    )?;
+    let (code, reason) = match probe.trial {
+        Ok(()) => (env.null()?, env.null()?),
+        Err(failure) => (
+            match failure.errno {
+                Some(errno) => env.string(&format!("{errno:?}"))?,
+                None => env.null()?,
+            },
+            env.string(&failure.to_string())?,
+        ),
+    };
+    env.set(object, "code", code)?;
+    env.set(object, "reason", reason)?;
+    Ok(object)
+}
+
 /// `execFileCapabilities(file, path, cwd)`: after an exec of `file` failed with `EPERM`, the
 /// file the search stopped at and its `security.capability` attribute, or null when it has none.
 /// `path` is the child's `PATH` and `cwd` its working directory (null: none, the supervisor's).
@@ -106,5 +139,24 @@ pub fn exec_file_capabilities(env: Env, args: &[Value]) -> Result<Value> {
         None => env.null()?,
     };
     env.set(object, "rootId", root_id)?;
+    Ok(object)
+}
+
+/// `probeLayers()`: what the sandbox layers can do here, `{ landlock: { abi }, networkNamespaces }`
+/// (`abi` 0: no Landlock). The seccomp layer adds its own key.
+pub fn probe_layers(env: Env, _args: &[Value]) -> Result<Value> {
+    let object = env.object()?;
+    let landlock = env.object()?;
+    env.set(
+        landlock,
+        "abi",
+        env.uint32(capspawn::landlock::abi().unwrap_or(0))?,
+    )?;
+    env.set(object, "landlock", landlock)?;
+    env.set(
+        object,
+        "networkNamespaces",
+        env.boolean(capspawn::netns::can_create())?,
+    )?;
     Ok(object)
 }

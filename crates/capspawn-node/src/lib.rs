@@ -9,6 +9,7 @@ mod inspect;
 mod napi;
 mod spawn;
 mod sync;
+mod terminal;
 
 napi::register_module! {
     // While the supervisor's descriptor table is still small (see capspawn::descriptor_table).
@@ -16,12 +17,18 @@ napi::register_module! {
     "inspectSelf" => inspect::inspect_self,
     "inspectPid" => inspect::inspect_pid,
     "probeBoundingSetClear" => inspect::probe_bounding_set_clear,
+    "probeSeccomp" => inspect::probe_seccomp,
+    "probeLayers" => inspect::probe_layers,
     "execFileCapabilities" => inspect::exec_file_capabilities,
     "spawn" => spawn::spawn,
     "spawnSync" => sync::spawn_sync,
     "kill" => exits::kill,
     "onExit" => exits::on_exit,
     "refExits" => exits::ref_exits,
+    "openTerminal" => terminal::open_terminal,
+    "resizeTerminal" => terminal::resize_terminal,
+    "terminalForeground" => terminal::terminal_foreground,
+    "closeTerminal" => terminal::close_terminal,
 }
 
 /// A JS error for an errno, with Node's `code`, `errno` (negative) and `syscall`.

@@ -4,13 +4,15 @@
 
 use crate::napi::{Env, Error, Result, Value, ValueType};
 use capspawn::{
-    BoundingSetPolicy, CapMask, Command, GroupSpec, SpawnError, Stdio, SupplementaryGroups,
-    UserSpec,
+    BoundingSetPolicy, CapMask, Command, Compatibility, FilesystemSpec, GroupSpec, NetworkSpec,
+    SpawnError, Stdio, SupplementaryGroups, UserSpec,
 };
 use std::os::fd::{AsRawFd, IntoRawFd};
 
+/// A field of the spec, own properties only: TypeScript builds the spec, but a key it leaves out
+/// must not be read from a polluted `Object.prototype`.
 fn field(env: Env, spec: Value, name: &str) -> Result<Option<Value>> {
-    match env.get(spec, name)? {
+    match env.get_own(spec, name)? {
         Some(value) if env.value_type(value)? == ValueType::Null => Ok(None),
         other => Ok(other),
     }
@@ -70,6 +72,9 @@ pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
     for target in 0..env.array_len(kinds)? {
         command.fd(target as usize, stdio(env, env.element(kinds, target)?)?);
     }
+    if let Some(peer) = field(env, spec, "terminal")? {
+        command.terminal(env.to_i32(peer)?);
+    }
     command
         .detached(env.to_bool(required(env, spec, "detached")?)?)
         .no_new_privs(env.to_bool(required(env, spec, "noNewPrivs")?)?)
@@ -117,6 +122,37 @@ pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
     if let Some(signal) = field(env, spec, "parentDeathSignal")? {
         command.parent_death_signal(env.to_i32(signal)?);
     }
+    if let Some(filesystem) = field(env, spec, "filesystem")? {
+        let paths = |name| -> Result<Vec<std::path::PathBuf>> {
+            Ok(strings(env, required(env, filesystem, name)?)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        };
+        command.filesystem(FilesystemSpec {
+            read_only: paths("readOnly")?,
+            read_write: paths("readWrite")?,
+            compatibility: if env.to_bool(required(env, filesystem, "bestEffort")?)? {
+                Compatibility::BestEffort
+            } else {
+                Compatibility::Hard
+            },
+            unix_sockets: if env.to_bool(required(env, filesystem, "allowUnixSockets")?)? {
+                capspawn::UnixSockets::Allow
+            } else {
+                capspawn::UnixSockets::Deny
+            },
+        });
+    }
+    if let Some(network) = field(env, spec, "network")? {
+        command.network(if env.value_type(network)? == ValueType::String {
+            NetworkSpec::None // 'none', the only string the spec holds
+        } else if let Some(path) = field(env, network, "path")? {
+            NetworkSpec::Path(env.to_string(path)?.into())
+        } else {
+            NetworkSpec::Fd(env.to_i32(required(env, network, "fd")?)?)
+        });
+    }
     if let Some(limits) = field(env, spec, "rlimits")? {
         for i in 0..env.array_len(limits)? {
             let entry = env.element(limits, i)?;
@@ -137,6 +173,24 @@ pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
             };
             command.rlimit(resource, limit(1)?, limit(2)?);
         }
+    }
+    if let Some(seccomp) = field(env, spec, "seccomp")? {
+        let names = |name| -> Result<Vec<String>> {
+            Ok(match field(env, seccomp, name)? {
+                Some(list) => strings(env, list)?,
+                None => Vec::new(),
+            })
+        };
+        command.seccomp(capspawn::seccomp::Seccomp {
+            deny_socket_families: names("denySocketFamilies")?,
+            deny_syscalls: names("denySyscalls")?,
+            errno: field(env, seccomp, "errno")?
+                .map(|errno| env.to_string(errno))
+                .transpose()?,
+            program: field(env, seccomp, "program")?
+                .map(|program| env.buffer_bytes(program))
+                .transpose()?,
+        });
     }
     Ok(command)
 }
@@ -185,11 +239,22 @@ pub(crate) fn failure(env: Env, failure: capspawn::Failure) -> Result<Value> {
     Ok(result)
 }
 
+/// A `landlock::Report` as `{ abi, enforced, unenforced }`.
+pub(crate) fn landlock_report(env: Env, report: &capspawn::landlock::Report) -> Result<Value> {
+    let object = env.object()?;
+    env.set(object, "abi", env.uint32(report.abi)?)?;
+    env.set(object, "enforced", env.boolean(report.enforced)?)?;
+    let unenforced = env.array_from(report.unenforced.clone(), |name| env.string(name))?;
+    env.set(object, "unenforced", unenforced)?;
+    Ok(object)
+}
+
 pub fn spawn(env: Env, args: &[Value]) -> Result<Value> {
     let spec = *args.first().unwrap_or(&env.undefined()?);
     env.expect(spec, ValueType::Object)?;
     let watcher = crate::exits::Watcher::new(env)?;
-    let mut child = match command(env, spec)?.spawn() {
+    let command = command(env, spec)?;
+    let mut child = match command.spawn() {
         Ok(child) => child,
         Err(SpawnError::Child(child_failure)) => return failure(env, child_failure),
         Err(error) => return Err(thrown(error)),
@@ -210,6 +275,9 @@ pub fn spawn(env: Env, args: &[Value]) -> Result<Value> {
         env.set(result, "id", env.double(id as f64)?)?;
         env.set(result, "pid", env.int32(pid)?)?;
         env.set(result, "stdio", env.array_from(fds, |fd| env.int32(fd))?)?;
+        if let Some(report) = command.landlock_report() {
+            env.set(result, "landlock", landlock_report(env, &report)?)?;
+        }
         Ok(result)
     })();
     match built {

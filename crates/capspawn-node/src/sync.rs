@@ -10,7 +10,7 @@ use std::time::Duration;
 
 fn run_options(env: Env, run: Value) -> Result<RunOptions> {
     let field = |name: &str| -> Result<Option<Value>> {
-        match env.get(run, name)? {
+        match env.get_own(run, name)? {
             Some(value) if env.value_type(value)? != ValueType::Null => Ok(Some(value)),
             _ => Ok(None),
         }
@@ -45,7 +45,8 @@ pub fn spawn_sync(env: Env, args: &[Value]) -> Result<Value> {
     env.expect(spec, ValueType::Object)?;
     env.expect(run, ValueType::Object)?;
     let options = run_options(env, run)?;
-    let outcome = match crate::spawn::command(env, spec)?.run(&options) {
+    let command = crate::spawn::command(env, spec)?;
+    let outcome = match command.run(&options) {
         Ok(outcome) => outcome,
         Err(SpawnError::Child(child_failure)) => return crate::spawn::failure(env, child_failure),
         Err(error) => return Err(crate::spawn::thrown(error)),
@@ -69,5 +70,12 @@ pub fn spawn_sync(env: Env, args: &[Value]) -> Result<Value> {
     };
     env.set(result, "error", code)?;
     env.set(result, "errno", errno)?;
+    if let Some(report) = command.landlock_report() {
+        env.set(
+            result,
+            "landlock",
+            crate::spawn::landlock_report(env, &report)?,
+        )?;
+    }
     Ok(result)
 }

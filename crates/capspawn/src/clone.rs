@@ -60,6 +60,11 @@ pub fn start(
     // Under the gate, so no other spawn uses the slots: the child starts from a small copy of
     // the descriptor table when everything it needs fits below the slots' limit.
     let lease = small_table(setup);
+    // The child checks the slots against this list, which stays where it is (the lease is not
+    // moved again before it is dropped, after clone).
+    if let Some(placed) = lease.as_ref().map(descriptor_table::Lease::placed) {
+        setup.table_slots.set((placed.as_ptr(), placed.len()));
+    }
     let arg = (&mut shared as *mut Shared).cast();
     // SAFETY: `child_main` runs only async-signal-safe code (privilege_drop) and takes the
     // `Shared` we pass, which lives on this frame until clone_vfork has returned.
@@ -112,10 +117,13 @@ fn small_table(setup: &ProcessSetup) -> Option<descriptor_table::Lease> {
     let mut lease = descriptor_table::Lease::take()?;
     // A slot must not be a stdio target the child dup2s onto (see StdioFds).
     let lowest = setup.stdio.len().max(3) as libc::c_int;
-    let mut renumbered = Vec::with_capacity(setup.stdio.len() + 1);
+    let mut renumbered = Vec::with_capacity(setup.stdio.len() + 3);
+    // The sandbox layers' descriptors (a namespace to join, a Landlock ruleset) go in slots too.
+    let layers = setup.layer_fds();
     for fd in setup
         .stdio
         .iter()
+        .chain(layers.iter().copied())
         .map(std::cell::Cell::get)
         .chain([setup.exit_watch.get()])
     {
@@ -128,8 +136,13 @@ fn small_table(setup: &ProcessSetup) -> Option<descriptor_table::Lease> {
         };
         renumbered.push((fd, placed));
     }
-    let (watch, stdio) = renumbered.split_last()?;
-    for (cell, &(_, placed)) in setup.stdio.iter().zip(stdio) {
+    let (watch, placed_all) = renumbered.split_last()?;
+    for (cell, &(_, placed)) in setup
+        .stdio
+        .iter()
+        .chain(layers.iter().copied())
+        .zip(placed_all)
+    {
         cell.set(placed);
     }
     setup.exit_watch.set(watch.1);

@@ -48,6 +48,7 @@ pub struct Command {
     cwd: Option<PathBuf>,
     stdio: Vec<Stdio>,
     detached: bool,
+    controlling_terminal: bool,
     user: Option<UserSpec>,
     group: Option<GroupSpec>,
     supplementary_groups: Option<SupplementaryGroups>,
@@ -59,6 +60,9 @@ pub struct Command {
     umask: Option<libc::mode_t>,
     rlimits: Vec<(crate::raw::Resource, libc::rlimit)>,
     parent_death_signal: Option<libc::c_int>,
+    seccomp: Option<crate::seccomp::Seccomp>,
+    filesystem: Option<crate::landlock::FilesystemSpec>,
+    network: crate::netns::NetworkSpec,
 }
 
 impl Command {
@@ -72,6 +76,7 @@ impl Command {
             cwd: None,
             stdio: vec![Stdio::Inherit; 3],
             detached: false,
+            controlling_terminal: false,
             user: None,
             group: None,
             supplementary_groups: None,
@@ -83,6 +88,9 @@ impl Command {
             umask: None,
             rlimits: Vec::new(),
             parent_death_signal: None,
+            seccomp: None,
+            filesystem: None,
+            network: crate::netns::NetworkSpec::Host,
         }
     }
 
@@ -154,6 +162,20 @@ impl Command {
         self
     }
 
+    /// Runs the workload in a terminal: `peer` (a pseudo-terminal's peer, see
+    /// [`crate::terminal::Pty`]) becomes its descriptors 0, 1 and 2 and the controlling
+    /// terminal of a new session (`setsid`, then `TIOCSCTTY`), before the same drop as any
+    /// spawn. The supervisor keeps the master, and closes its own copy of `peer` once the
+    /// spawn returned, so that the master reads end-of-file (`EIO`) when the workload's side is
+    /// all closed.
+    pub fn terminal(&mut self, peer: std::os::fd::RawFd) -> &mut Self {
+        for target in 0..3 {
+            self.fd(target, Stdio::Fd(peer));
+        }
+        self.controlling_terminal = true;
+        self
+    }
+
     pub fn user(&mut self, user: UserSpec) -> &mut Self {
         self.user = Some(user);
         self
@@ -222,8 +244,51 @@ impl Command {
         self
     }
 
-    /// The identity and capability state the workload will get, resolved from the databases.
+    /// A seccomp filter for the workload (see [`crate::seccomp`]), loaded last; it needs
+    /// `no_new_privs` (the default).
+    pub fn seccomp(&mut self, seccomp: crate::seccomp::Seccomp) -> &mut Self {
+        self.seccomp = Some(seccomp);
+        self
+    }
+
+    /// Landlock rules: the workload reaches only these paths (see [`crate::landlock`]). Needs
+    /// `no_new_privs` (the default): a spawn with it off is refused as invalid input.
+    pub fn filesystem(&mut self, spec: crate::landlock::FilesystemSpec) -> &mut Self {
+        self.filesystem = Some(spec);
+        self
+    }
+
+    /// The network namespace the workload runs in (see [`crate::netns`]).
+    pub fn network(&mut self, spec: crate::netns::NetworkSpec) -> &mut Self {
+        self.network = spec;
+        self
+    }
+
+    /// What a spawn with this `filesystem` gets from this kernel (`None` without one): the
+    /// Landlock ABI, and what it does not enforce. The same for every spawn of this process.
+    pub fn landlock_report(&self) -> Option<crate::landlock::Report> {
+        self.filesystem
+            .as_ref()
+            .map(|_| crate::landlock::report_for(crate::landlock::abi().unwrap_or(0)))
+    }
+
+    /// The identity and capability state the workload will get, resolved from the databases, for
+    /// [`crate::CommandExt::drop_privileges`]. That path cannot apply the sandbox layers (it has
+    /// no process setup to carry them), so a command with `filesystem` or `network` is refused
+    /// here rather than run without them.
     pub fn privileges(&self) -> Result<Privileges, SpawnError> {
+        if self.filesystem.is_some() || self.network != crate::netns::NetworkSpec::Host {
+            return Err(SpawnError::InvalidInput {
+                what: "filesystem",
+                message: "the filesystem and network layers need Command::spawn: \
+                          CommandExt::drop_privileges cannot apply them"
+                    .into(),
+            });
+        }
+        self.resolved_privileges()
+    }
+
+    fn resolved_privileges(&self) -> Result<Privileges, SpawnError> {
         let user = self.user.as_ref().map(resolve::user).transpose()?;
         let gid = match (&self.group, &user) {
             (Some(group), _) => Some(resolve::group(group)?),
@@ -267,7 +332,23 @@ impl Command {
                 return Err(SpawnError::CapabilityNotHeld(missing));
             }
         }
+        // `filesystem` adds its Unix-socket rule to capspawn's own filter (landlock::UnixSockets).
+        let unix = self.filesystem.as_ref().and_then(|f| {
+            (f.unix_sockets == crate::landlock::UnixSockets::Deny).then_some(libc::EACCES)
+        });
+        let seccomp = self
+            .seccomp
+            .clone()
+            .unwrap_or_default()
+            .filters_with(unix)?;
+        if !seccomp.is_empty() && !self.no_new_privs {
+            return Err(SpawnError::InvalidInput {
+                what: "seccomp",
+                message: "a seccomp filter needs no_new_privs, which was turned off".into(),
+            });
+        }
         Ok(Privileges {
+            seccomp,
             capabilities: self.capabilities,
             lock_securebits: self.lock_securebits,
             require_procfs: self.require_procfs,
@@ -279,12 +360,40 @@ impl Command {
         })
     }
 
+    /// The `filesystem` and `network` layers, resolved: the ruleset and the namespace, open.
+    #[allow(clippy::type_complexity)]
+    fn layers(
+        &self,
+        privileges: &Privileges,
+    ) -> Result<
+        (
+            Option<crate::landlock::Prepared>,
+            Option<crate::netns::Prepared>,
+        ),
+        SpawnError,
+    > {
+        if self.filesystem.is_some() && !privileges.no_new_privs {
+            return Err(SpawnError::InvalidInput {
+                what: "filesystem",
+                message: "Landlock needs no_new_privs: do not turn it off".into(),
+            });
+        }
+        let landlock = self
+            .filesystem
+            .as_ref()
+            .map(crate::landlock::prepare)
+            .transpose()?;
+        let netns = crate::netns::prepare(&self.network)?;
+        Ok((landlock, netns))
+    }
+
     /// Starts the workload. Returns once `execve` has replaced the child's image (the new program
     /// may not have run an instruction yet, and `/proc/<pid>/cmdline` may still be empty); if any
     /// step of the child's sequence failed, the child has been reaped and the workload never ran.
     pub fn spawn(&self) -> Result<Child, SpawnError> {
         // Everything that allocates or looks something up happens here, before clone.
-        let privileges = self.privileges()?;
+        let privileges = self.resolved_privileges()?;
+        let (landlock, netns) = self.layers(&privileges)?;
         let inherited: Vec<(OsString, OsString)>;
         let env = match &self.env {
             Some(vars) => vars,
@@ -321,7 +430,8 @@ impl Command {
             .collect();
         let setup = ProcessSetup {
             stdio: std::cell::Cell::from_mut(&mut stdio.sources[..]).as_slice_of_cells(),
-            new_session: self.detached,
+            new_session: self.detached || self.controlling_terminal,
+            controlling_terminal: self.controlling_terminal,
             cwd: cwd.as_deref(),
             signal_mask: raw::current_signal_mask().map_err(|errno| SpawnError::Setup {
                 syscall: "rt_sigprocmask",
@@ -339,7 +449,12 @@ impl Command {
             exec_reached: Default::default(),
             exit_watch: std::cell::Cell::new(-1),
             table_limit: std::cell::Cell::new(-1),
+            table_slots: std::cell::Cell::new((std::ptr::null(), 0)),
             handlers_cleared: std::cell::Cell::new(false),
+            netns: netns.as_ref().map(crate::netns::Prepared::joining),
+            landlock: landlock
+                .as_ref()
+                .map(crate::landlock::Prepared::restriction),
         };
         let (pid, pidfd) = clone::start(&setup, &privileges)?;
         let mut ends = stdio.parent_ends.into_iter();

@@ -125,10 +125,21 @@ pub(crate) fn probe_unshare_in_child() -> bool {
 pub(crate) struct Lease {
     guard: std::sync::MutexGuard<'static, Option<Option<Reserved>>>,
     used: usize,
+    /// What each used slot holds for this spawn, for the child to check after the unshare and
+    /// for `drop` to close only what is still ours.
+    placed: [Placed; SLOTS],
+}
+
+/// A slot and the identity of the file the parent put there.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Placed {
+    slot: RawFd,
+    identity: (libc::dev_t, libc::ino_t),
 }
 
 impl Lease {
-    /// The slots, if they are usable: reserved (now, if nobody did), and each still ours.
+    /// The slots, if they are usable: reserved (now, if nobody did), the placeholder and the
+    /// limit still ours (each slot is checked when it is used).
     pub(crate) fn take() -> Option<Lease> {
         reserve();
         if !unshare_supported() {
@@ -136,7 +147,10 @@ impl Lease {
         }
         let mut guard = RESERVED.try_lock().ok()?;
         let usable = match guard.as_ref()? {
-            Some(reserved) => reserved.holds_placeholder(reserved.limit),
+            Some(reserved) => {
+                reserved.holds_placeholder(reserved.limit)
+                    && reserved.holds_placeholder(reserved.placeholder.as_raw_fd())
+            }
             None => return None,
         };
         if !usable {
@@ -144,7 +158,11 @@ impl Lease {
             retire(&mut guard);
             return None;
         }
-        Some(Lease { guard, used: 0 })
+        Some(Lease {
+            guard,
+            used: 0,
+            placed: [Placed::default(); SLOTS],
+        })
     }
 
     fn reserved(&self) -> &Reserved {
@@ -157,6 +175,11 @@ impl Lease {
     /// The child's table keeps the descriptors below this number.
     pub(crate) fn limit(&self) -> RawFd {
         self.reserved().limit
+    }
+
+    /// The slots in use and what they hold, for [`unshare_below`].
+    pub(crate) fn placed(&self) -> &[Placed] {
+        &self.placed[..self.used]
     }
 
     /// The number by which the child finds `fd` in its table: `fd` itself below the limit,
@@ -172,22 +195,44 @@ impl Lease {
             return None;
         }
         dup3_cloexec(fd, slot).ok()?;
+        let placed = Placed {
+            slot,
+            identity: identity(slot)?,
+        };
+        self.placed[self.used] = placed;
         self.used += 1;
         Some(slot)
     }
 }
 
+/// A descriptor's file, as `fstat` names it.
+fn identity(fd: RawFd) -> Option<(libc::dev_t, libc::ino_t)> {
+    nix::sys::stat::fstat(fd)
+        .ok()
+        .map(|stat| (stat.st_dev, stat.st_ino))
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
         let used = self.used;
+        let placed = self.placed;
         let reserved = self.reserved();
-        let mut broken = false;
-        for &slot in &reserved.slots[..used] {
-            broken |= dup3_cloexec(reserved.placeholder.as_raw_fd(), slot).is_err();
+        // The placeholder is copied back only from a number that still holds it: the supervisor
+        // may have closed and reused it meanwhile.
+        let source = reserved.placeholder.as_raw_fd();
+        let mut broken = !reserved.holds_placeholder(source);
+        for entry in &placed[..used] {
+            broken = broken || dup3_cloexec(source, entry.slot).is_err();
         }
         if broken {
-            // A slot that keeps a child's descriptor would keep its pipe open: close it, and
-            // use the slots no more.
+            // A slot that keeps a child's descriptor would keep its pipe open: close those that
+            // still hold what this spawn put there, and use the slots no more.
+            for entry in &placed[..used] {
+                if identity(entry.slot) == Some(entry.identity) {
+                    // SAFETY: this number holds the copy this spawn made: nothing else owns it.
+                    unsafe { libc::close(entry.slot) };
+                }
+            }
             retire(&mut self.guard);
         }
     }
@@ -231,8 +276,10 @@ fn dup3_cloexec(fd: RawFd, target: RawFd) -> Result<(), Errno> {
 /// The child's first descriptor step, in the supervisor's table (`CLONE_FILES`): a private table
 /// with only the descriptors below `limit`. Trusting no return value, the copy at `limit` must
 /// then be gone: a filter that fakes `close_range` would otherwise have the child `dup2` over
-/// the supervisor's own stdio.
-pub(crate) fn unshare_below(limit: RawFd) -> Result<(), Option<Errno>> {
+/// the supervisor's own stdio. And each slot must still hold what the parent put there: another
+/// supervisor thread may have closed one and opened something else at its number meanwhile,
+/// which the workload would otherwise get as its stdio.
+pub(crate) fn unshare_below(limit: RawFd, placed: &[Placed]) -> Result<(), Option<Errno>> {
     // SAFETY: integer arguments only.
     let result = unsafe {
         libc::syscall(
@@ -245,8 +292,19 @@ pub(crate) fn unshare_below(limit: RawFd) -> Result<(), Option<Errno>> {
     Errno::result(result).map_err(Some)?;
     // SAFETY: F_GETFD on a number only reads its flags.
     match Errno::result(unsafe { libc::fcntl(limit, libc::F_GETFD) }) {
-        Err(Errno::EBADF) => Ok(()),
-        Ok(_) => Err(None),
-        Err(errno) => Err(Some(errno)),
+        Err(Errno::EBADF) => {}
+        Ok(_) => return Err(None),
+        Err(errno) => return Err(Some(errno)),
     }
+    for entry in placed {
+        // SAFETY: stat is plain data, for which all zeroes is a valid value.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a descriptor number and a live out-buffer of the kernel's struct stat.
+        let ret = unsafe { libc::syscall(libc::SYS_fstat, entry.slot, &mut stat) };
+        Errno::result(ret).map_err(Some)?;
+        if (stat.st_dev, stat.st_ino) != entry.identity {
+            return Err(None);
+        }
+    }
+    Ok(())
 }

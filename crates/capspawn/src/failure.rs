@@ -11,6 +11,8 @@ pub enum Stage {
     Setsid,
     Stdio,
     Cloexec,
+    /// The terminal could not be made the controlling terminal (`TIOCSCTTY`).
+    Terminal,
     Chdir,
     Umask,
     Rlimit,
@@ -27,11 +29,19 @@ pub enum Stage {
     /// `/proc/thread-self/status` could not be read for the verification's cross-check.
     Procfs,
     SignalMask,
+    /// The seccomp filter could not be loaded, or the kernel does not show it loaded.
+    Seccomp,
     Exec,
     /// The child died before it could report (a signal, the OOM killer).
     Died,
     /// The child was stopped (or otherwise held) before `execve`, and the watchdog killed it.
     Held,
+    /// The `filesystem` layer: Landlock missing (`ENOSYS`, `EOPNOTSUPP`, found in the parent),
+    /// `landlock_restrict_self` failed, or the domain could not be confirmed (no errno).
+    Landlock,
+    /// The `network` layer: the namespace could not be made or joined, or the thread was not in
+    /// it afterwards (no errno).
+    Netns,
 }
 
 impl Stage {
@@ -42,6 +52,7 @@ impl Stage {
             Stage::Setsid => "setsid",
             Stage::Stdio => "stdio",
             Stage::Cloexec => "cloexec",
+            Stage::Terminal => "terminal",
             Stage::Chdir => "chdir",
             Stage::Umask => "umask",
             Stage::Rlimit => "rlimit",
@@ -57,9 +68,12 @@ impl Stage {
             Stage::Verify => "verify",
             Stage::Procfs => "procfs",
             Stage::SignalMask => "signal-mask",
+            Stage::Seccomp => "seccomp",
             Stage::Exec => "exec",
             Stage::Died => "died",
             Stage::Held => "held",
+            Stage::Landlock => "landlock",
+            Stage::Netns => "netns",
         }
     }
 
@@ -70,6 +84,7 @@ impl Stage {
             Stage::Setsid => "setsid",
             Stage::Stdio => "dup2",
             Stage::Cloexec => "close_range",
+            Stage::Terminal => "ioctl(TIOCSCTTY)",
             Stage::Chdir => "chdir",
             Stage::Umask => "umask",
             Stage::Rlimit => "setrlimit",
@@ -85,9 +100,12 @@ impl Stage {
             Stage::Verify => "capget",
             Stage::Procfs => "open(/proc/thread-self/status)",
             Stage::SignalMask => "rt_sigprocmask",
+            Stage::Seccomp => "seccomp(SECCOMP_SET_MODE_FILTER)",
             Stage::Exec => "execve",
             Stage::Died => "clone",
             Stage::Held => "clone",
+            Stage::Landlock => "landlock_restrict_self",
+            Stage::Netns => "setns",
         }
     }
 }
@@ -134,6 +152,36 @@ impl std::fmt::Display for Failure {
                 "the child was stopped or held before exec (a SIGSTOP from a process of the \
                  same uid?) and was killed"
             );
+        }
+        match (self.stage, self.errno) {
+            (Stage::Landlock, None) => {
+                return write!(
+                    f,
+                    "landlock_restrict_self reported success, but an access the rules deny was \
+                     still allowed: no Landlock domain is in place"
+                )
+            }
+            (Stage::Landlock, Some(Errno::ENOSYS)) => {
+                return write!(
+                    f,
+                    "the kernel has no Landlock (landlock_create_ruleset: ENOSYS)"
+                )
+            }
+            (Stage::Landlock, Some(Errno::EOPNOTSUPP)) => {
+                return write!(
+                    f,
+                    "the kernel's Landlock is disabled or lacks an access right the rules need \
+                     (truncate: ABI 3, ioctl_dev: ABI 5)"
+                )
+            }
+            (Stage::Netns, None) => {
+                return write!(
+                    f,
+                    "setns or unshare reported success, but the thread is not in the namespace \
+                     asked for"
+                )
+            }
+            _ => {}
         }
         write!(f, "{} failed", self.stage.syscall())?;
         if let Some(errno) = self.errno {

@@ -50,6 +50,8 @@ pub struct Privileges {
     /// (the default). `false` still cross-checks when procfs is there, and skips it only when
     /// nothing is mounted at `/proc` (`ENOENT`); anything else there that is not procfs refuses.
     pub require_procfs: bool,
+    /// Seccomp filters to load last, in order (none: no seccomp step). Needs `no_new_privs`.
+    pub seccomp: Vec<crate::seccomp::Filter>,
 }
 
 impl Default for Privileges {
@@ -63,6 +65,7 @@ impl Default for Privileges {
             capabilities: CapMask::EMPTY,
             lock_securebits: false,
             require_procfs: true,
+            seccomp: Vec::new(),
         }
     }
 }
@@ -100,8 +103,11 @@ pub struct ProcessSetup<'a> {
     /// below `stdio.len()` unless it is its own target (see `StdioFds`). `clone::start` may
     /// renumber them into the slots of a small descriptor table (see `descriptor_table`).
     pub stdio: &'a [std::cell::Cell<RawFd>],
-    /// Start a new session (`detached`).
+    /// Start a new session (`detached`, or a terminal's).
     pub new_session: bool,
+    /// Make descriptor 0, a terminal, the controlling terminal of that new session
+    /// ([`crate::Command::terminal`]).
+    pub controlling_terminal: bool,
     pub cwd: Option<&'a CStr>,
     /// The signal mask the workload starts with.
     pub signal_mask: raw::SignalMask,
@@ -132,9 +138,29 @@ pub struct ProcessSetup<'a> {
     /// which it keeps a private copy of it (see `descriptor_table`); `-1` when `clone` copied the
     /// whole table. `clone::start` sets it.
     pub(crate) table_limit: std::cell::Cell<RawFd>,
+    /// With a `table_limit`, the slots and what the parent put in each (a pointer into the
+    /// lease `clone::start` holds, and the count), for the child to check after the unshare.
+    pub(crate) table_slots: std::cell::Cell<(*const descriptor_table::Placed, usize)>,
     /// Whether the kernel gave the child default handlers (`CLONE_CLEAR_SIGHAND`; `clone::start`
     /// sets it): then step 1 resets none, and step 7 resets the signals procfs lists as ignored.
     pub(crate) handlers_cleared: std::cell::Cell<bool>,
+    /// The network namespace to join (`network`), opened and checked by the parent.
+    pub(crate) netns: Option<crate::netns::Joining>,
+    /// The Landlock ruleset to enforce (`filesystem`), built by the parent.
+    pub(crate) landlock: Option<crate::landlock::Restriction>,
+}
+
+impl ProcessSetup<'_> {
+    /// The sandbox layers' descriptors the child uses: a namespace to join, a Landlock ruleset.
+    pub(crate) fn layer_fds(&self) -> Vec<&std::cell::Cell<RawFd>> {
+        let netns = self.netns.as_ref().map(|joining| &joining.fd);
+        let landlock = self.landlock.as_ref().map(|r| &r.ruleset);
+        netns
+            .into_iter()
+            .chain(landlock)
+            .filter(|fd| fd.get() >= 0)
+            .collect()
+    }
 }
 
 /// The child's whole sequence, in order. With a `setup` (a `clone` child) it ends in `execve`
@@ -158,6 +184,10 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     raw::set_dumpable(false).map_err(Failure::at(Stage::Dumpable))?;
     if let Some(setup) = setup {
         signals_and_descriptors(setup)?;
+        // The terminal after setsid (only a session leader without one may take it) and stdio
+        // (it is fd 0 now), before the credentials change so that a refusal comes before
+        // anything was dropped; it needs no privilege (the terminal is no other session's).
+        crate::terminal::attach(setup)?;
     }
     // The kernel's own account of this thread, for step 6: opened after stdio is in place (so
     // it takes no stdio target) and before setrlimit may lower RLIMIT_NOFILE below the
@@ -166,6 +196,10 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     if let Some(setup) = setup {
         directory_and_limits(setup)?;
     }
+    // The network namespace now, while CAP_SYS_ADMIN is still held (setns needs it in our user
+    // namespace and in the one that owns the target) and before any credential change; checked
+    // at once against the nsfs inode the parent opened, so a faked setns is caught.
+    crate::netns::join(setup.and_then(|s| s.netns.as_ref()))?;
 
     // 2. Groups before the uid: setgroups and setresgid need CAP_SETGID, which setresuid to a
     //    non-root uid takes away. Supplementary groups first, so no window runs with the new
@@ -241,9 +275,25 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
         }
     }
 
+    // Landlock after no_new_privs, which landlock_restrict_self needs (or CAP_SYS_ADMIN, gone
+    // by now), and before the verification, whose reads use descriptors opened in step 1; an
+    // access the rules deny must then fail (EACCES), so a faked restrict_self is caught.
+    crate::landlock::restrict(setup.and_then(|s| s.landlock.as_ref()))?;
+
     // 6. Verify by reading the state back, trusting no return value: a filter or LSM that fakes
     //    success must not get a workload through.
     let ignored = verify(privileges, &account)?;
+    // CLONE_CLEAR_SIGHAND left ignored signals ignored (SIGPIPE, in Node): the workload starts
+    // with every signal at its default, as child_process's does. Before the filter, which could
+    // otherwise keep rt_sigaction from it.
+    if setup.is_some_and(|s| s.handlers_cleared.get()) {
+        raw::default_signals(ignored.unwrap_or(u64::MAX))
+            .map_err(Failure::at(Stage::SignalMask))?;
+    }
+    // The seccomp filter after the verification, as the last layer: it cannot break a step
+    // before it, and only the read-back of the filter itself, the signal mask and execve are
+    // left for it to let through (seccomp.rs); no_new_privs, which loading it needs, is set.
+    crate::seccomp::apply(&privileges.seccomp, &account)?;
 
     let Some(setup) = setup else { return Ok(()) };
 
@@ -253,11 +303,6 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     //    after is the watchdog's (clone.rs) to end. A PATH search tries each candidate the
     //    parent resolved, as glibc's execvp does: EACCES is remembered, the errors of a missing
     //    or unreachable file move on, any other stops.
-    if setup.handlers_cleared.get() {
-        // CLONE_CLEAR_SIGHAND left ignored signals ignored (SIGPIPE, in Node): the workload
-        // starts with every signal at its default, as child_process's does.
-        raw::default_signals(ignored.unwrap_or(u64::MAX));
-    }
     raw::discard_pending_stop_signals();
     raw::set_signal_mask(setup.signal_mask).map_err(Failure::at(Stage::SignalMask))?;
     setup.exec_reached.store(true, Ordering::Relaxed);
@@ -270,10 +315,16 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
 /// close-on-exec.
 fn signals_and_descriptors(setup: &ProcessSetup) -> Result<(), Failure> {
     if setup.table_limit.get() >= 0 {
-        descriptor_table::unshare_below(setup.table_limit.get()).map_err(|errno| Failure {
-            stage: Stage::Cloexec,
-            errno,
-            remaining: CapMask::EMPTY,
+        let placed = setup.table_slots.get();
+        // SAFETY: clone::start points this at its lease's list, which outlives the child's
+        // time on the supervisor's memory; the parent is suspended meanwhile.
+        let placed = unsafe { std::slice::from_raw_parts(placed.0, placed.1) };
+        descriptor_table::unshare_below(setup.table_limit.get(), placed).map_err(|errno| {
+            Failure {
+                stage: Stage::Cloexec,
+                errno,
+                remaining: CapMask::EMPTY,
+            }
         })?;
     }
     if !setup.handlers_cleared.get() {

@@ -391,29 +391,57 @@ impl Account {
         }
         let mut parser = Parser::new(expected_groups);
         parser.status.owner = Some(stat.st_uid);
-        let mut buffer = [0u8; 4096]; // the whole file (about 1.5 KiB) in one read
-        loop {
-            // SAFETY: the kernel writes at most `buffer.len()` bytes into the live buffer.
-            let n = unsafe { libc::syscall(libc::SYS_read, fd, buffer.as_mut_ptr(), buffer.len()) };
-            if n < 0 {
-                return Err(Errno::last());
+        stream(fd, &mut parser, false)?;
+        Ok(parser.finish())
+    }
+}
+
+impl Account {
+    /// Reads and parses the file again from its start (`pread` at offset 0: procfs regenerates
+    /// a status file for each read from offset 0, so this is the state now, not the state at
+    /// `read`'s). No owner lookup. For the seccomp step's read-back. Async-signal-safe.
+    pub fn reread(&self) -> Result<Status, Errno> {
+        let fd = self.0?;
+        let mut parser = Parser::new(None);
+        stream(fd, &mut parser, true)?;
+        Ok(parser.finish())
+    }
+}
+
+/// Feeds the status file to `parser`, from the descriptor's offset (`read`) or from its start
+/// (`pread`, `positional`), to its end.
+fn stream(fd: RawFd, parser: &mut Parser, positional: bool) -> Result<(), Errno> {
+    let mut buffer = [0u8; 4096]; // the whole file (about 1.5 KiB) in one read
+    let mut offset: libc::off_t = 0;
+    loop {
+        // SAFETY: the kernel writes at most `buffer.len()` bytes into the live buffer.
+        let n = unsafe {
+            if positional {
+                let (buf, len) = (buffer.as_mut_ptr(), buffer.len());
+                libc::syscall(libc::SYS_pread64, fd, buf, len, offset)
+            } else {
+                libc::syscall(libc::SYS_read, fd, buffer.as_mut_ptr(), buffer.len())
             }
-            if n == 0 {
-                return Ok(parser.finish());
-            }
-            match usize::try_from(n).ok().and_then(|n| buffer.get(..n)) {
-                Some(bytes) => parser.feed(bytes),
-                // More than was asked for: not the kernel's answer.
-                None => return Err(Errno::EIO),
-            }
-            // procfs makes the whole file at once and a read takes as much of it as fits, so a
-            // short read was the rest of it. The end-of-file read that would follow makes the
-            // kernel print the whole file again (~30 µs here) to find nothing there; a read
-            // cut short any other way leaves fields missing, which `finish` calls malformed.
-            if usize::try_from(n).is_ok_and(|n| n < buffer.len()) {
-                return Ok(parser.finish());
-            }
+        };
+        if n < 0 {
+            return Err(Errno::last());
         }
+        if n == 0 {
+            return Ok(());
+        }
+        match usize::try_from(n).ok().and_then(|n| buffer.get(..n)) {
+            Some(bytes) => parser.feed(bytes),
+            // More than was asked for: not the kernel's answer.
+            None => return Err(Errno::EIO),
+        }
+        // procfs makes the whole file at once and a read takes as much of it as fits, so a
+        // short read was the rest of it. The end-of-file read that would follow makes the
+        // kernel print the whole file again (~30 µs here) to find nothing there; a read cut
+        // short any other way leaves fields missing, which `finish` calls malformed.
+        if usize::try_from(n).is_ok_and(|n| n < buffer.len()) {
+            return Ok(());
+        }
+        offset = offset.saturating_add(n as libc::off_t);
     }
 }
 

@@ -261,13 +261,19 @@ pub fn default_all_signals() {
 /// Sets the signals of `mask` back to their default action: bit `n - 1` for signal `n`, as
 /// procfs prints `SigIgn`. For a child made with `CLONE_CLEAR_SIGHAND`, which reset every
 /// handler but left ignored signals ignored.
-pub fn default_signals(mask: u64) {
+/// `EINVAL` when the kernel refused one (every signal but SIGKILL and SIGSTOP can be reset).
+pub fn default_signals(mask: u64) -> Result<(), Errno> {
     let default = [0u64; 4];
     for signal in 1..=64 {
-        if mask & (1 << (signal - 1)) != 0 && signal != libc::SIGKILL && signal != libc::SIGSTOP {
-            sigaction(signal, Some(&default), None);
+        if mask & (1 << (signal - 1)) != 0
+            && signal != libc::SIGKILL
+            && signal != libc::SIGSTOP
+            && !sigaction(signal, Some(&default), None)
+        {
+            return Err(Errno::EINVAL);
         }
     }
+    Ok(())
 }
 
 /// The kernel's `struct sigaction` on x86_64 and aarch64: handler, flags, restorer, mask.

@@ -24,20 +24,7 @@ use common::SuidDumpable;
 
 /// Builds a C fixture with gcc into a directory every uid can read.
 fn build(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("capspawn-attacks-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let binary = dir.join(name);
-    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}.c"));
-    let built = std::process::Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(&binary)
-        .arg(&source)
-        .status()
-        .expect("gcc");
-    assert!(built.success(), "gcc {source:?}");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    binary
+    common::build_fixture(name)
 }
 
 /// An attacker process, killed however the test ends (and, by its parent-death signal, if the

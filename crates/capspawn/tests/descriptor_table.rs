@@ -163,3 +163,80 @@ fn a_filter_faking_close_range_never_lets_the_child_touch_the_supervisors_stdio(
     let after: Vec<_> = (0..3).map(stdio).collect();
     assert_eq!(before, after, "the child replaced the supervisor's stdio");
 }
+
+#[test]
+fn the_placeholder_closed_and_reused_is_left_alone_and_copied_nowhere() {
+    const TEST: &str = "the_placeholder_closed_and_reused_is_left_alone_and_copied_nowhere";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    capspawn::descriptor_table::reserve();
+    // The placeholder is the pipe's first descriptor, the lowest of the group.
+    let placeholder = reserved_numbers()[0];
+    let file = std::fs::File::open("/etc/hostname").unwrap();
+    // SAFETY: dup2 onto a number this test took over; the library must not use it.
+    let taken = unsafe { libc::dup2(file.as_raw_fd(), placeholder) };
+    assert_eq!(taken, placeholder);
+    let copies_of_the_file = || {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .flatten()
+            .filter(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.ends_with("hostname")))
+            .count()
+    };
+    assert_eq!(copies_of_the_file(), 2);
+    for _ in 0..3 {
+        let (out, status) = output(Command::new("echo").arg("ran"));
+        assert_eq!((out.as_str(), status), ("ran\n", ExitStatus::Exited(0)));
+    }
+    assert_eq!(
+        copies_of_the_file(),
+        2,
+        "the supervisor's file was copied into slots"
+    );
+    assert_eq!(
+        std::fs::read_link(format!("/proc/self/fd/{placeholder}"))
+            .unwrap()
+            .to_string_lossy(),
+        "/etc/hostname"
+    );
+}
+
+#[test]
+fn a_slot_replaced_before_the_child_unshares_never_reaches_the_workload() {
+    const TEST: &str = "a_slot_replaced_before_the_child_unshares_never_reaches_the_workload";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    capspawn::descriptor_table::reserve();
+    let _held = hold_descriptors(200); // the spawn's pipes land above the limit, in slots
+    let numbers = reserved_numbers();
+    let first_slot = numbers[1];
+    let secret = std::fs::File::open("/etc/hostname").unwrap();
+    let secret_fd = secret.as_raw_fd();
+    let unshare = libc::CLOSE_RANGE_UNSHARE as u64;
+    // When the child is about to unshare (still on the supervisor's table), another supervisor
+    // thread closes the first slot and puts a file of its own there; then the call runs.
+    lie(
+        &[libc::SYS_close_range],
+        Box::new(move |call| {
+            if call.args[2] == unshare && call.args[0] < u64::from(u32::MAX) {
+                // SAFETY: replaces a number of the shared table, as a racing thread would.
+                unsafe { libc::dup2(secret_fd, first_slot) };
+            }
+            None
+        }),
+    );
+    let marker = fresh_path(TEST);
+    let spawned = Command::new("touch")
+        .arg(&marker)
+        .stdin(Stdio::Pipe)
+        .stdout(Stdio::Pipe)
+        .spawn();
+    let Err(SpawnError::Child(failure)) = spawned else {
+        panic!("the workload ran with a replaced slot: {spawned:?}");
+    };
+    assert_eq!(failure.stage, Stage::Cloexec, "{failure:?}");
+    assert!(!marker.exists(), "a workload ran");
+    assert_eq!(children(), Vec::<String>::new(), "a child was left");
+}

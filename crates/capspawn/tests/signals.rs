@@ -118,3 +118,28 @@ fn a_clone_answered_with_zero_runs_nothing_on_the_supervisors_thread() {
     // SAFETY: getuid only reads.
     assert_eq!(unsafe { libc::getuid() }, 0);
 }
+
+/// A supervisor filter that refuses `rt_sigaction` for SIGPIPE: the child cannot give the
+/// workload its default SIGPIPE, so the spawn is refused rather than run with it ignored.
+#[test]
+fn a_signal_that_cannot_be_reset_refuses_the_spawn() {
+    const TEST: &str = "a_signal_that_cannot_be_reset_refuses_the_spawn";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    supervisor_dispositions();
+    let child = Command::new("true").spawn().unwrap();
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
+    common::answer_when(
+        libc::SYS_rt_sigaction,
+        Some((0, libc::SIGPIPE as u32)),
+        common::ret_errno(libc::EPERM),
+    );
+    let marker = common::fresh_path(TEST);
+    let spawned = Command::new("touch").arg(&marker).spawn();
+    let Err(capspawn::SpawnError::Child(failure)) = spawned else {
+        panic!("the workload ran with SIGPIPE ignored: {spawned:?}");
+    };
+    assert_eq!(failure.stage, capspawn::Stage::SignalMask, "{failure:?}");
+    assert!(!marker.exists(), "a workload ran");
+}

@@ -199,6 +199,12 @@ extern "C" {
         utf8name: *const c_char,
         result: *mut bool,
     ) -> napi_status;
+    pub fn napi_has_own_property(
+        env: napi_env,
+        object: napi_value,
+        key: napi_value,
+        result: *mut bool,
+    ) -> napi_status;
 
     pub fn napi_throw(env: napi_env, error: napi_value) -> napi_status;
     pub fn napi_throw_error(env: napi_env, code: *const c_char, msg: *const c_char) -> napi_status;

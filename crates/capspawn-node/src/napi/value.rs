@@ -131,6 +131,21 @@ impl Env {
         Ok((self.value_type(v)? != ValueType::Undefined).then_some(v))
     }
 
+    /// `obj[name]` only if it is `obj`'s own property (`napi_has_own_property`), so that nothing
+    /// on a prototype (a polluted `Object.prototype`) is read for a key the object lacks.
+    pub fn get_own(self, obj: Value, name: &str) -> Result<Option<Value>> {
+        self.expect_object(obj)?;
+        let key = self.string(name)?;
+        // SAFETY: live env, handles of this env, valid out-slot.
+        let own = self.out(false, |r| unsafe {
+            sys::napi_has_own_property(self.0, obj.0, key.0, r)
+        })?;
+        if !own {
+            return Ok(None);
+        }
+        self.get(obj, name)
+    }
+
     /// `napi_has_named_property`: `name in obj`.
     pub fn has(self, obj: Value, name: &str) -> Result<bool> {
         self.expect_object(obj)?;

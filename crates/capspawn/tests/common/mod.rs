@@ -228,3 +228,24 @@ impl Drop for SuidDumpable {
         }
     }
 }
+
+/// Builds the C fixture `tests/fixtures/<name>.c` with gcc into a directory of this test
+/// process's that every uid can read (the workloads run as other users).
+#[allow(dead_code)] // not every test binary builds a fixture
+pub fn build_fixture(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("capspawn-fixtures-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let binary = dir.join(name);
+    let source = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/fixtures/{name}.c"));
+    let built = std::process::Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(&binary)
+        .arg(&source)
+        .status()
+        .expect("gcc");
+    assert!(built.success(), "gcc {source:?}");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    binary
+}
