@@ -231,7 +231,7 @@ export function runReport(wrapper: string[], request?: SpawnRequest, { inherited
     while (stdio.length < inheritedFd) stdio.push('ignore');
     stdio.push('pipe');
   }
-  const stdout = execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 20_000, stdio });
+  const stdout = execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: slow(20_000), stdio });
   const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as Report;
 }
@@ -253,3 +253,26 @@ export function readmeExamples(readme: string): { line: number; lang: string; co
   return examples;
 }
 
+/**
+ * How many times slower than this machine the tests run: CAPSPAWN_TEST_SLOWDOWN, which
+ * scripts/arm64-test sets in its emulated arm64 VM (where `node -e 0` alone takes seconds); 1
+ * when unset. Hard-coded time limits go through `slow()` so they hold there too, rather than
+ * being dropped: a limit is still a limit, only a longer one.
+ */
+export const SLOWDOWN = Math.max(1, Number(process.env.CAPSPAWN_TEST_SLOWDOWN) || 1);
+
+/** A time limit in milliseconds, stretched by SLOWDOWN. */
+export function slow(ms: number): number {
+  return ms * SLOWDOWN;
+}
+
+/**
+ * A stress test's iteration count, scaled by CAPSPAWN_TEST_SCALE (a fraction in (0, 1]; 1 when
+ * unset), never below `min`: scripts/arm64-test's default run uses 0.1, so the emulated VM runs
+ * the same scenarios, fewer times. The full size runs everywhere else.
+ */
+export function scaled(count: number, min = 1): number {
+  const scale = Number(process.env.CAPSPAWN_TEST_SCALE);
+  if (!(scale > 0 && scale < 1)) return count;
+  return Math.max(min, Math.round(count * scale));
+}

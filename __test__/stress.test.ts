@@ -18,9 +18,10 @@ import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spawn, type CapspawnChildProcess, type SpawnOptions } from '../dist/index.js';
 import { native } from '../dist/native.js';
-import { FIXTURES, childPids, fdCount, outcome, requirePrivilege } from './helpers.js';
+import { FIXTURES, childPids, fdCount, outcome, requirePrivilege, scaled, slow } from './helpers.js';
 
-const LONG = 120_000;
+// slow(), scaled(): longer limits and fewer rounds in scripts/arm64-test's emulated VM (helpers.ts).
+const LONG = slow(120_000);
 
 // Every spawn here is refused by design on a supervisor that cannot empty the bounding set.
 beforeEach((ctx) => requirePrivilege(ctx));
@@ -187,9 +188,9 @@ describe('5,000 spawns, 200 in flight', () => {
   it(
     'mixed stdio and ENOENT failures: one exit or error and one close each, right codes and output; no zombie, descriptor or memory left',
     async () => {
-      const TOTAL = 5000;
+      const TOTAL = 8 * scaled(625, 50); // a multiple of 8: the plan below cycles through 8 kinds
       const IN_FLIGHT = 200;
-      const WARM_UP = 500;
+      const WARM_UP = scaled(500, 50);
       const devNull = fs.openSync('/dev/null', 'r+');
       const script = 'printf "out %s\\n" "$1"; printf "err %s\\n" "$1" >&2; exit "$2"';
       /** What child i is, and what it must do. Exit codes vary so that a misrouted exit shows. */
@@ -235,7 +236,7 @@ describe('5,000 spawns, 200 in flight', () => {
         const p = plan(i);
         // Every child also watches one shared AbortSignal, and every other one has a timeout:
         // both must be let go of at the exit (a listener or timer left per child would pile up).
-        const child = spawn(p.command, p.args, { ...p.options, signal: abort.signal, timeout: i % 2 ? 60_000 : 0 });
+        const child = spawn(p.command, p.args, { ...p.options, signal: abort.signal, timeout: i % 2 ? slow(60_000) : 0 });
         if (i % 10 === 0) weak.push(new WeakRef(child));
         const out: Buffer[] = [];
         const err: Buffer[] = [];
@@ -287,7 +288,7 @@ describe('5,000 spawns, 200 in flight', () => {
         if (!fails) ran++;
       }
       expect(wrong.slice(0, 10)).toEqual([]);
-      expect(ran).toBe(3750);
+      expect(ran).toBe((TOTAL / 8) * 6);
       // Where the reaper's reports cross into JavaScript: one per child that ran, never two.
       expect(reportsSince(idsBefore)).toEqual({ ids: ran, total: ran, maxPerId: 1 });
 
@@ -331,7 +332,7 @@ describe('kill storms', () => {
     async () => {
       const signals = ['SIGKILL', 'SIGTERM', undefined, 'SIGINT'] as const;
       const results = await Promise.all(
-        Array.from({ length: 120 }, async (_, i) => {
+        Array.from({ length: scaled(120, 12) }, async (_, i) => {
           const child = spawn('/bin/sleep', ['30'], { stdio: i % 2 ? 'ignore' : 'pipe', killSignal: 'SIGHUP' });
           let spawned = false;
           child.on('spawn', () => (spawned = true));
@@ -360,7 +361,7 @@ describe('kill storms', () => {
     "kill() while running, after 'spawn': every child ends by that signal",
     async () => {
       const results = await Promise.all(
-        Array.from({ length: 120 }, async (_, i) => {
+        Array.from({ length: scaled(120, 12) }, async (_, i) => {
           const child = spawn('/bin/sleep', ['30'], { stdio: i % 3 === 0 ? 'pipe' : 'ignore' });
           const done = outcome(child);
           await once(child, 'spawn');
@@ -378,7 +379,7 @@ describe('kill storms', () => {
     "kill() after 'exit' returns false, whatever the signal, and leaves killed and the exit as they were",
     async () => {
       const results = await Promise.all(
-        Array.from({ length: 100 }, async (_, i) => {
+        Array.from({ length: scaled(100, 10) }, async (_, i) => {
           const child = spawn('/bin/sh', ['-c', `exit ${i % 5}`], { stdio: 'ignore' });
           const exited = once(child, 'exit');
           const closed = once(child, 'close');
@@ -400,7 +401,7 @@ describe('kill storms', () => {
       // Children that end on their own within a few ms, probed with kill(0) on every turn of the
       // event loop, and sent SIGKILL at some turn: each kill races the exit and the reaping.
       const results = await Promise.all(
-        Array.from({ length: 120 }, async (_, i) => {
+        Array.from({ length: scaled(120, 12) }, async (_, i) => {
           const child = spawn('/bin/sleep', [`0.00${i % 10}`], { stdio: 'ignore' });
           const done = outcome(child);
           const answers: boolean[] = [];
@@ -443,7 +444,7 @@ describe('kill storms', () => {
           return false;
         }
       })();
-      const PAIRS = 100;
+      const PAIRS = scaled(100, 10);
       const outcomes: { reused: boolean; sent: boolean[]; stateAfter: string | undefined; ppid: number | undefined; bProbe: boolean; exit: unknown; events: string[] }[] = [];
       const running: Promise<void>[] = [];
       for (let i = 0; i < PAIRS; i++) {
@@ -538,10 +539,10 @@ describe('output floods', () => {
   it(
     'two children each writing ~47 MB to stdout and ~47 MB to stderr at once, read slowly: no byte lost or reordered',
     async () => {
-      const N = 6_000_000;
+      const N = scaled(6_000_000, 60_000);
       const upward = seqDigest(1, 1, N); // stdout
       const downward = seqDigest(N, -1, 1); // stderr: the same bytes' length, in another order
-      expect(upward.bytes).toBeGreaterThan(45_000_000);
+      expect(upward.bytes).toBeGreaterThan(6 * N); // ~47 MB at full size
       const before = fdCount();
       const flood = async (): Promise<void> => {
         const child = spawn('/bin/sh', ['-c', `seq 1 ${N} & seq ${N} -1 1 >&2; wait`], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -566,7 +567,7 @@ describe('exit delivery with unref() and ref()', () => {
   it(
     'in this process, under load: children unref()d and ref()d again at every stage all report their exit once',
     async () => {
-      const TOTAL = 200;
+      const TOTAL = scaled(200, 20);
       const idsBefore = new Set(reports.keys());
       const tallies: Tally[] = [];
       await pool(TOTAL, 100, async (i) => {
@@ -612,13 +613,14 @@ describe('exit delivery with unref() and ref()', () => {
       // The fixture's only reason to stay alive is its referenced children: were the reference
       // count to drop to zero early, it would exit with exits missing; were it never to reach
       // zero, it would not exit at all (and execFileSync would time out).
-      const out = execFileSync(process.execPath, [path.join(FIXTURES, 'stress-unref.mjs'), '300', '100'], {
+      const TOTAL = scaled(300, 30);
+      const out = execFileSync(process.execPath, [path.join(FIXTURES, 'stress-unref.mjs'), String(TOTAL), '100'], {
         encoding: 'utf8',
-        timeout: 90_000,
+        timeout: slow(90_000),
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       const report = JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
-      expect(report).toEqual({ spawned: 300, exits: 300, closes: 300, wrongExit: 0, duplicates: 0, children: [] });
+      expect(report).toEqual({ spawned: TOTAL, exits: TOTAL, closes: TOTAL, wrongExit: 0, duplicates: 0, children: [] });
     },
     LONG,
   );
@@ -632,7 +634,7 @@ describe('faults', () => {
       // descriptors free: the first attempts run out at a pipe or at the clone's pidfd.
       const out = execFileSync('/bin/sh', ['-c', 'ulimit -n 64 && exec "$0" "$1"', process.execPath, path.join(FIXTURES, 'stress-emfile.mjs')], {
         encoding: 'utf8',
-        timeout: 60_000,
+        timeout: slow(60_000),
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       const report = JSON.parse(out.trim().split('\n').pop()!) as {
