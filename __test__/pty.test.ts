@@ -487,9 +487,10 @@ describe('refusals', () => {
   describe('under a seccomp profile', () => {
     let helper: string;
     beforeAll(() => {
-      helper = path.join(dir, 'seccomp-ioctl');
-      execFileSync('gcc', ['-O2', '-o', helper, path.join(__dirname, 'fixtures', 'seccomp-ioctl.c')], { stdio: 'inherit' });
+      helper = path.join(dir, 'errno-filter');
+      execFileSync('gcc', ['-O2', '-o', helper, path.join(__dirname, 'fixtures', 'errno-filter.c')], { stdio: 'inherit' });
     });
+    const SYS_IOCTL = process.arch === 'arm64' ? 29 : 16;
     const TIOCSCTTY = 0x540e;
     const TIOCGPTPEER = 0x5441;
     const EPERM = 1;
@@ -499,7 +500,8 @@ describe('refusals', () => {
      * returns the JSON it printed last. */
     const under = (request: number, errno: number, body: string) => {
       const script = `import { spawnPty } from ${JSON.stringify(index)};\n${body}`;
-      const out = execFileSync(helper, [String(request), String(errno), '--', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
+      const args = [String(SYS_IOCTL), String(errno), `1=${request}`, '--', process.execPath, '--input-type=module', '-e', script];
+      const out = execFileSync(helper, args, { encoding: 'utf8' });
       return JSON.parse(out.trim().split('\n').pop()!);
     };
 
