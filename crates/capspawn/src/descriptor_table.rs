@@ -297,11 +297,7 @@ pub(crate) fn unshare_below(limit: RawFd, placed: &[Placed]) -> Result<(), Optio
         Err(errno) => return Err(Some(errno)),
     }
     for entry in placed {
-        // SAFETY: stat is plain data, for which all zeroes is a valid value.
-        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: a descriptor number and a live out-buffer of the kernel's struct stat.
-        let ret = unsafe { libc::syscall(libc::SYS_fstat, entry.slot, &mut stat) };
-        Errno::result(ret).map_err(Some)?;
+        let stat = crate::raw::fstat(entry.slot).map_err(Some)?;
         if (stat.st_dev, stat.st_ino) != entry.identity {
             return Err(None);
         }

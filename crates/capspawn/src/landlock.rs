@@ -181,13 +181,7 @@ impl Prepared {
     }
 }
 
-fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
-    if ret < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(ret)
-    }
-}
+use crate::raw::check;
 
 /// The kernel's Landlock ABI version: `Err(ENOSYS)` when it has no Landlock, `Err(EOPNOTSUPP)`
 /// when Landlock is not enabled at boot (or a filter answers so).
@@ -320,15 +314,7 @@ fn normalised(path: &std::path::Path) -> PathBuf {
     out
 }
 
-fn fstat(fd: RawFd) -> Result<libc::stat, Errno> {
-    // SAFETY: stat is plain data, for which all zeroes is a valid value.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: the kernel writes one stat into the live value.
-    if unsafe { libc::fstat(fd, &mut stat) } != 0 {
-        return Err(Errno::last());
-    }
-    Ok(stat)
-}
+use crate::raw::fstat;
 
 fn stat_path(path: &CStr) -> Option<libc::stat> {
     // SAFETY: stat is plain data, for which all zeroes is a valid value.

@@ -89,15 +89,7 @@ fn invalid(message: String) -> SpawnError {
     }
 }
 
-fn fstat(fd: RawFd) -> Result<libc::stat, Errno> {
-    // SAFETY: stat is plain data, for which all zeroes is a valid value.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: the kernel writes one stat into the live value.
-    if unsafe { libc::syscall(libc::SYS_fstat, fd, &mut stat as *mut libc::stat) } != 0 {
-        return Err(Errno::last());
-    }
-    Ok(stat)
-}
+use crate::raw::fstat;
 
 /// `fd` as a network namespace to join, or why it is not one.
 fn checked(fd: OwnedFd, what: &str) -> Result<Prepared, SpawnError> {
@@ -242,7 +234,7 @@ mod maker {
                 }
                 // SAFETY: open just returned this descriptor; nothing else owns it.
                 let home = unsafe { OwnedFd::from_raw_fd(home) };
-                let Ok(home_stat) = super::fstat(home.as_raw_fd()) else {
+                let Ok(home_stat) = crate::raw::fstat(home.as_raw_fd()) else {
                     return;
                 };
                 for reply in requests {

@@ -12,7 +12,8 @@ use nix::errno::Errno;
 use std::ffi::CStr;
 use std::os::fd::RawFd;
 
-fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
+/// A raw syscall's return value: `Err(errno)` for a negative one.
+pub(crate) fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
     if ret == -1 {
         Err(Errno::last())
     } else {
@@ -161,6 +162,15 @@ fn cloexec_listed(first: RawFd) -> Result<(), Errno> {
         Ok(()) if !saw_dir => Err(Errno::EIO),
         other => other,
     }
+}
+
+/// `fstat(2)` as the raw syscall (usable between clone and execve): the file `fd` is open on.
+pub(crate) fn fstat(fd: RawFd) -> Result<libc::stat, Errno> {
+    // SAFETY: stat is plain data, for which all zeroes is a valid value.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: the kernel writes one stat into the live value.
+    check(unsafe { libc::syscall(libc::SYS_fstat, fd, &mut stat as *mut libc::stat) })?;
+    Ok(stat)
 }
 
 /// `ENOTSUP` unless `fd` is on procfs (`fstatfs`): an empty directory or a bind mount over
