@@ -282,18 +282,18 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
 
     // 6. Verify by reading the state back, trusting no return value: a filter or LSM that fakes
     //    success must not get a workload through.
-    let ignored = verify(privileges, &account)?;
+    let status = verify(privileges, &account)?;
     // CLONE_CLEAR_SIGHAND left ignored signals ignored (SIGPIPE, in Node): the workload starts
     // with every signal at its default, as child_process's does. Before the filter, which could
     // otherwise keep rt_sigaction from it.
     if setup.is_some_and(|s| s.handlers_cleared.get()) {
-        raw::default_signals(ignored.unwrap_or(u64::MAX))
+        raw::default_signals(status.and_then(|s| s.ignored_signals).unwrap_or(u64::MAX))
             .map_err(Failure::at(Stage::SignalMask))?;
     }
     // The seccomp filter after the verification, as the last layer: it cannot break a step
     // before it, and only the read-back of the filter itself, the signal mask and execve are
     // left for it to let through (seccomp.rs); no_new_privs, which loading it needs, is set.
-    crate::seccomp::apply(&privileges.seccomp, &account)?;
+    crate::seccomp::apply(&privileges.seccomp, &account, status.as_ref())?;
 
     let Some(setup) = setup else { return Ok(()) };
 
@@ -421,8 +421,12 @@ fn place_stdio(sources: &[std::cell::Cell<RawFd>]) -> Result<(), Errno> {
 }
 
 /// Step 6: the state read back must be exactly the one asked for.
-/// Returns the signals procfs shows as ignored (`None` when procfs was skipped), for step 7.
-fn verify(privileges: &Privileges, account: &proc_status::Account) -> Result<Option<u64>, Failure> {
+/// Returns what procfs showed (`None` when it was skipped): the ignored signals for step 7, and
+/// the filter count the seccomp layer starts from.
+fn verify(
+    privileges: &Privileges,
+    account: &proc_status::Account,
+) -> Result<Option<proc_status::Status>, Failure> {
     let keep = privileges.capabilities;
     let refuse = |remaining: CapMask| Failure {
         stage: Stage::Verify,
@@ -491,7 +495,7 @@ fn verify(privileges: &Privileges, account: &proc_status::Account) -> Result<Opt
     match account.read(privileges.groups.as_deref()) {
         Ok(status) => match status.disagrees(privileges) {
             Some(failure) => Err(failure),
-            None => Ok(status.ignored_signals),
+            None => Ok(Some(status)),
         },
         // Only an absent procfs may be skipped, and only when the caller opted out: one that
         // is not procfs, or a read that fails, refuses.

@@ -578,11 +578,15 @@ fn load(filter: &Filter) -> Result<(), Errno> {
 
 /// The child's seccomp step: loads `filters` in order, then reads back what the kernel shows in
 /// `/proc/thread-self/status` (`account`, opened in step 1): `Seccomp: 2` and `Seccomp_filters`
-/// grown by exactly the number loaded, counted from the same file just before. A supervisor
+/// grown by exactly the number loaded, counted from step 6's read of the same file (`verified`). A supervisor
 /// filter or LSM that fakes `seccomp()`'s success leaves the count where it was. On a kernel
 /// without `Seccomp_filters` (before 5.9) only the mode tells, so the spawn is refused when the
 /// child had a filter already. Async-signal-safe: raw syscalls, no allocation.
-pub fn apply(filters: &[Filter], account: &Account) -> Result<(), Failure> {
+pub fn apply(
+    filters: &[Filter],
+    account: &Account,
+    verified: Option<&crate::proc_status::Status>,
+) -> Result<(), Failure> {
     if filters.is_empty() {
         return Ok(());
     }
@@ -594,7 +598,12 @@ pub fn apply(filters: &[Filter], account: &Account) -> Result<(), Failure> {
     let ours = |status: &crate::proc_status::Status| {
         !status.malformed && status.pid == Some(crate::raw::gettid() as u64)
     };
-    let before = account.reread().map_err(Failure::at(Stage::Procfs))?;
+    // The count to start from: step 6's read, which nothing since has changed; read again
+    // only when step 6 skipped procfs (and then this read refuses).
+    let before = match verified {
+        Some(status) => *status,
+        None => account.reread().map_err(Failure::at(Stage::Procfs))?,
+    };
     if !ours(&before) {
         return Err(refused);
     }
@@ -693,7 +702,7 @@ fn trial(filter: &Filter) -> Result<Result<(), Failure>, Errno> {
                 [Stage::NoNewPrivs as i32, Errno::last() as i32]
             } else {
                 let account = Account::open();
-                match apply(std::slice::from_ref(filter), &account) {
+                match apply(std::slice::from_ref(filter), &account, None) {
                     Ok(()) => [-1, 0],
                     Err(failure) => [failure.stage as i32, failure.errno.map_or(0, |e| e as i32)],
                 }
