@@ -136,6 +136,9 @@ fs.writeFileSync(noShebang, 'echo "ran by sh: $0 $1"\n', { mode: 0o755 });
 describe('outcomes', () => {
   it.each<[string, Start, Hooks?]>([
     ['a command that prints and exits 0', (spawn) => spawn('echo', ['hello', 'world'])],
+    // Node ignores SIGPIPE and blocks nothing: neither may leak into the workload (capspawn's
+    // child resets ignored signals itself after clone3's CLONE_CLEAR_SIGHAND).
+    ['the signal mask and ignored signals the workload starts with', (spawn) => spawn('grep', ['-E', '^Sig(Blk|Ign)', '/proc/self/status'])],
     ['an exit status', (spawn) => spawn('sh', ['-c', 'echo out; echo err >&2; exit 3'])],
     ['a child killed by a signal', (spawn) => spawn('sh', ['-c', 'kill -USR1 $$'])],
     ['stdin written and ended', (spawn) => spawn('cat'), { then: (child) => child.stdin.end('through cat\n') }],
