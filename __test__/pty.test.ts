@@ -633,6 +633,10 @@ describe('capspawn exec --pty', () => {
     await outer.run("trap 'echo got-winch' WINCH");
     const before = outer.output.length; // the typed trap line's echo holds 'got-winch' too
     outer.pty.resize(120, 40);
+    // The CLI relays the resize asynchronously (its SIGWINCH, then the inner terminal's): let it
+    // land while the shell is in the foreground, not while `stty` is, which would take the
+    // signal instead (at most 2 s; the assertions below decide).
+    await Promise.race([until(() => outer.output.indexOf('got-winch', before) >= 0), new Promise((r) => setTimeout(r, 2000))]);
     const size = await outer.run('stty size');
     await outer.run('true');
     expect(size.split('\n').filter((line) => line !== 'got-winch' && line !== '')).toEqual(['40 120']);
