@@ -76,7 +76,11 @@ pub fn decide(
 /// Async-signal-safe (`prctl` calls only, no allocation, no locks): callable from
 /// `CommandExt::pre_exec` and from the child of a `clone` before `execve`.
 pub fn clear() -> Result<(), BoundingSetError> {
-    let cleared = capctl::caps::bounding::clear().map_err(|e| Errno::from_raw(e.code()));
+    decide_clear(capctl::caps::bounding::clear().map_err(|e| Errno::from_raw(e.code())))
+}
+
+/// The verdict on capctl's `bounding::clear()` outcome, from the set read back.
+fn decide_clear(cleared: Result<(), Errno>) -> Result<(), BoundingSetError> {
     let remaining = thread_caps::bounding();
     // Only the EPERM verdict depends on clear_unknown(); skip its syscalls otherwise.
     let cleared_unknown = match cleared {
@@ -94,7 +98,32 @@ pub fn clear_except(keep: CapMask) -> Result<(), BoundingSetError> {
     if keep.is_empty() {
         return clear();
     }
-    let mut dropped = Ok(());
+    decide_except(keep, drop_all_except(keep))
+}
+
+/// [`clear_except`] without its read-back when the kernel answered every drop with success: 42
+/// `PR_CAPBSET_READ` calls fewer. A filter can fake that success, so this is only for a caller
+/// that then confirms the clear from the kernel's own account (`CapBnd` in
+/// `/proc/thread-self/status`) before anything runs, as the ordered drop's verification does
+/// (`privilege_drop::verify`), or reads the set back itself when that account is missing. A
+/// refusal (`EPERM` without `CAP_SETPCAP`, any other errno) is decided on the read-back, as in
+/// [`clear_except`]. Async-signal-safe.
+pub fn clear_except_unconfirmed(keep: CapMask) -> Result<(), BoundingSetError> {
+    let dropped = if keep.is_empty() {
+        capctl::caps::bounding::clear().map_err(|e| Errno::from_raw(e.code()))
+    } else {
+        drop_all_except(keep)
+    };
+    match dropped {
+        Ok(()) => Ok(()),
+        Err(errno) if keep.is_empty() => decide_clear(Err(errno)),
+        Err(errno) => decide_except(keep, Err(errno)),
+    }
+}
+
+/// `PR_CAPBSET_DROP` for every capability the kernel knows but those in `keep`, stopping at the
+/// first refusal; `EPERM` for a capability already gone is no refusal.
+fn drop_all_except(keep: CapMask) -> Result<(), Errno> {
     for cap in (0..=crate::capability::MAX_CAP_NUMBER).filter(|&cap| !keep.contains(cap)) {
         match thread_caps::drop_bounding(cap) {
             Ok(()) => {}
@@ -102,12 +131,14 @@ pub fn clear_except(keep: CapMask) -> Result<(), BoundingSetError> {
             Err(Errno::EINVAL) if cap > 0 => break,
             // No CAP_SETPCAP, but this one is already gone.
             Err(Errno::EPERM) if thread_caps::bounding_contains(cap) == Some(false) => {}
-            Err(errno) => {
-                dropped = Err(errno);
-                break;
-            }
+            Err(errno) => return Err(errno),
         }
     }
+    Ok(())
+}
+
+/// The verdict on [`drop_all_except`]'s outcome, from the set read back.
+fn decide_except(keep: CapMask, dropped: Result<(), Errno>) -> Result<(), BoundingSetError> {
     let remaining = CapMask(thread_caps::bounding().0 & !keep.0);
     decide(dropped, remaining, Ok(()))
 }

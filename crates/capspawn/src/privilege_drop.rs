@@ -220,8 +220,13 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     //    setresuid, so the permitted set survives the uid change: with fs.suid_dumpable=1 the
     //    kernel makes the memory dumpable at setresuid, and a permitted set that the new uid's
     //    other processes do not hold keeps them from ptracing it until step 4 clears the flag.
+    //    A clear the kernel answered with success is confirmed by step 6, from procfs.
     if privileges.bounding_set == BoundingSetPolicy::Clear {
-        bounding_set::clear_except(keep).map_err(|e| Failure {
+        let clear = match account.is_open() {
+            true => bounding_set::clear_except_unconfirmed,
+            false => bounding_set::clear_except,
+        };
+        clear(keep).map_err(|e| Failure {
             stage: Stage::BoundingSet,
             errno: e.errno,
             remaining: e.remaining,
@@ -438,8 +443,8 @@ fn verify(
         errno: None,
         remaining: CapMask::EMPTY,
     };
-    // The bounding set was read back in step 3 (bounding_set decides on the read-back, not on
-    // what prctl answered), and nothing can raise it since, so it is not read twice.
+    // The bounding set is read below, from procfs; step 3 read it back itself only when that
+    // account could not be opened (and nothing can raise it since).
     // The ambient set is read only for the kept capabilities: the kernel keeps it a subset of
     // permitted and inheritable at all times, so those two, read back here, bound it.
     let sets = thread_caps::get().map_err(Failure::at(Stage::Verify))?;
@@ -498,8 +503,9 @@ fn verify(
             None => Ok(Some(status)),
         },
         // Only an absent procfs may be skipped, and only when the caller opted out: one that
-        // is not procfs, or a read that fails, refuses.
-        Err(Errno::ENOENT) if !privileges.require_procfs => Ok(None),
+        // is not procfs, or a read of an open account that fails (step 3 left the bounding set
+        // to this read), refuses.
+        Err(Errno::ENOENT) if !privileges.require_procfs && !account.is_open() => Ok(None),
         Err(errno) => Err(Failure::at(Stage::Procfs)(errno)),
     }
 }

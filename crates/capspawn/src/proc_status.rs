@@ -349,6 +349,11 @@ const STATUS: &[u8] = b"/proc/thread-self/status\0";
 pub struct Account(Result<RawFd, Errno>);
 
 impl Account {
+    /// Whether the file is open: then [`Account::read`] reads it, or fails.
+    pub fn is_open(&self) -> bool {
+        self.0.is_ok()
+    }
+
     pub fn open() -> Account {
         // SAFETY: a NUL-terminated path; the new descriptor is closed on drop (and on exec).
         let fd = unsafe {

@@ -63,6 +63,70 @@ fn a_filter_faking_the_drop_and_its_read_back_is_refused() {
     assert!(probed.is_err(), "the probe believed the lie");
 }
 
+/// The drop answered with success, for real only with procfs to confirm it: the child reads the
+/// bounding set back itself only when the kernel's account is missing. Here the drop is faked
+/// (the read-back tells the truth), and the account is hidden from the child: with `openat` of
+/// the status file answered ENOENT (procfs "absent", which `require_procfs(false)` accepts),
+/// the read-back must refuse; with the account open and its later read answered ENOENT, the
+/// read must refuse. Either way no workload runs with the supervisor's bounding set.
+#[test]
+fn a_faked_drop_with_the_account_hidden_is_refused() {
+    const TEST: &str = "a_faked_drop_with_the_account_hidden_is_refused";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    let last = capspawn::thread_caps::last_cap() as u64;
+    let drop = libc::PR_CAPBSET_DROP as u64;
+    // An int argument: the register's upper half is not the caller's.
+    let at_cwd = libc::AT_FDCWD as u32;
+    let hidden = Arc::new(Mutex::new(libc::SYS_openat));
+    let hiding = hidden.clone();
+    lie(
+        &[libc::SYS_prctl, libc::SYS_openat, libc::SYS_newfstatat],
+        Box::new(move |call| match (call.nr, call.args) {
+            (libc::SYS_prctl, [op, cap, ..]) if *op == drop && *cap <= last => Some(0),
+            // Relative to AT_FDCWD and read-only: the child's status file, not the workload's
+            // files (touch opens its marker to write) nor ld.so's (an O_RDONLY open of an
+            // absolute path would be hidden too, but the workload must not get that far).
+            (nr, [dirfd, _, flags, ..])
+                if nr == *hiding.lock().unwrap()
+                    && *dirfd as u32 == at_cwd
+                    && (nr == libc::SYS_newfstatat
+                        || *flags == (libc::O_RDONLY | libc::O_CLOEXEC) as u64) =>
+            {
+                Some(-(libc::ENOENT as i64))
+            }
+            _ => None,
+        }),
+    );
+    for syscall in [libc::SYS_openat, libc::SYS_newfstatat] {
+        *hidden.lock().unwrap() = syscall;
+        let marker = fresh_path(TEST);
+        let spawned = Command::new("touch")
+            .arg(&marker)
+            .user(UserSpec::Name("nobody".into()))
+            .supplementary_groups(SupplementaryGroups::Clear)
+            .require_procfs(false)
+            .spawn();
+        let Err(SpawnError::Child(failure)) = spawned else {
+            panic!("syscall {syscall} hidden: the faked drop got a workload through: {spawned:?}");
+        };
+        assert!(!marker.exists(), "syscall {syscall} hidden: a workload ran");
+        match syscall {
+            libc::SYS_openat => {
+                assert_eq!(failure.stage, Stage::BoundingSet, "{failure:?}");
+                assert!(failure.remaining.contains(21), "{failure:?}"); // CAP_SYS_ADMIN
+            }
+            _ => assert_eq!(failure.stage, Stage::Procfs, "{failure:?}"),
+        }
+        assert_eq!(children(), Vec::<String>::new(), "a child was left");
+    }
+    // The control: nothing hidden, procfs confirms the faked drop did nothing.
+    *hidden.lock().unwrap() = -1;
+    let failure = refused_as_nobody(TEST);
+    assert_eq!(failure.stage, Stage::BoundingSet, "{failure:?}");
+}
+
 #[test]
 fn a_filter_faking_setgroups_and_getgroups_is_refused() {
     const TEST: &str = "a_filter_faking_setgroups_and_getgroups_is_refused";
