@@ -139,6 +139,10 @@ describe('outcomes', () => {
     // Node ignores SIGPIPE and blocks nothing: neither may leak into the workload (capspawn's
     // child resets ignored signals itself after clone3's CLONE_CLEAR_SIGHAND).
     ['the signal mask and ignored signals the workload starts with', (spawn) => spawn('grep', ['-E', '^Sig(Blk|Ign)', '/proc/self/status'])],
+    // capspawn starts its child pinned to the supervisor's CPU and the child takes the
+    // supervisor's affinity back before anything else (cpu_affinity.rs): the workload must not
+    // stay pinned.
+    ['the CPUs the workload may run on', (spawn) => spawn('grep', ['^Cpus_allowed', '/proc/self/status'])],
     ['an exit status', (spawn) => spawn('sh', ['-c', 'echo out; echo err >&2; exit 3'])],
     ['a child killed by a signal', (spawn) => spawn('sh', ['-c', 'kill -USR1 $$'])],
     ['stdin written and ended', (spawn) => spawn('cat'), { then: (child) => child.stdin.end('through cat\n') }],

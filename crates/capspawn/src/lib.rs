@@ -15,6 +15,7 @@ pub mod capability;
 mod child;
 mod clone;
 mod command;
+mod cpu_affinity;
 pub mod descriptor_table;
 mod error;
 mod failure;

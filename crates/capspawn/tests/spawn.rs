@@ -137,3 +137,47 @@ fn stdio_taken_from_a_non_blocking_pipe_is_blocking_in_the_workload() {
     assert_eq!(bytes.len(), 1 << 20);
     let _ = child.stdout.take();
 }
+
+/// The child starts pinned to the supervisor thread's CPU (cpu_affinity) and takes the thread's
+/// affinity back first: the workload may run where the supervisor may, and the supervisor's
+/// thread has its own affinity back too. With the thread restricted to one CPU nothing is pinned
+/// (already one), and the workload gets that one CPU, as a fork would.
+#[test]
+fn the_workload_and_the_supervisor_keep_the_supervisor_affinity() {
+    fn allowed(status: &str) -> String {
+        field(status, "Cpus_allowed_list").to_string()
+    }
+    let thread = || allowed(&std::fs::read_to_string("/proc/thread-self/status").unwrap());
+    let workload = || {
+        let (out, status) = output(Command::new("cat").arg("/proc/self/status"));
+        assert_eq!(status, ExitStatus::Exited(0));
+        allowed(&out)
+    };
+    let before = thread();
+    for _ in 0..8 {
+        assert_eq!(workload(), before, "the workload's CPUs");
+        assert_eq!(
+            thread(),
+            before,
+            "the supervisor thread's CPUs after a spawn"
+        );
+    }
+    // One CPU of the allowed ones, on a thread of its own (affinity is per thread).
+    std::thread::spawn(move || {
+        // SAFETY: cpu_set_t is plain data; CPU_SET writes within it.
+        let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: sched_getcpu takes no argument.
+        let cpu = unsafe { libc::sched_getcpu() } as usize;
+        // SAFETY: as above; the set is the live value.
+        unsafe { libc::CPU_SET(cpu, &mut one) };
+        // SAFETY: our own thread, a valid set of its size.
+        let pinned = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&one), &one) };
+        assert_eq!(pinned, 0, "{}", std::io::Error::last_os_error());
+        let only = cpu.to_string();
+        assert_eq!(thread(), only);
+        assert_eq!(workload(), only, "the workload of a pinned thread");
+        assert_eq!(thread(), only);
+    })
+    .join()
+    .unwrap();
+}
