@@ -1,8 +1,7 @@
 /**
  * Attacks from a workload with the same credentials as the supervisor's next children, seen
- * from a Node supervisor: stopping each child before exec (SIGSTOP, which cannot be blocked)
- * and flooding it with SIGTSTP (which waits, blocked, for the moment the child unblocks its
- * signals). The spawn must end either way, within a bounded time, with its own error code and
+ * from a Node supervisor: stopping each child before exec (SIGSTOP, which cannot be blocked;
+ * SIGTSTP, which waits blocked, is the core's attacks.rs). The spawn must end either way, within a bounded time, with its own error code and
  * the workload never run, and the event loop must keep ticking throughout.
  *
  * The storms run as a uid and gid of their own that nothing else here has, so `kill(-1)` from
@@ -70,17 +69,11 @@ describe('a workload stopping the next child before exec', () => {
     expect(longestGap).toBeLessThan(1000);
   }, 90_000);
 
-  it('SIGTSTP: stop signals pending before exec are discarded, so most spawns succeed', () => {
-    // Blocked until the child unblocks its signals, SIGTSTP would stop every child then (91% of
-    // them were held without the discard); only one arriving between the discard and the unblock
-    // still stops a child, which the watchdog ends.
-    const { control, outcomes, longestGap } = stormRun('TSTP', 60);
-    expect(control, 'the storm did not stop a sleep of its uid: the run proves nothing').toBe(true);
-    const held = outcomes.filter((o) => o === 'ERR_CAPSPAWN_CHILD_HELD').length;
-    expect(held, `${held} of ${outcomes.length} children were stopped before exec`).toBeLessThan(outcomes.length / 2);
-    expect(outcomes.filter((o) => o !== 'spawned' && o !== 'ERR_CAPSPAWN_CHILD_HELD')).toEqual([]);
-    expect(longestGap).toBeLessThan(1000);
-  }, 90_000);
+  // SIGTSTP, SIGTTIN and SIGTTOU pending before exec (blocked, they wait): the core's
+  // `cargo test --test attacks stop_signals_pending_before_exec_are_discarded` sends each while a
+  // seccomp notification holds the child in its verification, every time. A storm from a loop
+  // here no longer hit that window (0 of 60 children held with the discard removed), so it
+  // could not fail, and is gone.
 
   it('the held error says what happened, with its stage, and the workload did not run', async () => {
     startStorm('STOP');

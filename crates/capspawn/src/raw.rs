@@ -330,12 +330,22 @@ pub fn default_caught_signals() {
 
 /// Discards pending `SIGTSTP`, `SIGTTIN` and `SIGTTOU` (blocked, so still pending) by ignoring
 /// each for a moment: the kernel drops a pending signal whose action becomes `SIG_IGN`. Each is
-/// then back at `SIG_DFL`, which is what the workload inherits. (`SIGSTOP` cannot be blocked:
-/// it stops the child at once, and the watchdog ends it.)
+/// then back at `SIG_DFL`, which is what the workload inherits (and what the earlier steps left
+/// it at). Only those `rt_sigpending` lists (all three when it fails): one call instead of six
+/// in the usual case. A signal that arrives later is the watchdog's, as before. (`SIGSTOP`
+/// cannot be blocked: it stops the child at once, and the watchdog ends it.)
 pub fn discard_pending_stop_signals() {
     let ignore = [1u64, 0, 0, 0]; // SIG_IGN, no flags, no restorer, empty mask
     let default = [0u64; 4];
+    let mut pending: SignalMask = !0;
+    // SAFETY: an 8-byte kernel sigset, the pointer valid for the call.
+    if check(unsafe { libc::syscall(libc::SYS_rt_sigpending, &mut pending, 8) }).is_err() {
+        pending = !0;
+    }
     for signal in [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
+        if pending & (1 << (signal - 1)) == 0 {
+            continue;
+        }
         for action in [&ignore, &default] {
             sigaction(signal, Some(action), None);
         }
