@@ -139,9 +139,7 @@ describe('outcomes', () => {
     // Node ignores SIGPIPE and blocks nothing: neither may leak into the workload (capspawn's
     // child resets ignored signals itself after clone3's CLONE_CLEAR_SIGHAND).
     ['the signal mask and ignored signals the workload starts with', (spawn) => spawn('grep', ['-E', '^Sig(Blk|Ign)', '/proc/self/status'])],
-    // capspawn starts its child pinned to the supervisor's CPU and the child takes the
-    // supervisor's affinity back before anything else (cpu_affinity.rs): the workload must not
-    // stay pinned.
+    // The CPUs the workload may run on: the supervisor's affinity, as a fork's child inherits it.
     ['the CPUs the workload may run on', (spawn) => spawn('grep', ['^Cpus_allowed', '/proc/self/status'])],
     ['an exit status', (spawn) => spawn('sh', ['-c', 'echo out; echo err >&2; exit 3'])],
     ['a child killed by a signal', (spawn) => spawn('sh', ['-c', 'kill -USR1 $$'])],

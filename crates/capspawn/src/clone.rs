@@ -65,12 +65,6 @@ pub fn start(
     if let Some(placed) = lease.as_ref().map(descriptor_table::Lease::placed) {
         setup.table_slots.set((placed.as_ptr(), placed.len()));
     }
-    // Started on this CPU, which sleeps while the child runs (see cpu_affinity); this thread's
-    // affinity is back when `pin` drops, after clone.
-    let pin = crate::cpu_affinity::Pin::current();
-    if let Some(pin) = &pin {
-        setup.affinity.set(pin.saved());
-    }
     let arg = (&mut shared as *mut Shared).cast();
     // SAFETY: `child_main` runs only async-signal-safe code (privilege_drop) and takes the
     // `Shared` we pass, which lives on this frame until clone_vfork has returned.
@@ -83,7 +77,6 @@ pub fn start(
             Some(&setup.handlers_cleared),
         )
     };
-    drop(pin);
     // The slots get their placeholders back before the exit watch is awaited: a slot holding
     // the watch's write end would keep it open.
     drop(lease);

@@ -451,7 +451,6 @@ impl Command {
             table_limit: std::cell::Cell::new(-1),
             table_slots: std::cell::Cell::new((std::ptr::null(), 0)),
             handlers_cleared: std::cell::Cell::new(false),
-            affinity: std::cell::Cell::new(std::ptr::null()),
             netns: netns.as_ref().map(crate::netns::Prepared::joining),
             landlock: landlock
                 .as_ref()

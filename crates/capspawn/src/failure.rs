@@ -8,8 +8,6 @@ use nix::errno::Errno;
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Stage {
     Dumpable,
-    /// The supervisor's CPU affinity could not be given back to the child (see `cpu_affinity`).
-    Affinity,
     Setsid,
     Stdio,
     Cloexec,
@@ -51,7 +49,6 @@ impl Stage {
     pub fn name(self) -> &'static str {
         match self {
             Stage::Dumpable => "dumpable",
-            Stage::Affinity => "affinity",
             Stage::Setsid => "setsid",
             Stage::Stdio => "stdio",
             Stage::Cloexec => "cloexec",
@@ -84,7 +81,6 @@ impl Stage {
     pub fn syscall(self) -> &'static str {
         match self {
             Stage::Dumpable => "prctl(PR_SET_DUMPABLE)",
-            Stage::Affinity => "sched_setaffinity",
             Stage::Setsid => "setsid",
             Stage::Stdio => "dup2",
             Stage::Cloexec => "close_range",

@@ -15,7 +15,6 @@ pub mod capability;
 mod child;
 mod clone;
 mod command;
-mod cpu_affinity;
 pub mod descriptor_table;
 mod error;
 mod failure;

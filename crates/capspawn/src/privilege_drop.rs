@@ -144,10 +144,6 @@ pub struct ProcessSetup<'a> {
     /// Whether the kernel gave the child default handlers (`CLONE_CLEAR_SIGHAND`; `clone::start`
     /// sets it): then step 1 resets none, and step 7 resets the signals procfs lists as ignored.
     pub(crate) handlers_cleared: std::cell::Cell<bool>,
-    /// The affinity to give the child back when `clone::start` pinned it to the parent's CPU
-    /// (a pointer to the parent's saved mask, which outlives the child's time on its memory),
-    /// or null.
-    pub(crate) affinity: std::cell::Cell<*const crate::cpu_affinity::Mask>,
     /// The network namespace to join (`network`), opened and checked by the parent.
     pub(crate) netns: Option<crate::netns::Joining>,
     /// The Landlock ruleset to enforce (`filesystem`), built by the parent.
@@ -187,9 +183,6 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     //    inherits nothing by accident.
     raw::set_dumpable(false).map_err(Failure::at(Stage::Dumpable))?;
     if let Some(setup) = setup {
-        // The supervisor's affinity back (clone started this child pinned to the parent's CPU,
-        // see cpu_affinity), before anything of the workload's is set up.
-        restore_affinity(setup)?;
         signals_and_descriptors(setup)?;
         // The terminal after setsid (only a session leader without one may take it) and stdio
         // (it is fd 0 now), before the credentials change so that a refusal comes before
@@ -319,18 +312,6 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     raw::set_signal_mask(setup.signal_mask).map_err(Failure::at(Stage::SignalMask))?;
     setup.exec_reached.store(true, Ordering::Relaxed);
     Err(Failure::at(Stage::Exec)(exec_candidates(setup)))
-}
-
-/// Step 1's start: the affinity the supervisor's thread had, when `clone::start` pinned this
-/// child to the parent's CPU.
-fn restore_affinity(setup: &ProcessSetup) -> Result<(), Failure> {
-    let saved = setup.affinity.get();
-    if saved.is_null() {
-        return Ok(());
-    }
-    // SAFETY: clone::start points this at its pin's saved mask, which outlives the child's time
-    // on the supervisor's memory; the parent is suspended meanwhile.
-    crate::cpu_affinity::set(unsafe { &*saved }).map_err(Failure::at(Stage::Affinity))
 }
 
 /// Step 1's first half: a descriptor table of the child's own before any descriptor is touched

@@ -127,38 +127,6 @@ fn a_faked_drop_with_the_account_hidden_is_refused() {
     assert_eq!(failure.stage, Stage::BoundingSet, "{failure:?}");
 }
 
-/// The child starts pinned to the supervisor's CPU and must take the supervisor's affinity back
-/// before the workload runs: when the kernel refuses that (a filter), the spawn is refused, not
-/// run pinned to one CPU.
-#[test]
-fn a_refused_affinity_restore_refuses_the_spawn() {
-    const TEST: &str = "a_refused_affinity_restore_refuses_the_spawn";
-    if !rerun_under(&["env"], TEST) {
-        return;
-    }
-    let allowed = std::fs::read_to_string("/proc/thread-self/status").unwrap();
-    if allowed.contains("Cpus_allowed_list:\t0\n") {
-        // One CPU: nothing is pinned, nothing restored (the test asks for two).
-        assert!(std::env::var_os("CI").is_none(), "{TEST}: one CPU here");
-        return;
-    }
-    lie(
-        &[libc::SYS_sched_setaffinity],
-        Box::new(|_| Some(-(libc::EPERM as i64))),
-    );
-    let failure = refused_as_nobody(TEST);
-    assert_eq!(failure.stage, Stage::Affinity, "{failure:?}");
-    assert_eq!(failure.errno, Some(nix::errno::Errno::EPERM), "{failure:?}");
-    // The supervisor's own restore is its own call (not intercepted): its affinity is whole.
-    assert_eq!(
-        std::fs::read_to_string("/proc/thread-self/status")
-            .unwrap()
-            .lines()
-            .find(|l| l.starts_with("Cpus_allowed_list")),
-        allowed.lines().find(|l| l.starts_with("Cpus_allowed_list"))
-    );
-}
-
 #[test]
 fn a_filter_faking_setgroups_and_getgroups_is_refused() {
     const TEST: &str = "a_filter_faking_setgroups_and_getgroups_is_refused";
