@@ -1,8 +1,9 @@
 /**
  * Attacks from a workload with the same credentials as the supervisor's next children, seen
  * from a Node supervisor: stopping each child before exec (SIGSTOP, which cannot be blocked;
- * SIGTSTP, which waits blocked, is the core's attacks.rs). The spawn must end either way, within a bounded time, with its own error code and
- * the workload never run, and the event loop must keep ticking throughout.
+ * SIGTSTP, which waits blocked, is the core's attacks.rs). The spawn must end either way,
+ * within a bounded time, with its own error code and the workload never run, and the event
+ * loop must keep ticking throughout.
  *
  * The storms run as a uid and gid of their own that nothing else here has, so `kill(-1)` from
  * them reaches only the children these tests spawn (vitest runs other files meanwhile).

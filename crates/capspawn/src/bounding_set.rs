@@ -108,7 +108,7 @@ pub fn clear_except(keep: CapMask) -> Result<(), BoundingSetError> {
 /// (`privilege_drop::verify`), or reads the set back itself when that account is missing. A
 /// refusal (`EPERM` without `CAP_SETPCAP`, any other errno) is decided on the read-back, as in
 /// [`clear_except`]. Async-signal-safe.
-pub fn clear_except_unconfirmed(keep: CapMask) -> Result<(), BoundingSetError> {
+pub(crate) fn clear_except_unconfirmed(keep: CapMask) -> Result<(), BoundingSetError> {
     let dropped = if keep.is_empty() {
         capctl::caps::bounding::clear().map_err(|e| Errno::from_raw(e.code()))
     } else {

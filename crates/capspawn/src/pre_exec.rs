@@ -25,7 +25,8 @@ impl CommandExt for std::process::Command {
             let saved = crate::raw::set_signal_mask(!0)?;
             crate::raw::default_caught_signals();
             let dropped = privilege_drop::run(None, &privileges);
-            crate::raw::discard_pending_stop_signals();
+            // All three: default_caught_signals left an ignored one ignored.
+            crate::raw::discard_pending_stop_signals(false);
             crate::raw::set_signal_mask(saved)?;
             dropped.map_err(std::io::Error::from)
         };

@@ -330,17 +330,22 @@ pub fn default_caught_signals() {
 
 /// Discards pending `SIGTSTP`, `SIGTTIN` and `SIGTTOU` (blocked, so still pending) by ignoring
 /// each for a moment: the kernel drops a pending signal whose action becomes `SIG_IGN`. Each is
-/// then back at `SIG_DFL`, which is what the workload inherits (and what the earlier steps left
-/// it at). Only those `rt_sigpending` lists (all three when it fails): one call instead of six
-/// in the usual case. A signal that arrives later is the watchdog's, as before. (`SIGSTOP`
-/// cannot be blocked: it stops the child at once, and the watchdog ends it.)
-pub fn discard_pending_stop_signals() {
+/// then back at `SIG_DFL`, which is what the workload inherits. With `only_pending`, only those
+/// `rt_sigpending` lists (all three when it fails): one call instead of six, for a caller whose
+/// earlier steps left all three at `SIG_DFL` already and that loaded no seccomp filter of the
+/// user's (which need not let `rt_sigpending` through). A signal that arrives later is the
+/// watchdog's, as before. (`SIGSTOP` cannot be blocked: it stops the child at once, and the
+/// watchdog ends it.)
+pub fn discard_pending_stop_signals(only_pending: bool) {
     let ignore = [1u64, 0, 0, 0]; // SIG_IGN, no flags, no restorer, empty mask
     let default = [0u64; 4];
     let mut pending: SignalMask = !0;
-    // SAFETY: an 8-byte kernel sigset, the pointer valid for the call.
-    if check(unsafe { libc::syscall(libc::SYS_rt_sigpending, &mut pending, 8) }).is_err() {
-        pending = !0;
+    if only_pending {
+        // SAFETY: an 8-byte kernel sigset, the pointer valid for the call.
+        let asked = unsafe { libc::syscall(libc::SYS_rt_sigpending, &mut pending, 8) };
+        if check(asked).is_err() {
+            pending = !0;
+        }
     }
     for signal in [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
         if pending & (1 << (signal - 1)) == 0 {
@@ -526,7 +531,7 @@ mod tests {
                 if pending & bit(libc::SIGTSTP) == 0 {
                     return None; // the control: it was pending
                 }
-                super::discard_pending_stop_signals();
+                super::discard_pending_stop_signals(true);
                 // SAFETY: as above.
                 unsafe { libc::syscall(libc::SYS_rt_sigpending, &mut pending, 8) };
                 let mut action = [u64::MAX; 4];

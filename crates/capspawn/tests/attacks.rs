@@ -234,26 +234,31 @@ fn stop_signals_pending_before_exec_are_discarded() {
     // terminal.
     // SAFETY: setpgid of this (inner, single-test) process only.
     assert_eq!(unsafe { libc::setpgid(0, 0) }, 0);
-    let signal = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
-    let sending = signal.clone();
+    use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering::SeqCst};
+    let signal = std::sync::Arc::new(AtomicI32::new(0));
+    let sent = std::sync::Arc::new(AtomicUsize::new(0));
+    let (sending, counting) = (signal.clone(), sent.clone());
     common::notify::lie(
         &[libc::SYS_capget],
         Box::new(move |call| {
-            let signal = sending.load(std::sync::atomic::Ordering::SeqCst);
-            if signal != 0 {
-                // SAFETY: a signal to the child that is held in this call.
-                unsafe { libc::kill(call.pid as libc::pid_t, signal) };
+            let signal = sending.load(SeqCst);
+            // SAFETY: a signal to the child that is held in this call.
+            if signal != 0 && unsafe { libc::kill(call.pid as libc::pid_t, signal) } == 0 {
+                counting.fetch_add(1, SeqCst);
             }
             None // then the real capget
         }),
     );
     for stop in [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
-        signal.store(stop, std::sync::atomic::Ordering::SeqCst);
+        signal.store(stop, SeqCst);
         for _ in 0..3 {
+            let before = sent.load(SeqCst);
             let child = storm_uid(&mut Command::new("/bin/true"))
                 .spawn()
                 .unwrap_or_else(|e| panic!("signal {stop} pending before exec: {e:?}"));
             assert_eq!(child.wait().unwrap(), capspawn::ExitStatus::Exited(0));
+            // The verification's capget came, and the signal reached the child there.
+            assert!(sent.load(SeqCst) > before, "signal {stop} was never sent");
         }
     }
     assert_eq!(

@@ -316,6 +316,34 @@ fn a_program_that_denies_what_the_child_needs_after_it_refuses_the_spawn() {
     );
 }
 
+/// A program of the user's may kill on any call the README does not list as needed after
+/// loading: the child makes no other call then (`rt_sigpending`, which the drop otherwise uses to
+/// find pending stop signals, among them; a stop signal is then discarded without asking).
+#[test]
+fn a_program_that_kills_on_calls_not_needed_still_starts_the_workload() {
+    if !privileged("a_program_that_kills_on_calls_not_needed_still_starts_the_workload") {
+        return;
+    }
+    const RET_KILL_PROCESS: u32 = 0x8000_0000;
+    for nr in [libc::SYS_rt_sigpending, libc::SYS_getpid] {
+        let mut killing = denying(nr);
+        killing[5 * 8 + 4..5 * 8 + 8].copy_from_slice(&RET_KILL_PROCESS.to_ne_bytes());
+        let program = Seccomp {
+            program: Some(killing),
+            ..Seccomp::default()
+        };
+        let child = Command::new("/bin/true")
+            .seccomp(program)
+            .spawn()
+            .unwrap_or_else(|e| panic!("a program that kills on {nr}: {e:?}"));
+        assert_eq!(
+            child.wait().unwrap(),
+            capspawn::ExitStatus::Exited(0),
+            "{nr}"
+        );
+    }
+}
+
 #[test]
 fn bad_input_and_no_new_privs_off_are_refused_before_anything_runs() {
     if !privileged("bad_input_and_no_new_privs_off_are_refused_before_anything_runs") {

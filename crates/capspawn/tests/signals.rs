@@ -17,6 +17,10 @@ fn supervisor_dispositions() {
         (libc::SIGPIPE, libc::SIG_IGN),
         (libc::SIGUSR2, libc::SIG_IGN),
         (libc::SIGHUP, libc::SIG_IGN),
+        // The stop signals too: a discard that looks at the pending ones only must not be what
+        // resets them.
+        (libc::SIGTSTP, libc::SIG_IGN),
+        (libc::SIGTTOU, libc::SIG_IGN),
         (libc::SIGRTMIN() + 3, libc::SIG_IGN),
         (libc::SIGUSR1, handler as *const () as libc::sighandler_t),
         (libc::SIGTERM, handler as *const () as libc::sighandler_t),
@@ -142,4 +146,41 @@ fn a_signal_that_cannot_be_reset_refuses_the_spawn() {
     };
     assert_eq!(failure.stage, capspawn::Stage::SignalMask, "{failure:?}");
     assert!(!marker.exists(), "a workload ran");
+}
+
+/// std's `pre_exec` path keeps the supervisor's ignored signals (as std's own spawn does), but
+/// not the stop signals: their discard leaves each at its default, pending or not.
+#[test]
+fn the_pre_exec_drop_gives_the_stop_signals_their_default() {
+    const TEST: &str = "the_pre_exec_drop_gives_the_stop_signals_their_default";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    use capspawn::CommandExt;
+    supervisor_dispositions();
+    // SAFETY: SIG_IGN for a signal nobody handles here.
+    let previous = unsafe { libc::signal(libc::SIGTTIN, libc::SIG_IGN) };
+    assert_ne!(previous, libc::SIG_ERR);
+    let privileges = Command::new("x").privileges().unwrap();
+    let out = std::process::Command::new("cat")
+        .arg("/proc/self/status")
+        .drop_privileges(privileges)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let status = String::from_utf8(out.stdout).unwrap();
+    let line = status.lines().find(|l| l.starts_with("SigIgn:")).unwrap();
+    let ignored = u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    for stop in [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
+        assert_eq!(
+            ignored & (1 << (stop - 1)),
+            0,
+            "signal {stop} ignored: {line}"
+        );
+    }
+    assert_ne!(
+        ignored & (1 << (libc::SIGHUP - 1)),
+        0,
+        "std keeps SIGHUP ignored: {line}"
+    );
 }
