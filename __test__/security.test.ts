@@ -31,7 +31,7 @@ afterEach(async () => {
   storm = undefined;
 });
 
-function startStorm(signal: 'STOP' | 'TSTP'): void {
+function startStorm(signal: 'STOP'): void {
   storm = spawn('/bin/sh', ['-c', `while :; do kill -${signal} -1 2>/dev/null; done`], asStormUid);
 }
 
@@ -51,7 +51,7 @@ async function killStarted(child: CapspawnChildProcess): Promise<void> {
 
 /** Runs the storm fixture in a process group of its own (perl's setpgrp): the kernel drops
  * SIGTSTP to an orphaned process group, which the test runner's may be (CI has no job control). */
-function stormRun(signal: 'STOP' | 'TSTP', count: number): { control: boolean; outcomes: string[]; longestGap: number } {
+function stormRun(signal: 'STOP', count: number): { control: boolean; outcomes: string[]; longestGap: number } {
   const fixture = path.join(FIXTURES, 'storm.mjs');
   const args = ['-e', 'setpgrp(0, 0); exec @ARGV or die', process.execPath, fixture, signal, String(count)];
   return JSON.parse(execFileSync('perl', args, { encoding: 'utf8', timeout: 60_000 }));
