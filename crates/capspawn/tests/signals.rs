@@ -34,16 +34,18 @@ fn supervisor_dispositions() {
     }
 }
 
+/// A signal mask line (`SigIgn:`, `SigCgt:`) of a status file's text.
+fn mask(status: &str, name: &str) -> u64 {
+    let line = status.lines().find(|l| l.starts_with(name)).expect(name);
+    u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+}
+
 /// `SigIgn` and `SigCgt` as the workload prints them from its own /proc/self/status.
 fn workload_dispositions() -> (u64, u64) {
     // cat installs no handler of its own (grep does, for SIGSEGV).
     let (out, status) = output(Command::new("cat").arg("/proc/self/status"));
     assert_eq!(status, ExitStatus::Exited(0), "{out}");
-    let field = |name: &str| {
-        let line = out.lines().find(|l| l.starts_with(name)).expect(name);
-        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
-    };
-    (field("SigIgn:"), field("SigCgt:"))
+    (mask(&out, "SigIgn:"), mask(&out, "SigCgt:"))
 }
 
 fn check() {
@@ -156,31 +158,22 @@ fn the_pre_exec_drop_gives_the_stop_signals_their_default() {
     if !rerun_under(&["env"], TEST) {
         return;
     }
-    use capspawn::CommandExt;
     supervisor_dispositions();
     // SAFETY: SIG_IGN for a signal nobody handles here.
     let previous = unsafe { libc::signal(libc::SIGTTIN, libc::SIG_IGN) };
     assert_ne!(previous, libc::SIG_ERR);
-    let privileges = Command::new("x").privileges().unwrap();
-    let out = std::process::Command::new("cat")
-        .arg("/proc/self/status")
-        .drop_privileges(privileges)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let status = String::from_utf8(out.stdout).unwrap();
-    let line = status.lines().find(|l| l.starts_with("SigIgn:")).unwrap();
-    let ignored = u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    let status = common::pre_exec_status(Command::new("x").privileges().unwrap());
+    let ignored = mask(&status, "SigIgn:");
     for stop in [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
         assert_eq!(
             ignored & (1 << (stop - 1)),
             0,
-            "signal {stop} ignored: {line}"
+            "signal {stop} ignored: {ignored:x}"
         );
     }
     assert_ne!(
         ignored & (1 << (libc::SIGHUP - 1)),
         0,
-        "std keeps SIGHUP ignored: {line}"
+        "std keeps SIGHUP ignored: {ignored:x}"
     );
 }

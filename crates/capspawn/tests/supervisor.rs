@@ -120,13 +120,7 @@ fn the_same_drop_works_in_std_pre_exec() {
         .privileges()
         .unwrap();
     assert_eq!((privileges.uid, privileges.gid), (Some(65534), Some(65534)));
-    let out = std::process::Command::new("cat")
-        .arg("/proc/self/status")
-        .drop_privileges(privileges)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let status = String::from_utf8(out.stdout).unwrap();
+    let status = common::pre_exec_status(privileges);
     let caps = ProcessCaps::from_status(&status).unwrap();
     assert!(
         caps.bounding.is_empty()

@@ -131,6 +131,19 @@ pub fn output(command: &mut Command) -> (String, ExitStatus) {
     (out, child.wait().unwrap())
 }
 
+/// Runs `cat /proc/self/status` through std's `Command` with capspawn's drop in `pre_exec`
+/// (`CommandExt`), and returns what it printed; it must succeed.
+pub fn pre_exec_status(privileges: capspawn::Privileges) -> String {
+    use capspawn::CommandExt;
+    let out = std::process::Command::new("cat")
+        .arg("/proc/self/status")
+        .drop_privileges(privileges)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Spawns `touch <marker>` configured by `configure`, which must be refused by the child: returns
 /// the failure, after checking that the workload never ran (no marker) and no child was left.
 pub fn refused(marker_name: &str, configure: impl FnOnce(&mut Command) -> &mut Command) -> Failure {
