@@ -95,29 +95,26 @@ fn decide_clear(cleared: Result<(), Errno>) -> Result<(), BoundingSetError> {
 /// Empties the bounding set except for `keep`, fail-closed like [`clear`]: a capability outside
 /// `keep` that stays raised refuses. With an empty `keep` this is [`clear`]. Async-signal-safe.
 pub fn clear_except(keep: CapMask) -> Result<(), BoundingSetError> {
-    if keep.is_empty() {
-        return clear();
-    }
-    decide_except(keep, drop_all_except(keep))
+    clear_except_with(keep, true)
 }
 
-/// [`clear_except`] without its read-back when the kernel answered every drop with success: 42
-/// `PR_CAPBSET_READ` calls fewer. A filter can fake that success, so this is only for a caller
-/// that then confirms the clear from the kernel's own account (`CapBnd` in
-/// `/proc/thread-self/status`) before anything runs, as the ordered drop's verification does
-/// (`privilege_drop::verify`), or reads the set back itself when that account is missing. A
-/// refusal (`EPERM` without `CAP_SETPCAP`, any other errno) is decided on the read-back, as in
-/// [`clear_except`]. Async-signal-safe.
-pub(crate) fn clear_except_unconfirmed(keep: CapMask) -> Result<(), BoundingSetError> {
+/// [`clear_except`], with the read-back after a drop the kernel answered with success for every
+/// capability only when `read_back`: 42 `PR_CAPBSET_READ` calls fewer without it. A filter can
+/// fake that success, so `read_back: false` is only for a caller that then confirms the clear
+/// from the kernel's own account (`CapBnd` in `/proc/thread-self/status`) before anything runs,
+/// as the ordered drop's verification does (`privilege_drop::verify`). A refusal (`EPERM`
+/// without `CAP_SETPCAP`, any other errno) is always decided on the read-back.
+/// Async-signal-safe.
+pub(crate) fn clear_except_with(keep: CapMask, read_back: bool) -> Result<(), BoundingSetError> {
     let dropped = if keep.is_empty() {
         capctl::caps::bounding::clear().map_err(|e| Errno::from_raw(e.code()))
     } else {
         drop_all_except(keep)
     };
     match dropped {
-        Ok(()) => Ok(()),
-        Err(errno) if keep.is_empty() => decide_clear(Err(errno)),
-        Err(errno) => decide_except(keep, Err(errno)),
+        Ok(()) if !read_back => Ok(()),
+        dropped if keep.is_empty() => decide_clear(dropped),
+        dropped => decide_except(keep, dropped),
     }
 }
 

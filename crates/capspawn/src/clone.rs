@@ -82,15 +82,8 @@ pub fn start(
     drop(lease);
     gate.leave(watch, cloned.is_ok());
     let (pid, pidfd, killed) = cloned.map_err(StartError::Clone)?;
-    let died = Failure {
-        stage: Stage::Died,
-        errno: None,
-        remaining: Default::default(),
-    };
-    let held = Failure {
-        stage: Stage::Held,
-        ..died
-    };
+    let died = Failure::unconfirmed(Stage::Died);
+    let held = Failure::unconfirmed(Stage::Held);
     let exec_reached = setup
         .exec_reached
         .load(std::sync::atomic::Ordering::Relaxed);

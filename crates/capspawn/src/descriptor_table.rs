@@ -194,11 +194,13 @@ impl Lease {
         if !reserved.holds_placeholder(slot) {
             return None;
         }
-        dup3_cloexec(fd, slot).ok()?;
+        // The copy names the same file: its identity is taken from `fd` before the slot is
+        // touched, so a failure leaves the slot holding its placeholder, not an uncounted copy.
         let placed = Placed {
             slot,
-            identity: identity(slot)?,
+            identity: identity(fd)?,
         };
+        dup3_cloexec(fd, slot).ok()?;
         self.placed[self.used] = placed;
         self.used += 1;
         Some(slot)
@@ -290,8 +292,8 @@ pub(crate) fn unshare_below(limit: RawFd, placed: &[Placed]) -> Result<(), Optio
         )
     };
     Errno::result(result).map_err(Some)?;
-    // SAFETY: F_GETFD on a number only reads its flags.
-    match Errno::result(unsafe { libc::fcntl(limit, libc::F_GETFD) }) {
+    // SAFETY: F_GETFD on a number only reads its flags (a raw syscall: this runs in the child).
+    match crate::raw::check(unsafe { libc::syscall(libc::SYS_fcntl, limit, libc::F_GETFD) }) {
         Err(Errno::EBADF) => {}
         Ok(_) => return Err(None),
         Err(errno) => return Err(Some(errno)),

@@ -515,11 +515,7 @@ pub(crate) fn restrict(restriction: Option<&Restriction>) -> Result<(), Failure>
         Err(Errno::EACCES) => Ok(()),
         // Opened: no domain is in place, whatever landlock_restrict_self answered. Any other
         // error: the probe did not confirm it either.
-        _ => Err(Failure {
-            stage: Stage::Landlock,
-            errno: None,
-            remaining: Default::default(),
-        }),
+        _ => Err(Failure::unconfirmed(Stage::Landlock)),
     }
 }
 

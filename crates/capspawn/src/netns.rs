@@ -355,11 +355,7 @@ pub(crate) fn join(joining: Option<&Joining>) -> Result<(), Failure> {
     unsafe { libc::syscall(libc::SYS_close, own) };
     match stat {
         Ok(stat) if stat.st_dev == dev && stat.st_ino == ino => Ok(()),
-        Ok(_) => Err(Failure {
-            stage: Stage::Netns,
-            errno: None,
-            remaining: Default::default(),
-        }),
+        Ok(_) => Err(Failure::unconfirmed(Stage::Netns)),
         Err(errno) => Err(Failure::at(Stage::Netns)(errno)),
     }
 }

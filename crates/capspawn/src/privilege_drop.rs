@@ -222,11 +222,7 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     //    other processes do not hold keeps them from ptracing it until step 4 clears the flag.
     //    A clear the kernel answered with success is confirmed by step 6, from procfs.
     if privileges.bounding_set == BoundingSetPolicy::Clear {
-        let clear = match account.is_open() {
-            true => bounding_set::clear_except_unconfirmed,
-            false => bounding_set::clear_except,
-        };
-        clear(keep).map_err(|e| Failure {
+        bounding_set::clear_except_with(keep, !account.is_open()).map_err(|e| Failure {
             stage: Stage::BoundingSet,
             errno: e.errno,
             remaining: e.remaining,
@@ -439,11 +435,7 @@ fn verify(
         errno: None,
         remaining,
     };
-    let wrong = |stage: Stage| Failure {
-        stage,
-        errno: None,
-        remaining: CapMask::EMPTY,
-    };
+    let wrong = Failure::unconfirmed;
     // The bounding set is read below, from procfs; step 3 read it back itself only when that
     // account could not be opened (and nothing can raise it since).
     // The ambient set is read only for the kept capabilities: the kernel keeps it a subset of

@@ -590,11 +590,7 @@ pub fn apply(
     if filters.is_empty() {
         return Ok(());
     }
-    let refused = Failure {
-        stage: Stage::Seccomp,
-        errno: None,
-        remaining: crate::CapMask::EMPTY,
-    };
+    let refused = Failure::unconfirmed(Stage::Seccomp);
     let ours = |status: &crate::proc_status::Status| {
         !status.malformed && status.pid == Some(crate::raw::gettid() as u64)
     };

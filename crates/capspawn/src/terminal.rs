@@ -8,14 +8,6 @@
 use nix::errno::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-fn check(ret: libc::c_int) -> Result<libc::c_int, Errno> {
-    if ret == -1 {
-        Err(Errno::last())
-    } else {
-        Ok(ret)
-    }
-}
-
 /// A terminal's window size, in character cells.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct WindowSize {
@@ -68,8 +60,9 @@ impl PtyError {
 /// `O_NOCTTY` so that the supervisor never takes it as its own controlling terminal.
 pub fn open_master() -> Result<OwnedFd, Errno> {
     let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    let ptmx = crate::landlock::c_str(b"/dev/ptmx\0");
     // SAFETY: a NUL-terminated path literal; `open` returns a new descriptor or -1.
-    let fd = check(unsafe { libc::open(c"/dev/ptmx".as_ptr(), flags) })?;
+    let fd = Errno::result(unsafe { libc::open(ptmx.as_ptr(), flags) })?;
     // SAFETY: `open` just returned this descriptor; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -79,7 +72,7 @@ pub fn open_master() -> Result<OwnedFd, Errno> {
 pub fn unlock(master: BorrowedFd) -> Result<(), Errno> {
     let unlocked: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK reads one int from a live local.
-    check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlocked) }).map(drop)
+    Errno::result(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlocked) }).map(drop)
 }
 
 /// `fchmod(peer, 0)`: devpts makes `/dev/pts/N` owned by the opener's uid (the supervisor's,
@@ -92,7 +85,7 @@ pub fn unlock(master: BorrowedFd) -> Result<(), Errno> {
 /// the node is briefly openable; a private devpts instance would close that window.
 pub fn close_node(peer: BorrowedFd) -> Result<(), Errno> {
     // SAFETY: integer arguments only.
-    check(unsafe { libc::fchmod(peer.as_raw_fd(), 0) }).map(drop)
+    Errno::result(unsafe { libc::fchmod(peer.as_raw_fd(), 0) }).map(drop)
 }
 
 /// `ioctl(fd, TIOCSWINSZ, size)` on either side: the kernel stores the size with the terminal
@@ -105,7 +98,7 @@ pub fn set_window_size(fd: BorrowedFd, size: WindowSize) -> Result<(), Errno> {
         ws_ypixel: 0,
     };
     // SAFETY: TIOCSWINSZ reads one `struct winsize` from a live local.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &winsize) }).map(drop)
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &winsize) }).map(drop)
 }
 
 /// `ioctl(fd, TIOCGWINSZ)`: the size the terminal has.
@@ -117,7 +110,7 @@ pub fn window_size(fd: BorrowedFd) -> Result<WindowSize, Errno> {
         ws_ypixel: 0,
     };
     // SAFETY: TIOCGWINSZ writes one `struct winsize` into a live local.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut winsize) })?;
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut winsize) })?;
     Ok(WindowSize {
         cols: winsize.ws_col,
         rows: winsize.ws_row,
@@ -171,7 +164,8 @@ const PEER_FLAGS: libc::c_int = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
 /// in the master's devpts instance, whatever the mount namespace has at `/dev/pts`.
 pub fn open_peer_of(master: BorrowedFd) -> Result<OwnedFd, Errno> {
     // SAFETY: TIOCGPTPEER takes its flags as an integer argument and returns a new descriptor.
-    let fd = check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, PEER_FLAGS) })?;
+    let fd =
+        Errno::result(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, PEER_FLAGS) })?;
     // SAFETY: the ioctl just returned this descriptor; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -180,7 +174,7 @@ pub fn open_peer_of(master: BorrowedFd) -> Result<OwnedFd, Errno> {
 pub fn peer_number(master: BorrowedFd) -> Result<u32, Errno> {
     let mut number: libc::c_uint = 0;
     // SAFETY: TIOCGPTN writes one unsigned int into a live local.
-    check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut number) })?;
+    Errno::result(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut number) })?;
     Ok(number)
 }
 
@@ -191,7 +185,7 @@ pub fn open_peer_by_name(master: BorrowedFd) -> Result<OwnedFd, Errno> {
     let number = peer_number(master)?;
     let path = std::ffi::CString::new(format!("/dev/pts/{number}")).map_err(|_| Errno::EINVAL)?;
     // SAFETY: a NUL-terminated path; `open` returns a new descriptor or -1.
-    let fd = check(unsafe { libc::open(path.as_ptr(), PEER_FLAGS) })?;
+    let fd = Errno::result(unsafe { libc::open(path.as_ptr(), PEER_FLAGS) })?;
     // SAFETY: `open` just returned this descriptor; nothing else owns it.
     let peer = unsafe { OwnedFd::from_raw_fd(fd) };
     let stat = nix::sys::stat::fstat(peer.as_raw_fd())?;
@@ -211,7 +205,7 @@ pub fn open_peer_by_name(master: BorrowedFd) -> Result<OwnedFd, Errno> {
 pub fn foreground_process_group(master: BorrowedFd) -> Result<libc::pid_t, Errno> {
     let mut pgrp: libc::pid_t = 0;
     // SAFETY: TIOCGPGRP writes one pid_t into a live local.
-    check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPGRP, &mut pgrp) })?;
+    Errno::result(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPGRP, &mut pgrp) })?;
     Ok(pgrp)
 }
 
@@ -222,9 +216,9 @@ pub fn foreground_process_group(master: BorrowedFd) -> Result<libc::pid_t, Errno
 pub fn set_nonblocking(fd: BorrowedFd) -> Result<(), Errno> {
     let raw = fd.as_raw_fd();
     // SAFETY: integer arguments only.
-    let flags = check(unsafe { libc::fcntl(raw, libc::F_GETFL) })?;
+    let flags = Errno::result(unsafe { libc::fcntl(raw, libc::F_GETFL) })?;
     // SAFETY: integer arguments only.
-    check(unsafe { libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) }).map(drop)
+    Errno::result(unsafe { libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) }).map(drop)
 }
 
 /// Child side, between `clone` and `execve`: `ioctl(fd, TIOCSCTTY, 0)`. The kernel makes a
@@ -235,12 +229,7 @@ pub fn set_nonblocking(fd: BorrowedFd) -> Result<(), Errno> {
 /// One raw syscall, async-signal-safe.
 pub(crate) fn make_controlling(fd: RawFd) -> Result<(), Errno> {
     // SAFETY: integer arguments only.
-    let ret = unsafe { libc::syscall(libc::SYS_ioctl, fd, libc::TIOCSCTTY, 0) };
-    if ret == -1 {
-        Err(Errno::last())
-    } else {
-        Ok(())
-    }
+    crate::raw::check(unsafe { libc::syscall(libc::SYS_ioctl, fd, libc::TIOCSCTTY, 0) }).map(drop)
 }
 
 /// Step 1's terminal: with `setup.controlling_terminal`, descriptor 0 (the peer, just put in

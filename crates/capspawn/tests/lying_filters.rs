@@ -221,6 +221,7 @@ fn no_kernel_answer_makes_the_child_panic() {
         (libc::SYS_fcntl, None),
         (libc::SYS_close_range, None),
         (libc::SYS_rt_sigprocmask, None),
+        (libc::SYS_rt_sigpending, None),
     ];
     let extremes: [i64; 9] = [
         0,
