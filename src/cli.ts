@@ -507,6 +507,7 @@ function execPty(command: string, args: string[], options: SpawnOptions): Promis
 
 /** The library's option names in a thrown error's message, as the flags that set them. */
 const FLAG_OF: Record<string, string> = {
+  __proto__: null as unknown as string, // no inherited key (`constructor`) is a flag
   user: '--user', uid: '--user', group: '--group', gid: '--group', supplementaryGroups: '--groups',
   capabilities: '--cap', cwd: '--cwd', env: '--env', umask: '--umask', rlimits: '--rlimit',
   parentDeathSignal: '--pdeathsig', securebits: '--securebits', boundingSet: '--inherit-bounding-set',
@@ -515,6 +516,7 @@ const FLAG_OF: Record<string, string> = {
 
 /** The seccomp option's fields, as the flags that set them. */
 const SECCOMP_FLAG_OF: Record<string, string> = {
+  __proto__: null as unknown as string,
   denySocketFamilies: '--deny-socket', denySyscalls: '--deny-syscall', errno: '--seccomp-errno', program: '--seccomp-program',
 };
 

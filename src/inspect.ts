@@ -1,5 +1,5 @@
 import { invalidArgType, outOfRange } from './errors.js';
-import { native, type LayersProbe, type NativeCaps, type ProbeResult, type SeccompProbe } from './native.js';
+import { native, type LayersProbe, type NativeCaps, type ProbeResult } from './native.js';
 
 /** A process's capability state, with capability names (`'CAP_CHOWN'`, or `'CAP_<n>'` for one
  * capspawn does not name). */
@@ -24,13 +24,6 @@ export function inspectPid(pid: number): CapabilityState {
  * `CAP_SETPCAP` is effective. */
 export function probeBoundingSetClear(): ProbeResult {
   return native.probeBoundingSetClear();
-}
-
-/** Whether the `seccomp` option works here: seccomp filter mode, the actions capspawn's filter
- * uses, and a trial in a throwaway child that loads a filter and reads it back (a profile that
- * refuses or fakes `seccomp()` fails it). The `seccomp` key of `probeLayers()`. */
-export function probeSeccomp(): SeccompProbe {
-  return native.probeSeccomp();
 }
 
 /** What the sandbox layers can do here: the kernel's Landlock ABI (`landlock.abi`, 0 for none),

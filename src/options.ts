@@ -136,7 +136,7 @@ const KNOWN = new Set([
   'gid', 'supplementaryGroups', 'boundingSet', 'noNewPrivs', 'windowsHide', 'windowsVerbatimArguments',
   'capabilities', 'securebits', 'parentDeathSignal', 'umask', 'rlimits', 'requireProcfs', 'shell', 'encoding',
   'serialization', 'seccomp',
-  'serialization', 'filesystem', 'network',
+  'filesystem', 'network',
 ]);
 /** The options child_process takes `null` (or, for `env` and `stdio`, any falsy value) for
  * "not set"; capspawn's own options, the privilege drop among them, take no `null`. */
@@ -267,8 +267,8 @@ function stdioEntry(value: unknown, index: number, wrapped: object[]): NativeStd
 /** A descriptor number for the child. child_process passes any number on after a 32-bit
  * conversion (NaN is descriptor 0, 2 ** 32 + 1 is 1, 1.5 is 1); capspawn refuses what that would
  * turn into another descriptor. */
-function descriptor(value: number): number {
-  if (!Number.isInteger(value) || value < 0 || value > MAX_FD) throw outOfRange('stdio', `a file descriptor >= 0 && <= ${MAX_FD}`, value);
+function descriptor(value: number, name = 'stdio'): number {
+  if (!Number.isInteger(value) || value < 0 || value > MAX_FD) throw outOfRange(name, `a file descriptor >= 0 && <= ${MAX_FD}`, value);
   return value;
 }
 
@@ -449,7 +449,7 @@ function network(value: unknown): NativeSpawnSpec['network'] {
     if (key !== 'namespace' && given[key] !== undefined) throw invalidArgValue(`options.network.${key}`, given[key], 'is not a network option');
   }
   const namespace = given.namespace;
-  if (typeof namespace === 'number') return { fd: descriptor(namespace) };
+  if (typeof namespace === 'number') return { fd: descriptor(namespace, 'options.network.namespace') };
   if (typeof namespace !== 'string') throw invalidArgType('options.network.namespace', 'one of type string or number', namespace);
   const path = string('options.network.namespace', namespace);
   if (!isAbsolute(path)) throw invalidArgValue('options.network.namespace', path, 'must be an absolute path');

@@ -492,7 +492,6 @@ class Pty<Data extends string | Buffer> extends EventEmitter implements IPty<Dat
       return;
     }
     this.#status = undefined;
-    this.#ended = true;
     clearTimeout(this.#grace);
     this.#closeMaster();
     this.emit('exit', status.exitCode, status.signal);
