@@ -3,8 +3,9 @@
  * root without capabilities. What the shell prints (its own `tty`, `stty size`, /proc/self/status)
  * is the evidence.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn as cpSpawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -668,6 +669,18 @@ describe('capspawn exec --pty', () => {
     expect(ended.stdout).toContain('ended-2');
     const killed = cli(['--', 'sh', '-c', 'kill -TERM $$'], '');
     expect(killed.status).toBe(128 + 15);
+  });
+
+  it('passes a signal sent to it on to the command (SIGUSR1, trapped: the status is the trap\'s)', async () => {
+    const argv = [CLI, 'exec', '--pty', '--', 'sh', '-c', 'trap "echo got-usr1; exit 7" USR1; echo ready; while :; do sleep 0.05; done'];
+    const child = cpSpawn(process.execPath, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    await until(() => out.includes('ready'));
+    child.kill('SIGUSR1');
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(out).toContain('got-usr1');
+    expect(code).toBe(7);
   });
 
   it('takes the sandbox layers\' flags (--net none here), which it refused with 125 before', () => {

@@ -398,7 +398,7 @@ function exec(args: string[]): Promise<number> | number {
   if (values.pty) return execPty(command, rest, options);
   // Forward from before the spawn: a signal that arrives while the child starts must reach it
   // (or stop us before it runs), never leave it running without us.
-  const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
+  const forwarded = FORWARDED;
   let child: ReturnType<typeof spawn> | undefined;
   const pending: NodeJS.Signals[] = [];
   const forward = (signal: NodeJS.Signals) => {
@@ -459,10 +459,16 @@ function execPty(command: string, args: string[], options: SpawnOptions): Promis
   // Our terminal's size, when it has one (a new terminal may say 0 x 0 until someone sets it).
   const sized = () => stdout.isTTY === true && stdout.columns > 0 && stdout.rows > 0;
   const size = sized() ? { cols: stdout.columns, rows: stdout.rows } : {};
-  let pty: IPty<Buffer>;
+  // Signals sent to us (not typed: those reach the workload as bytes in raw mode) go to it,
+  // forwarded from before the spawn as without --pty: one that arrives meanwhile waits for it.
+  let pty: IPty<Buffer> | undefined;
+  const pending: NodeJS.Signals[] = [];
+  const forward = (signal: NodeJS.Signals) => (pty ? pty.kill(signal) : pending.push(signal));
+  FORWARDED.forEach((s) => process.on(s, forward));
   try {
     pty = spawnPty(command, args, { ...privileges, ...size, name: process.env.TERM || 'xterm-256color', encoding: null });
   } catch (error) {
+    FORWARDED.forEach((s) => process.off(s, forward));
     const { code } = error as NodeJS.ErrnoException;
     console.error(`capspawn: ${code}: ${inFlags(messageFor(error as Error, 'cli'))}`);
     return refusedStatus(error as NodeJS.ErrnoException);
@@ -487,13 +493,11 @@ function execPty(command: string, args: string[], options: SpawnOptions): Promis
     if (sized()) pty.resize(stdout.columns, stdout.rows);
   };
   if (stdout.isTTY) process.on('SIGWINCH', resize);
-  // Signals sent to us (not typed: those reach the workload as bytes in raw mode) go to it.
-  const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
-  const forward = (signal: NodeJS.Signals) => pty.kill(signal);
-  forwarded.forEach((s) => process.on(s, forward));
+  const started = pty;
+  pending.forEach((signal) => started.kill(signal));
   return new Promise<number>((resolve) => {
-    pty.onExit(({ exitCode, signal }) => {
-      forwarded.forEach((s) => process.off(s, forward));
+    started.onExit(({ exitCode, signal }) => {
+      FORWARDED.forEach((s) => process.off(s, forward));
       process.off('SIGWINCH', resize);
       stdin.off('data', input);
       stdin.off('end', ended);
@@ -504,6 +508,9 @@ function execPty(command: string, args: string[], options: SpawnOptions): Promis
     });
   });
 }
+
+/** The signals `exec` passes on to the workload (with `--pty` too). */
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
 
 /** The library's option names in a thrown error's message, as the flags that set them. */
 const FLAG_OF: Record<string, string> = {
