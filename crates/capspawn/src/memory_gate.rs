@@ -18,7 +18,9 @@
 //! reads end-of-file. And the supervisor gets its flag back (to 1, only if it was 1) only then.
 //! Usually the previous child is long gone when the next spawn comes: the check costs one
 //! `poll`. A child whose end-of-file comes later than its spawn is settled by the next spawn,
-//! or by the watchdog thread, which restores the flag when nothing spawns soon.
+//! or, when nothing spawns within [`SETTLE_DELAY`], by the watchdog thread, which then restores
+//! the flag. Nobody waits or spins for it meanwhile: a back-to-back run of spawns wakes no
+//! other thread.
 
 use nix::errno::Errno;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -32,11 +34,13 @@ use std::time::{Duration, Instant};
 /// the supervisor's flag stays cleared for good, since it cannot be proved safe to restore.
 const PREVIOUS_CHILD_WAIT: Duration = Duration::from_secs(1);
 
-/// How long `leave` looks for the child's end-of-file before leaving it to the next spawn or the
-/// watchdog. Measured here: half the children have closed it when `clone` returns; most others
-/// wait for the CPU this thread holds (the woken parent preempted them), so waiting longer, or
-/// yielding to them, only moves their exec into the spawn call.
-const SETTLE_SPIN: Duration = Duration::from_micros(20);
+/// How long after a spawn whose child had not closed its exit watch yet the watchdog settles
+/// it, if no other spawn did first. Measured here: half the children have closed it when
+/// `clone` returns, the others within microseconds, but they need the CPU to do it: spinning
+/// for them (as this once did, 20 µs) cost the spawning thread that time and woke the watchdog
+/// on the child's CPU, at its exec, on about half the spawns. Only the supervisor's dumpable
+/// flag waits this long, and only when nothing else spawns meanwhile.
+pub(crate) const SETTLE_DELAY: Duration = Duration::from_millis(10);
 
 /// A close-on-exec pipe whose write end, once `clone` has returned, only the child holds: its
 /// end-of-file means the child has left the supervisor's memory.
@@ -93,14 +97,14 @@ pub(crate) fn hung_up(read: RawFd, timeout: Duration) -> bool {
 }
 
 struct Pending {
-    generation: u64,
     read: OwnedFd,
+    /// When the spawn left it pending: past [`PREVIOUS_CHILD_WAIT`] it counts as gone.
+    since: Instant,
 }
 
 struct State {
     /// The last child, until its exit watch reported.
     pending: Option<Pending>,
-    generation: u64,
     /// The supervisor's flag before the current run of children, `None` between runs.
     owner_dumpable: Option<bool>,
     /// A child's exit could not be confirmed: never set the flag back.
@@ -109,7 +113,6 @@ struct State {
 
 static STATE: Mutex<State> = Mutex::new(State {
     pending: None,
-    generation: 0,
     owner_dumpable: None,
     never_restore: false,
 });
@@ -156,51 +159,47 @@ impl Gate {
     }
 
     /// After `clone` returned: the child is off the memory once `watch` reads end-of-file. If it
-    /// already does, the flag comes back now; else the next spawn or the watchdog settles it.
-    /// `cloned` false: no child was made.
+    /// already does, the flag comes back now; else the next spawn or the watchdog (after
+    /// [`SETTLE_DELAY`]) settles it. `cloned` false: no child was made.
     pub(crate) fn leave(mut self, watch: ExitWatch, cloned: bool) {
         let ExitWatch { read, write } = watch;
         drop(write);
-        let spin_until = Instant::now() + SETTLE_SPIN;
-        let settled = !cloned
-            || loop {
-                if hung_up(read.as_raw_fd(), Duration::ZERO) {
-                    break true;
-                }
-                if Instant::now() >= spin_until {
-                    break false;
-                }
-                std::hint::spin_loop();
-            };
-        if settled {
+        if !cloned || hung_up(read.as_raw_fd(), Duration::ZERO) {
             self.state.restore();
             return;
         }
-        self.state.generation = self.state.generation.wrapping_add(1);
-        let generation = self.state.generation;
-        // A copy for the watchdog, so neither side's close can pull the other's descriptor away.
-        let copy = nix::fcntl::fcntl(read.as_raw_fd(), nix::fcntl::F_DUPFD_CLOEXEC(3));
-        self.state.pending = Some(Pending { generation, read });
+        self.state.pending = Some(Pending {
+            read,
+            since: Instant::now(),
+        });
         drop(self);
-        if let Ok(copy) = copy {
-            // SAFETY: fcntl just returned this descriptor; nothing else owns it.
-            let copy = unsafe { OwnedFd::from_raw_fd(copy) };
-            crate::watchdog::on_hangup(copy, generation);
-        }
+        // If the watchdog cannot take it, the next spawn settles that child, and until then
+        // the supervisor's flag just stays cleared.
+        crate::watchdog::settle_later(SETTLE_DELAY);
     }
 }
 
-/// The watchdog saw child `generation`'s exit watch hang up. It must never wait for the gate
-/// (a spawner holding it may be waiting for the watchdog to kill its child), so a gate in use
-/// means that spawner settles the pending child itself.
-pub(crate) fn exited(generation: u64) {
+/// On the watchdog thread, [`SETTLE_DELAY`] after a spawn left its child pending: the flag back
+/// if that child (or a later one still pending) has left the memory; else another look later,
+/// until [`PREVIOUS_CHILD_WAIT`] has passed and it counts as gone for good. It must never wait
+/// for the gate (a spawner holding it may be waiting for the watchdog to kill its child), so a
+/// gate in use means that spawner settles the pending child itself.
+pub(crate) fn settle_pending() -> Option<Duration> {
     let mut state = match STATE.try_lock() {
         Ok(state) => state,
         Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-        Err(TryLockError::WouldBlock) => return,
+        Err(TryLockError::WouldBlock) => return None,
     };
-    if state.pending.as_ref().map(|p| p.generation) == Some(generation) {
+    let pending = state.pending.as_ref()?;
+    if hung_up(pending.read.as_raw_fd(), Duration::ZERO) {
         state.pending = None;
         state.restore();
+        return None;
     }
+    if pending.since.elapsed() >= PREVIOUS_CHILD_WAIT {
+        state.pending = None;
+        state.never_restore = true;
+        return None;
+    }
+    Some(SETTLE_DELAY)
 }

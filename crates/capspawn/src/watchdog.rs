@@ -15,8 +15,9 @@
 //! (`waitid(WSTOPPED | WNOWAIT)`), or if it still has not exec'd after [`HOLD_LIMIT`]. A
 //! spawn that ends in time costs two `timerfd_settime` calls and wakes nobody.
 //!
-//! It also waits, for `memory_gate`, on exit-watch pipes whose end-of-file came later than the
-//! spawn ([`on_hangup`]), so the spawning thread never blocks for it.
+//! It also settles, for `memory_gate`, a child whose exit watch had not reported when its spawn
+//! returned, once nothing else has spawned for a while ([`settle_later`]): one more timerfd,
+//! re-armed by each such spawn, so a run of spawns wakes it once, after the last.
 
 use nix::errno::Errno;
 use std::collections::HashMap;
@@ -109,32 +110,42 @@ fn kill(pidfd: RawFd) -> Result<(), Errno> {
 
 /// `timerfd_settime`: fire after `every` and then every `every`; zero disarms.
 fn set_timer(timer: &OwnedFd, every: Duration) -> Result<(), Errno> {
-    let spec = libc::timespec {
-        tv_sec: every.as_secs() as libc::time_t,
-        tv_nsec: every.subsec_nanos() as libc::c_long,
+    set_timer_with(timer, every, every)
+}
+
+/// `timerfd_settime`: fire once, after `after` (zero disarms).
+fn set_timer_once(timer: &OwnedFd, after: Duration) -> Result<(), Errno> {
+    set_timer_with(timer, after, Duration::ZERO)
+}
+
+fn set_timer_with(timer: &OwnedFd, after: Duration, every: Duration) -> Result<(), Errno> {
+    let spec = |d: Duration| libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
     };
     let value = libc::itimerspec {
-        it_interval: spec,
-        it_value: spec,
+        it_interval: spec(every),
+        it_value: spec(after),
     };
     // SAFETY: a timerfd we own; `value` is valid for the call; the old value is not read.
     let ret = unsafe { libc::timerfd_settime(timer.as_raw_fd(), 0, &value, std::ptr::null_mut()) };
     Errno::result(ret).map(drop)
 }
 
-/// Marks a hang-up's epoll entry; the low 32 bits are the exit watch's generation.
-const HANGUP: u64 = 1 << 32;
+/// Marks the settle timer's epoll entry (the slots' entries are their timerfd's number).
+const SETTLE: u64 = 1 << 32;
 
-/// The watchdog thread's side: its epoll, the slots it watches by timerfd, and the pipes it
-/// waits on.
+/// The watchdog thread's side: its epoll, the slots it watches by timerfd, and the timer that
+/// settles `memory_gate`'s pending child.
 struct Watchdog {
     /// The process it runs in: a `fork` of the supervisor inherits this (and its epoll, shared
     /// with the parent's), but not its thread, so the fork starts a watchdog of its own.
     pid: u32,
     epoll: OwnedFd,
     slots: Mutex<HashMap<RawFd, Arc<Slot>>>,
-    /// Exit-watch pipes waited on, by the generation of their child (see memory_gate).
-    hangups: Mutex<HashMap<u32, OwnedFd>>,
+    /// One-shot: fires when `memory_gate` has had a child pending for a while (see
+    /// [`settle_later`]).
+    settle: OwnedFd,
 }
 
 static WATCHDOG: Mutex<Option<Arc<Watchdog>>> = Mutex::new(None);
@@ -151,12 +162,28 @@ fn watchdog() -> Result<Arc<Watchdog>, Errno> {
     }
     // SAFETY: epoll_create1 returns a new descriptor or -1.
     let epoll = Errno::result(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+    // SAFETY: epoll_create1 just returned this descriptor; nothing else owns it.
+    let epoll = unsafe { OwnedFd::from_raw_fd(epoll) };
+    let settle = new_timer()?;
+    let mut event = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: SETTLE,
+    };
+    // SAFETY: our epoll, our timerfd, a valid event.
+    let added = unsafe {
+        libc::epoll_ctl(
+            epoll.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            settle.as_raw_fd(),
+            &mut event,
+        )
+    };
+    Errno::result(added)?;
     let watchdog = Arc::new(Watchdog {
         pid: std::process::id(),
-        // SAFETY: epoll_create1 just returned this descriptor; nothing else owns it.
-        epoll: unsafe { OwnedFd::from_raw_fd(epoll) },
+        epoll,
         slots: Mutex::new(HashMap::new()),
-        hangups: Mutex::new(HashMap::new()),
+        settle,
     });
     let running = watchdog.clone();
     std::thread::Builder::new()
@@ -183,50 +210,32 @@ impl Watchdog {
             };
             let Ok(n) = usize::try_from(n) else { continue }; // EINTR
             for event in events.iter().take(n) {
-                if event.u64 & HANGUP != 0 {
-                    self.hung_up(event.u64 as u32);
+                if event.u64 == SETTLE {
+                    consume(self.settle.as_raw_fd());
+                    if let Some(again) = crate::memory_gate::settle_pending() {
+                        let _ = set_timer_once(&self.settle, again);
+                    }
                     continue;
                 }
                 let fd = event.u64 as RawFd;
                 let slot = lock(&self.slots).get(&fd).cloned();
                 if let Some(slot) = slot {
-                    let mut expirations = [0u8; 8];
-                    // SAFETY: reads the 8-byte expiration count of our non-blocking timerfd.
-                    unsafe { libc::read(fd, expirations.as_mut_ptr().cast(), 8) };
+                    consume(fd);
                     slot.check();
                 }
             }
         }
     }
 
-    fn hung_up(&self, generation: u32) {
-        let Some(pipe) = lock(&self.hangups).remove(&generation) else {
-            return;
-        };
-        // SAFETY: our epoll and a descriptor still open (`pipe`).
-        unsafe {
-            libc::epoll_ctl(
-                self.epoll.as_raw_fd(),
-                libc::EPOLL_CTL_DEL,
-                pipe.as_raw_fd(),
-                std::ptr::null_mut(),
-            )
-        };
-        drop(pipe);
-        crate::memory_gate::exited(u64::from(generation));
-    }
-
     fn register(self: &Arc<Self>) -> Result<Registered, Errno> {
-        let flags = libc::TFD_CLOEXEC | libc::TFD_NONBLOCK;
-        // SAFETY: timerfd_create returns a new descriptor or -1.
-        let timer = Errno::result(unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, flags) })?;
+        let timer = new_timer()?;
         let slot = Arc::new(Slot {
-            // SAFETY: timerfd_create just returned this descriptor; nothing else owns it.
-            timer: unsafe { OwnedFd::from_raw_fd(timer) },
+            timer,
             pidfd: AtomicI32::new(-1),
             exit_watch: AtomicI32::new(-1),
             state: Mutex::new(State::default()),
         });
+        let timer = slot.timer.as_raw_fd();
         lock(&self.slots).insert(timer, slot.clone());
         let mut event = libc::epoll_event {
             events: libc::EPOLLIN as u32,
@@ -349,40 +358,27 @@ impl Drop for Armed {
     }
 }
 
-/// Tells `memory_gate` on the watchdog thread when `pipe`, a copy of the read end of child
-/// `generation`'s exit watch, hangs up. If the watchdog cannot take it, nobody does: the next
-/// spawn settles that child, and until then the supervisor's flag just stays cleared.
-pub(crate) fn on_hangup(pipe: OwnedFd, generation: u64) {
-    let Ok(watchdog) = watchdog() else {
-        return;
-    };
-    let generation = generation as u32;
-    let mut hangups = lock(&watchdog.hangups);
-    let mut event = libc::epoll_event {
-        events: libc::EPOLLIN as u32,
-        u64: HANGUP | u64::from(generation),
-    };
-    // SAFETY: our epoll, an open pipe we keep in `hangups` until it is removed from the epoll.
-    let added = unsafe {
-        libc::epoll_ctl(
-            watchdog.epoll.as_raw_fd(),
-            libc::EPOLL_CTL_ADD,
-            pipe.as_raw_fd(),
-            &mut event,
-        )
-    };
-    if added == 0 {
-        // A copy left from a generation that wrapped around is simply replaced (and closed).
-        if let Some(old) = hangups.insert(generation, pipe) {
-            // SAFETY: our epoll and the old copy, still open until dropped just after.
-            unsafe {
-                libc::epoll_ctl(
-                    watchdog.epoll.as_raw_fd(),
-                    libc::EPOLL_CTL_DEL,
-                    old.as_raw_fd(),
-                    std::ptr::null_mut(),
-                )
-            };
-        }
+/// Has the watchdog call `memory_gate::settle_pending` after `delay`, unless this is called
+/// again before (each call pushes it back). If the watchdog cannot be started, nobody does: the
+/// next spawn settles that child, and until then the supervisor's flag just stays cleared.
+pub(crate) fn settle_later(delay: Duration) {
+    if let Ok(watchdog) = watchdog() {
+        let _ = set_timer_once(&watchdog.settle, delay);
     }
+}
+
+/// A new non-blocking, close-on-exec timerfd on the monotonic clock.
+fn new_timer() -> Result<OwnedFd, Errno> {
+    let flags = libc::TFD_CLOEXEC | libc::TFD_NONBLOCK;
+    // SAFETY: timerfd_create returns a new descriptor or -1.
+    let timer = Errno::result(unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, flags) })?;
+    // SAFETY: timerfd_create just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(timer) })
+}
+
+/// Reads (and so clears) the 8-byte expiration count of one of our non-blocking timerfds.
+fn consume(timer: RawFd) {
+    let mut expirations = [0u8; 8];
+    // SAFETY: an open timerfd of ours and an 8-byte buffer.
+    unsafe { libc::read(timer, expirations.as_mut_ptr().cast(), 8) };
 }
