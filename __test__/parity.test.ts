@@ -133,8 +133,26 @@ fs.writeFileSync(notExecutable, '#!/bin/sh\necho no\n', { mode: 0o644 });
 const noShebang = path.join(dir, 'no-shebang');
 fs.writeFileSync(noShebang, 'echo "ran by sh: $0 $1"\n', { mode: 0o755 });
 
+/** Strings of every UTF-8 length from 240 to 270 bytes, each ending in a character of 1, 2, 3
+ * or 4 bytes (and one with a lone surrogate): around the 256-byte buffer the binding reads short
+ * strings into, where a character that does not fit must not be cut off. */
+const BOUNDARY = (() => {
+  const out: string[] = [];
+  for (const last of ['a', 'é', '€', '😀', '\ud800']) {
+    for (let bytes = 240; bytes <= 270; bytes++) {
+      const body = 'x'.repeat(Math.max(0, bytes - Buffer.byteLength(last)));
+      out.push(body + last);
+    }
+  }
+  return out;
+})();
+
 describe('outcomes', () => {
   it.each<[string, Start, Hooks?]>([
+    ['arguments and env values around 256 UTF-8 bytes', (spawn) =>
+      spawn('sh', ['-c', 'printf "%s\\n" "$@"; env | grep ^CAPSPAWN_B | sort', 'sh', ...BOUNDARY], {
+        env: Object.fromEntries(BOUNDARY.map((value, i) => [`CAPSPAWN_B${String(i).padStart(3, '0')}`, value])),
+      })],
     ['a command that prints and exits 0', (spawn) => spawn('echo', ['hello', 'world'])],
     // Node ignores SIGPIPE and blocks nothing: neither may leak into the workload (capspawn's
     // child resets ignored signals itself after clone3's CLONE_CLEAR_SIGHAND).

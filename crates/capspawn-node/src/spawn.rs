@@ -2,7 +2,7 @@
 //! outcome back: `{ id, pid, stdio }`, or `{ failure }` when the child stopped before exec.
 //! Errors found before anything was cloned are thrown.
 
-use crate::napi::{Env, Error, Result, Value, ValueType};
+use crate::napi::{Env, Error, Own, Result, Value, ValueType};
 use capspawn::{
     BoundingSetPolicy, CapMask, Command, Compatibility, FilesystemSpec, GroupSpec, NetworkSpec,
     SpawnError, Stdio, SupplementaryGroups, UserSpec,
@@ -11,14 +11,14 @@ use std::os::fd::{AsRawFd, IntoRawFd};
 
 /// A field of the spec, own properties only: TypeScript builds the spec, but a key it leaves out
 /// must not be read from a polluted `Object.prototype`.
-fn field(env: Env, spec: Value, name: &str) -> Result<Option<Value>> {
-    match env.get_own(spec, name)? {
+fn field(env: Env, spec: Own, name: &str) -> Result<Option<Value>> {
+    match spec.get(name)? {
         Some(value) if env.value_type(value)? == ValueType::Null => Ok(None),
         other => Ok(other),
     }
 }
 
-fn required(env: Env, spec: Value, name: &str) -> Result<Value> {
+fn required(env: Env, spec: Own, name: &str) -> Result<Value> {
     field(env, spec, name)?
         .ok_or_else(|| Error::new("ERR_INVALID_ARG_VALUE", format!("spec.{name} is missing")))
 }
@@ -56,6 +56,7 @@ fn stdio(env: Env, value: Value) -> Result<Stdio> {
 }
 
 pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
+    let spec = env.own(spec)?;
     let mut command = Command::new(env.to_string(required(env, spec, "file")?)?);
     let argv = strings(env, required(env, spec, "argv")?)?;
     if let Some((argv0, args)) = argv.split_first() {
@@ -123,6 +124,7 @@ pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
         command.parent_death_signal(env.to_i32(signal)?);
     }
     if let Some(filesystem) = field(env, spec, "filesystem")? {
+        let filesystem = env.own(filesystem)?;
         let paths = |name| -> Result<Vec<std::path::PathBuf>> {
             Ok(strings(env, required(env, filesystem, name)?)?
                 .into_iter()
@@ -147,10 +149,10 @@ pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
     if let Some(network) = field(env, spec, "network")? {
         command.network(if env.value_type(network)? == ValueType::String {
             NetworkSpec::None // 'none', the only string the spec holds
-        } else if let Some(path) = field(env, network, "path")? {
+        } else if let Some(path) = field(env, env.own(network)?, "path")? {
             NetworkSpec::Path(env.to_string(path)?.into())
         } else {
-            NetworkSpec::Fd(env.to_i32(required(env, network, "fd")?)?)
+            NetworkSpec::Fd(env.to_i32(required(env, env.own(network)?, "fd")?)?)
         });
     }
     if let Some(limits) = field(env, spec, "rlimits")? {
@@ -175,6 +177,7 @@ pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
         }
     }
     if let Some(seccomp) = field(env, spec, "seccomp")? {
+        let seccomp = env.own(seccomp)?;
         let names = |name| -> Result<Vec<String>> {
             Ok(match field(env, seccomp, name)? {
                 Some(list) => strings(env, list)?,

@@ -37,7 +37,7 @@ pub use {
     fd_watch::{raise_pending, FdWatch, Ref},
     module::{init_module, Callback, MAX_ARGS},
     tsfn::Tsfn,
-    value::ValueType,
+    value::{Own, ValueType},
 };
 
 /// The `napi_env` of the current call: valid on the JS thread while Node is

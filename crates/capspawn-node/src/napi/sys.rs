@@ -199,6 +199,11 @@ extern "C" {
         utf8name: *const c_char,
         result: *mut bool,
     ) -> napi_status;
+    pub fn napi_get_prototype(
+        env: napi_env,
+        object: napi_value,
+        result: *mut napi_value,
+    ) -> napi_status;
     pub fn napi_has_own_property(
         env: napi_env,
         object: napi_value,

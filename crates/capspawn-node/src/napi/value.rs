@@ -131,6 +131,21 @@ impl Env {
         Ok((self.value_type(v)? != ValueType::Undefined).then_some(v))
     }
 
+    /// `obj[name]` for a NUL-free ASCII `name` that fits [`SMALL_NAME`], without allocating.
+    fn get_small(self, obj: Value, name: &str) -> Result<Option<Value>> {
+        if name.len() >= SMALL_NAME || name.bytes().any(|b| b == 0) {
+            return self.get(obj, name);
+        }
+        let mut buf = [0u8; SMALL_NAME];
+        buf[..name.len()].copy_from_slice(name.as_bytes());
+        // SAFETY: live env, handle of this env, a NUL-terminated name (`buf` is zeroed past
+        // `name`), valid out-slot.
+        let v = self.make(|r| unsafe {
+            sys::napi_get_named_property(self.0, obj.0, buf.as_ptr().cast(), r)
+        })?;
+        Ok((self.value_type(v)? != ValueType::Undefined).then_some(v))
+    }
+
     /// `obj[name]` only if it is `obj`'s own property (`napi_has_own_property`), so that nothing
     /// on a prototype (a polluted `Object.prototype`) is read for a key the object lacks.
     pub fn get_own(self, obj: Value, name: &str) -> Result<Option<Value>> {
@@ -144,6 +159,19 @@ impl Env {
             return Ok(None);
         }
         self.get(obj, name)
+    }
+
+    /// A reader of `obj`'s own properties (see [`Own`]). Rejects non-objects with
+    /// `ERR_INVALID_ARG_TYPE`.
+    pub fn own(self, obj: Value) -> Result<Own> {
+        self.expect_object(obj)?;
+        // SAFETY: live env, an object handle of this env, valid out-slot.
+        let proto = self.make(|r| unsafe { sys::napi_get_prototype(self.0, obj.0, r) })?;
+        Ok(Own {
+            env: self,
+            obj,
+            bare: self.value_type(proto)? == ValueType::Null,
+        })
     }
 
     /// `napi_has_named_property`: `name in obj`.
@@ -210,10 +238,23 @@ impl Env {
         }
     }
 
-    /// `napi_get_value_string_utf8`, twice (length, then copy). Strings only:
-    /// nothing is coerced. Lone surrogates come back as U+FFFD; NULs are kept.
+    /// `napi_get_value_string_utf8`: once into a stack buffer when the string fits with room to
+    /// spare, else twice (length, then copy). Strings only: nothing is coerced. Lone surrogates
+    /// come back as U+FFFD; NULs are kept.
     pub fn to_string(self, v: Value) -> Result<String> {
         self.expect(v, ValueType::String)?;
+        let mut small = [0u8; SMALL_STRING];
+        // SAFETY: `small` is writable for its length (the string, cut to fit, plus a NUL).
+        let written = self.out(0, |r| unsafe {
+            sys::napi_get_value_string_utf8(self.0, v.0, small.as_mut_ptr().cast(), SMALL_STRING, r)
+        })?;
+        // Node cuts a string that does not fit before the first character that does not (at
+        // most 4 UTF-8 bytes): when 4 or more bytes besides the NUL stayed free, it was whole.
+        if written + 4 < SMALL_STRING {
+            let bytes = &small[..written];
+            return Ok(String::from_utf8(bytes.to_vec())
+                .unwrap_or_else(|_| String::from_utf8_lossy(bytes).into_owned()));
+        }
         // SAFETY: live env, string handle; a NULL buffer asks for the length only.
         let len = self.out(0, |r| unsafe {
             sys::napi_get_value_string_utf8(self.0, v.0, ptr::null_mut(), 0, r)
@@ -354,5 +395,33 @@ impl Env {
             return Ok(());
         }
         self.check(status)
+    }
+}
+
+/// Strings up to this many UTF-8 bytes (less 5) are read with one call, into the stack.
+const SMALL_STRING: usize = 256;
+
+/// Property names shorter than this are passed from the stack.
+const SMALL_NAME: usize = 64;
+
+/// Reads an object's own properties only, so that nothing on a prototype (a polluted
+/// `Object.prototype`) is read for a key the object lacks. An object without a prototype (as
+/// `src/options.ts` builds the spec) has nothing to inherit: its properties are read with one
+/// `napi_get_named_property` each, instead of asking `napi_has_own_property` first.
+#[derive(Copy, Clone)]
+pub struct Own {
+    env: Env,
+    obj: Value,
+    bare: bool,
+}
+
+impl Own {
+    /// `obj[name]` if it is an own property and not `undefined`.
+    pub fn get(self, name: &str) -> Result<Option<Value>> {
+        if self.bare {
+            self.env.get_small(self.obj, name)
+        } else {
+            self.env.get_own(self.obj, name)
+        }
     }
 }
