@@ -97,3 +97,66 @@ describe('a workload stopping the next child before exec', () => {
     throw new Error('no spawn of 200 was held: the storm did not work');
   }, 60_000);
 });
+
+describe('two copies of capspawn in one supervisor (two versions of the package, each its own addon)', () => {
+  it("neither copy's flag restore reaches the other's child while it drops, and the flag comes back", async (ctx) => {
+    requirePrivilege(ctx);
+    // Each copy has its own gate state; they share the memory. Without the process-wide lock a
+    // copy's restore of the dumpable flag (at its spawn's end, or its watchdog's, 10 ms later)
+    // lands while the other copy's child has dropped capabilities on that memory (which that
+    // child's verification may catch: ERR_CAPSPAWN_VERIFY, stage 'dumpable'), and a copy that
+    // enters while the other's child has the flag cleared takes 0 for the supervisor's own, so
+    // the flag never comes back. Observed as the owner of /proc/self/status in a supervisor run
+    // as nobody: nobody while dumpable, root while not. Batches of ten, as a supervisor using
+    // each copy in turn would, leave each copy's last child pending; the owner is looked at after
+    // each round, once both copies' watchdogs have settled.
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const root = path.resolve(FIXTURES, '..', '..');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capspawn-two-copies-'));
+    try {
+      const addon = fs.readdirSync(root).find((f) => /^capspawn\..*\.node$/.test(f));
+      expect(addon, 'a local build of the addon').toBeDefined();
+      for (const copy of ['a', 'b']) {
+        fs.cpSync(path.join(root, 'dist'), path.join(dir, copy, 'dist'), { recursive: true });
+        fs.copyFileSync(path.join(root, addon!), path.join(dir, copy, addon!));
+        fs.copyFileSync(path.join(root, 'package.json'), path.join(dir, copy, 'package.json'));
+      }
+      const script = path.join(dir, 'run.cjs');
+      fs.writeFileSync(
+        script,
+        `const fs = require('node:fs');
+        const copies = ['a', 'b'].map((c) => require(${JSON.stringify(dir)} + '/' + c + '/dist/cjs/index.js'));
+        const owner = () => fs.statSync('/proc/self/status').uid;
+        (async () => {
+          const failures = [];
+          let ran = 0;
+          const before = owner();
+          const owners = new Set();
+          for (let round = 0; round < 20; round++) {
+            for (const { spawn } of copies) {
+              for (let i = 0; i < 10; i++) {
+                await new Promise((resolve) => {
+                  const child = spawn('/bin/true', [], { stdio: 'ignore' });
+                  child.on('error', (e) => { failures.push(e.code + ' ' + e.stage); resolve(); });
+                  child.on('exit', (code) => { if (code === 0) ran++; resolve(); });
+                });
+              }
+            }
+            await new Promise((resolve) => setTimeout(resolve, 30)); // past the watchdog's settle
+            owners.add(owner());
+          }
+          console.log(JSON.stringify({ ran, failures, before, after: [...owners] }));
+        })();`,
+      );
+      execFileSync('chmod', ['-R', 'a+rX', dir]);
+      const env = { ...process.env };
+      delete env.CAPSPAWN_NATIVE_LIBRARY_PATH;
+      const asNobody = ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
+      const out = JSON.parse(execFileSync('setpriv', [...asNobody, process.execPath, script], { env, encoding: 'utf8' }));
+      expect(out).toEqual({ ran: 400, failures: [], before: 65534, after: [65534] });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

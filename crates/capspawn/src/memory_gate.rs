@@ -20,7 +20,8 @@
 //! `poll`. A child whose end-of-file comes later than its spawn is settled by the next spawn,
 //! or, when nothing spawns within [`SETTLE_DELAY`], by the watchdog thread, which then restores
 //! the flag. Nobody waits or spins for it meanwhile: a back-to-back run of spawns wakes no
-//! other thread.
+//! other thread. Other copies of this library in the process are kept out for as long by a
+//! [`ProcessLock`].
 
 use nix::errno::Errno;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -109,13 +110,87 @@ struct State {
     owner_dumpable: Option<bool>,
     /// A child's exit could not be confirmed: never set the flag back.
     never_restore: bool,
+    /// The gate as other copies of this library in the process see it (see [`ProcessLock`]).
+    process: ProcessLock,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
     pending: None,
     owner_dumpable: None,
     never_restore: false,
+    process: ProcessLock {
+        file: None,
+        locked: false,
+    },
 });
+
+/// The gate across copies of this library in one process (two versions of the package in one
+/// supervisor, each with its native addon and so its own [`STATE`]): without it, one copy's
+/// restore of the dumpable flag, or its child's credential change, could come while the other
+/// copy's child is dropping privileges on the same memory. Kernel rule: an open file
+/// description lock (`F_OFD_SETLKW`) conflicts with one taken through any other open of the
+/// same inode, in the same process too, and is not tied to a thread, so the watchdog can release
+/// it for a pending child. The inode is the supervisor's own `/proc/<pid>/mem`: one per process,
+/// and only a process that may ptrace the supervisor (and so own it anyway) can open it to
+/// take the lock away. The file is never read or written. Where it cannot be opened (no procfs,
+/// an LSM), the gate still holds among this copy's threads.
+struct ProcessLock {
+    /// The open file and the process it was opened in (a `fork` opens its own).
+    file: Option<(u32, OwnedFd)>,
+    locked: bool,
+}
+
+impl ProcessLock {
+    /// Takes the lock (waiting for another copy's spawn to settle) unless this copy holds it.
+    fn take(&mut self) {
+        let pid = std::process::id();
+        if self.file.as_ref().is_some_and(|(owner, _)| *owner != pid) {
+            // A fork's inherited copy: closing it leaves the parent's lock alone (an OFD lock
+            // goes with the description's last descriptor), and it is never unlocked from here.
+            self.file = None;
+            self.locked = false;
+        }
+        if self.locked {
+            return;
+        }
+        if self.file.is_none() {
+            let flags = nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC;
+            let opened = nix::fcntl::open("/proc/self/mem", flags, nix::sys::stat::Mode::empty());
+            // SAFETY: open just returned this descriptor; nothing else owns it.
+            self.file = opened
+                .ok()
+                .map(|fd| (pid, unsafe { OwnedFd::from_raw_fd(fd) }));
+        }
+        if let Some((_, file)) = &self.file {
+            self.locked = lock_ofd(file.as_raw_fd(), libc::F_WRLCK).is_ok();
+        }
+    }
+
+    /// Lets the other copies in.
+    fn release(&mut self) {
+        if let (true, Some((_, file))) = (self.locked, &self.file) {
+            let _ = lock_ofd(file.as_raw_fd(), libc::F_UNLCK);
+        }
+        self.locked = false;
+    }
+}
+
+/// `fcntl(F_OFD_SETLKW)` on the first byte of `fd`: `F_WRLCK` waits for it, `F_UNLCK` lets go.
+fn lock_ofd(fd: RawFd, kind: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: flock is plain data; all zeroes is valid.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = kind as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock.l_len = 1;
+    loop {
+        // SAFETY: a descriptor we own and a valid flock for the call.
+        let ret = unsafe { libc::fcntl(fd, libc::F_OFD_SETLKW, &lock) };
+        match Errno::result(ret) {
+            Err(Errno::EINTR) => continue,
+            other => return other.map(drop),
+        }
+    }
+}
 
 impl State {
     /// Waits for the previous child to leave the memory.
@@ -152,6 +227,8 @@ impl Gate {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         state.settle();
+        // After this copy's own previous child: with a child pending this copy holds it still.
+        state.process.take();
         if state.owner_dumpable.is_none() {
             state.owner_dumpable = Some(crate::raw::dumpable() == Ok(1));
         }
@@ -166,16 +243,22 @@ impl Gate {
         drop(write);
         if !cloned || hung_up(read.as_raw_fd(), Duration::ZERO) {
             self.state.restore();
+            self.state.process.release();
             return;
         }
+        // Pending: the other copies stay out until it is settled (here or by the watchdog).
         self.state.pending = Some(Pending {
             read,
             since: Instant::now(),
         });
-        drop(self);
-        // If the watchdog cannot take it, the next spawn settles that child, and until then
-        // the supervisor's flag just stays cleared.
-        crate::watchdog::settle_later(SETTLE_DELAY);
+        if crate::watchdog::settle_later(SETTLE_DELAY) {
+            return;
+        }
+        // Nobody would settle it before this copy's next spawn, and the other copies wait for
+        // that: settle it now.
+        self.state.settle();
+        self.state.restore();
+        self.state.process.release();
     }
 }
 
@@ -194,11 +277,13 @@ pub(crate) fn settle_pending() -> Option<Duration> {
     if hung_up(pending.read.as_raw_fd(), Duration::ZERO) {
         state.pending = None;
         state.restore();
+        state.process.release();
         return None;
     }
     if pending.since.elapsed() >= PREVIOUS_CHILD_WAIT {
         state.pending = None;
         state.never_restore = true;
+        state.process.release();
         return None;
     }
     Some(SETTLE_DELAY)

@@ -359,12 +359,9 @@ impl Drop for Armed {
 }
 
 /// Has the watchdog call `memory_gate::settle_pending` after `delay`, unless this is called
-/// again before (each call pushes it back). If the watchdog cannot be started, nobody does: the
-/// next spawn settles that child, and until then the supervisor's flag just stays cleared.
-pub(crate) fn settle_later(delay: Duration) {
-    if let Ok(watchdog) = watchdog() {
-        let _ = set_timer_once(&watchdog.settle, delay);
-    }
+/// again before (each call pushes it back). False when the watchdog cannot be started or armed.
+pub(crate) fn settle_later(delay: Duration) -> bool {
+    watchdog().is_ok_and(|watchdog| set_timer_once(&watchdog.settle, delay).is_ok())
 }
 
 /// A new non-blocking, close-on-exec timerfd on the monotonic clock.
