@@ -146,7 +146,12 @@ describe('two copies of capspawn in one supervisor (two versions of the package,
             await new Promise((resolve) => setTimeout(resolve, 30)); // past the watchdog's settle
             owners.add(owner());
           }
-          console.log(JSON.stringify({ ran, failures, before, after: [...owners] }));
+          // Each copy keeps one descriptor of the lock's file, opened read-only (the access mode
+          // in fdinfo's octal flags is 0).
+          const lockFiles = fs.readdirSync('/proc/self/fd').filter((fd) => {
+            try { return fs.readlinkSync('/proc/self/fd/' + fd).endsWith('/auxv'); } catch { return false; }
+          }).map((fd) => Number.parseInt(/flags:\\s+(\\d+)/.exec(fs.readFileSync('/proc/self/fdinfo/' + fd, 'utf8'))[1], 8) & 3);
+          console.log(JSON.stringify({ ran, failures, before, after: [...owners], lockFiles }));
         })();`,
       );
       execFileSync('chmod', ['-R', 'a+rX', dir]);
@@ -154,7 +159,7 @@ describe('two copies of capspawn in one supervisor (two versions of the package,
       delete env.CAPSPAWN_NATIVE_LIBRARY_PATH;
       const asNobody = ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
       const out = JSON.parse(execFileSync('setpriv', [...asNobody, process.execPath, script], { env, encoding: 'utf8' }));
-      expect(out).toEqual({ ran: 400, failures: [], before: 65534, after: [65534] });
+      expect(out).toEqual({ ran: 400, failures: [], before: 65534, after: [65534], lockFiles: [0, 0] });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -12,8 +12,9 @@ mod sync;
 mod terminal;
 
 napi::register_module! {
-    // While the supervisor's descriptor table is still small (see capspawn::descriptor_table).
-    init: capspawn::descriptor_table::reserve;
+    // While the supervisor's descriptor table is still small (see capspawn::descriptor_table),
+    // and before a child of this copy can have the memory's dumpable flag cleared.
+    init: capspawn::prepare;
     "inspectSelf" => inspect::inspect_self,
     "inspectPid" => inspect::inspect_pid,
     "probeBoundingSetClear" => inspect::probe_bounding_set_clear,

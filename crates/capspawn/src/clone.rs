@@ -56,7 +56,7 @@ pub fn start(
     // One child on the supervisor's memory at a time, until its exit watch reports (see
     // memory_gate): a sibling's credential change must never make that memory dumpable while
     // a child that has dropped its capabilities is still on it.
-    let gate = Gate::enter();
+    let gate = Gate::enter().map_err(StartError::Clone)?;
     // Under the gate, so no other spawn uses the slots: the child starts from a small copy of
     // the descriptor table when everything it needs fits below the slots' limit.
     let lease = small_table(setup);

@@ -37,6 +37,14 @@ pub mod terminal;
 pub mod thread_caps;
 mod watchdog;
 
+/// Sets up, while the supervisor is starting, what every spawn uses: the descriptor slots (see
+/// [`descriptor_table::reserve`]) and the file of the memory gate across copies of capspawn in
+/// one process. The Node binding calls it when it loads; otherwise the first spawn does it.
+pub fn prepare() {
+    descriptor_table::reserve();
+    memory_gate::prepare();
+}
+
 pub use bounding_set::BoundingSetError;
 pub use capability::CapMask;
 pub use child::{Child, ExitStatus};

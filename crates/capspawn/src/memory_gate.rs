@@ -121,75 +121,113 @@ static STATE: Mutex<State> = Mutex::new(State {
     process: ProcessLock {
         file: None,
         locked: false,
+        unavailable_in: 0,
     },
 });
 
 /// The gate across copies of this library in one process (two versions of the package in one
 /// supervisor, each with its native addon and so its own [`STATE`]): without it, one copy's
 /// restore of the dumpable flag, or its child's credential change, could come while the other
-/// copy's child is dropping privileges on the same memory. Kernel rule: an open file
-/// description lock (`F_OFD_SETLKW`) conflicts with one taken through any other open of the
-/// same inode, in the same process too, and is not tied to a thread, so the watchdog can release
-/// it for a pending child. The inode is the supervisor's own `/proc/<pid>/mem`: one per process,
-/// and only a process that may ptrace the supervisor (and so own it anyway) can open it to
-/// take the lock away. The file is never read or written. Where it cannot be opened (no procfs,
-/// an LSM), the gate still holds among this copy's threads.
+/// copy's child is dropping privileges on the same memory, and a copy could take the other's
+/// cleared flag for the supervisor's own and never restore it.
+///
+/// Kernel rules: a `flock` lock belongs to an open file description and conflicts with one
+/// taken through any other open of the same inode, in the same process too; it is not tied to a
+/// thread (the watchdog releases it for a pending child). The inode is the supervisor's own
+/// `/proc/<pid>/auxv`: one per process, opened read-only (`flock` needs no write access), and
+/// `proc_mem_open` lets only a process that may read the supervisor's memory by ptrace open it,
+/// so nobody else can take the lock away; read, it shows nothing but the auxiliary vector. It is
+/// opened once per process and kept: procfs gives a non-dumpable task's files to root, so a
+/// supervisor that is not root could not open it again while a child has the flag cleared.
 struct ProcessLock {
-    /// The open file and the process it was opened in (a `fork` opens its own).
+    /// The open file and the process it was opened in (a `fork` inherits it, and must neither
+    /// use nor unlock it).
     file: Option<(u32, OwnedFd)>,
+    /// This copy holds the lock.
     locked: bool,
+    /// The process in which `/proc/self/auxv` could not be opened (no procfs; an LSM that
+    /// refuses; a supervisor that is not root and not dumpable): the gate then holds among this
+    /// copy's threads only, and the open is not tried again. 0: not known.
+    unavailable_in: u32,
 }
 
+/// How long a spawn waits for another copy of this library to let it in: that copy's spawn and
+/// the settling of its child, at most [`PREVIOUS_CHILD_WAIT`], with room to spare. Past it the
+/// spawn is refused (`EAGAIN`) rather than waiting on without end.
+const OTHER_COPY_WAIT: Duration = Duration::from_secs(3);
+
 impl ProcessLock {
-    /// Takes the lock (waiting for another copy's spawn to settle) unless this copy holds it.
-    fn take(&mut self) {
+    /// Opens the file if this process has not yet (the binding does it when it loads, before
+    /// any child of this copy can have the flag cleared).
+    fn open(&mut self) -> Result<(), Errno> {
         let pid = std::process::id();
         if self.file.as_ref().is_some_and(|(owner, _)| *owner != pid) {
-            // A fork's inherited copy: closing it leaves the parent's lock alone (an OFD lock
-            // goes with the description's last descriptor), and it is never unlocked from here.
+            // A fork's inherited copy: closing it leaves the parent's lock alone (the parent's
+            // descriptor still holds the description), and it is never unlocked from here.
             self.file = None;
             self.locked = false;
         }
-        if self.locked {
-            return;
+        if self.file.is_some() || self.unavailable_in == pid {
+            return Ok(());
         }
-        if self.file.is_none() {
-            let flags = nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC;
-            let opened = nix::fcntl::open("/proc/self/mem", flags, nix::sys::stat::Mode::empty());
+        let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC;
+        match nix::fcntl::open("/proc/self/auxv", flags, nix::sys::stat::Mode::empty()) {
             // SAFETY: open just returned this descriptor; nothing else owns it.
-            self.file = opened
-                .ok()
-                .map(|fd| (pid, unsafe { OwnedFd::from_raw_fd(fd) }));
+            Ok(fd) => self.file = Some((pid, unsafe { OwnedFd::from_raw_fd(fd) })),
+            Err(Errno::ENOENT | Errno::EACCES | Errno::EPERM | Errno::ENOTDIR) => {
+                self.unavailable_in = pid;
+            }
+            Err(errno) => return Err(errno),
         }
-        if let Some((_, file)) = &self.file {
-            self.locked = lock_ofd(file.as_raw_fd(), libc::F_WRLCK).is_ok();
-        }
+        Ok(())
     }
 
-    /// Lets the other copies in.
+    /// Takes the lock (waiting for another copy's spawn to settle) unless this copy holds it.
+    fn take(&mut self) -> Result<(), Errno> {
+        self.open()?;
+        let Some((_, file)) = self.file.as_ref().filter(|_| !self.locked) else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + OTHER_COPY_WAIT;
+        let mut pause = Duration::from_micros(50);
+        loop {
+            // SAFETY: a descriptor we own; integer flags.
+            let ret = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            match Errno::result(ret) {
+                Ok(_) => break,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EWOULDBLOCK) if Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(2));
+                }
+                Err(Errno::EWOULDBLOCK) => return Err(Errno::EAGAIN),
+                Err(errno) => return Err(errno),
+            }
+        }
+        self.locked = true;
+        Ok(())
+    }
+
+    /// Lets the other copies in (only from the process that took the lock).
     fn release(&mut self) {
-        if let (true, Some((_, file))) = (self.locked, &self.file) {
-            let _ = lock_ofd(file.as_raw_fd(), libc::F_UNLCK);
+        if let (true, Some((owner, file))) = (self.locked, &self.file) {
+            if *owner == std::process::id() {
+                // SAFETY: a descriptor we own; integer flags.
+                unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+            }
         }
         self.locked = false;
     }
 }
 
-/// `fcntl(F_OFD_SETLKW)` on the first byte of `fd`: `F_WRLCK` waits for it, `F_UNLCK` lets go.
-fn lock_ofd(fd: RawFd, kind: libc::c_int) -> Result<(), Errno> {
-    // SAFETY: flock is plain data; all zeroes is valid.
-    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-    lock.l_type = kind as libc::c_short;
-    lock.l_whence = libc::SEEK_SET as libc::c_short;
-    lock.l_len = 1;
-    loop {
-        // SAFETY: a descriptor we own and a valid flock for the call.
-        let ret = unsafe { libc::fcntl(fd, libc::F_OFD_SETLKW, &lock) };
-        match Errno::result(ret) {
-            Err(Errno::EINTR) => continue,
-            other => return other.map(drop),
-        }
-    }
+/// Opens the file of the gate across copies of this library ([`ProcessLock`]) now, while no
+/// child of this copy is on the memory. Called when the Node binding loads; the first spawn
+/// does it otherwise.
+pub fn prepare() {
+    let mut state = STATE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _ = state.process.open();
 }
 
 impl State {
@@ -212,38 +250,58 @@ impl State {
             let _ = crate::raw::set_dumpable(true);
         }
     }
+
+    /// No child of this copy is on the memory: the flag back, and the other copies in.
+    fn let_go(&mut self) {
+        self.restore();
+        self.process.release();
+    }
 }
 
 /// Admission to the memory, held from before `clone` until [`Gate::leave`]. Other threads'
 /// spawns wait meanwhile (at most until the watchdog ends a held child).
 pub(crate) struct Gate {
     state: MutexGuard<'static, State>,
+    /// [`Gate::leave`] ran: it settled the child and let the other copies in, or left both to
+    /// the next spawn or the watchdog.
+    left: bool,
+}
+
+impl Drop for Gate {
+    /// A spawn that never got to `leave` (a panic between `enter` and `clone`) leaves no child
+    /// on the memory: the other copies may come in.
+    fn drop(&mut self) {
+        if !self.left && self.state.pending.is_none() {
+            self.state.process.release();
+        }
+    }
 }
 
 impl Gate {
-    /// Waits for the gate and for the previous child to be off the memory.
-    pub(crate) fn enter() -> Gate {
+    /// Waits for the gate and for the previous child to be off the memory. `EAGAIN` when another
+    /// copy of this library in the process held it for too long ([`OTHER_COPY_WAIT`]).
+    pub(crate) fn enter() -> Result<Gate, Errno> {
         let mut state = STATE
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         state.settle();
         // After this copy's own previous child: with a child pending this copy holds it still.
-        state.process.take();
+        state.process.take()?;
         if state.owner_dumpable.is_none() {
             state.owner_dumpable = Some(crate::raw::dumpable() == Ok(1));
         }
-        Gate { state }
+        Ok(Gate { state, left: false })
     }
 
     /// After `clone` returned: the child is off the memory once `watch` reads end-of-file. If it
     /// already does, the flag comes back now; else the next spawn or the watchdog (after
     /// [`SETTLE_DELAY`]) settles it. `cloned` false: no child was made.
     pub(crate) fn leave(mut self, watch: ExitWatch, cloned: bool) {
+        self.left = true;
         let ExitWatch { read, write } = watch;
         drop(write);
         if !cloned || hung_up(read.as_raw_fd(), Duration::ZERO) {
-            self.state.restore();
-            self.state.process.release();
+            self.state.let_go();
             return;
         }
         // Pending: the other copies stay out until it is settled (here or by the watchdog).
@@ -257,8 +315,7 @@ impl Gate {
         // Nobody would settle it before this copy's next spawn, and the other copies wait for
         // that: settle it now.
         self.state.settle();
-        self.state.restore();
-        self.state.process.release();
+        self.state.let_go();
     }
 }
 
@@ -276,8 +333,7 @@ pub(crate) fn settle_pending() -> Option<Duration> {
     let pending = state.pending.as_ref()?;
     if hung_up(pending.read.as_raw_fd(), Duration::ZERO) {
         state.pending = None;
-        state.restore();
-        state.process.release();
+        state.let_go();
         return None;
     }
     if pending.since.elapsed() >= PREVIOUS_CHILD_WAIT {
