@@ -149,10 +149,12 @@ pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
     if let Some(network) = field(env, spec, "network")? {
         command.network(if env.value_type(network)? == ValueType::String {
             NetworkSpec::None // 'none', the only string the spec holds
-        } else if let Some(path) = field(env, env.own(network)?, "path")? {
-            NetworkSpec::Path(env.to_string(path)?.into())
         } else {
-            NetworkSpec::Fd(env.to_i32(required(env, env.own(network)?, "fd")?)?)
+            let network = env.own(network)?;
+            match field(env, network, "path")? {
+                Some(path) => NetworkSpec::Path(env.to_string(path)?.into()),
+                None => NetworkSpec::Fd(env.to_i32(required(env, network, "fd")?)?),
+            }
         });
     }
     if let Some(limits) = field(env, spec, "rlimits")? {

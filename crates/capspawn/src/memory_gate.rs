@@ -146,8 +146,9 @@ struct ProcessLock {
     /// This copy holds the lock.
     locked: bool,
     /// The process in which `/proc/self/auxv` could not be opened (no procfs; an LSM that
-    /// refuses; a supervisor that is not root and not dumpable): the gate then holds among this
-    /// copy's threads only, and the open is not tried again. 0: not known.
+    /// refuses): the gate then holds among this copy's threads only, and the open is not tried
+    /// again. 0: not known. (A supervisor that is not root, and not dumpable at that moment,
+    /// tries again at each spawn, which runs without the lock meanwhile.)
     unavailable_in: u32,
 }
 
@@ -174,8 +175,14 @@ impl ProcessLock {
         match nix::fcntl::open("/proc/self/auxv", flags, nix::sys::stat::Mode::empty()) {
             // SAFETY: open just returned this descriptor; nothing else owns it.
             Ok(fd) => self.file = Some((pid, unsafe { OwnedFd::from_raw_fd(fd) })),
-            Err(Errno::ENOENT | Errno::EACCES | Errno::EPERM | Errno::ENOTDIR) => {
-                self.unavailable_in = pid;
+            Err(Errno::ENOENT | Errno::ENOTDIR) => self.unavailable_in = pid,
+            // Refused while dumpable: an LSM, for good. Refused while not: procfs gives the file
+            // to root then, and another copy's child may have the flag cleared just now: the next
+            // spawn tries again.
+            Err(Errno::EACCES | Errno::EPERM) => {
+                if crate::raw::dumpable() == Ok(1) {
+                    self.unavailable_in = pid;
+                }
             }
             Err(errno) => return Err(errno),
         }

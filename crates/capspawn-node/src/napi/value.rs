@@ -124,25 +124,24 @@ impl Env {
     /// `ERR_INVALID_ARG_TYPE`. May run JS getters.
     pub fn get(self, obj: Value, name: &str) -> Result<Option<Value>> {
         self.expect_object(obj)?;
-        let name = c_name(name)?;
-        // SAFETY: live env, handle of this env, NUL-terminated name, valid out-slot.
-        let v = self
-            .make(|r| unsafe { sys::napi_get_named_property(self.0, obj.0, name.as_ptr(), r) })?;
-        Ok((self.value_type(v)? != ValueType::Undefined).then_some(v))
+        self.named_property(obj, name)
     }
 
-    /// `obj[name]` for a NUL-free ASCII `name` that fits [`SMALL_NAME`], without allocating.
-    fn get_small(self, obj: Value, name: &str) -> Result<Option<Value>> {
-        if name.len() >= SMALL_NAME || name.bytes().any(|b| b == 0) {
-            return self.get(obj, name);
-        }
-        let mut buf = [0u8; SMALL_NAME];
-        buf[..name.len()].copy_from_slice(name.as_bytes());
-        // SAFETY: live env, handle of this env, a NUL-terminated name (`buf` is zeroed past
-        // `name`), valid out-slot.
-        let v = self.make(|r| unsafe {
-            sys::napi_get_named_property(self.0, obj.0, buf.as_ptr().cast(), r)
-        })?;
+    /// `napi_get_named_property` on an object: the name from the stack when it is short.
+    fn named_property(self, obj: Value, name: &str) -> Result<Option<Value>> {
+        let mut small = [0u8; SMALL_NAME];
+        let owned;
+        let name_ptr = if name.len() < SMALL_NAME && !name.bytes().any(|b| b == 0) {
+            small[..name.len()].copy_from_slice(name.as_bytes());
+            small.as_ptr().cast()
+        } else {
+            owned = c_name(name)?;
+            owned.as_ptr()
+        };
+        // SAFETY: live env, handle of this env, a NUL-terminated name (`small` is zeroed past
+        // `name`; `owned` is a CString), valid out-slot.
+        let v =
+            self.make(|r| unsafe { sys::napi_get_named_property(self.0, obj.0, name_ptr, r) })?;
         Ok((self.value_type(v)? != ValueType::Undefined).then_some(v))
     }
 
@@ -244,7 +243,8 @@ impl Env {
     pub fn to_string(self, v: Value) -> Result<String> {
         self.expect(v, ValueType::String)?;
         let mut small = [0u8; SMALL_STRING];
-        // SAFETY: `small` is writable for its length (the string, cut to fit, plus a NUL).
+        // SAFETY: live env, a string handle (checked above); `small` is writable for its length
+        // (the string, cut to fit, plus a NUL).
         let written = self.out(0, |r| unsafe {
             sys::napi_get_value_string_utf8(self.0, v.0, small.as_mut_ptr().cast(), SMALL_STRING, r)
         })?;
@@ -419,7 +419,7 @@ impl Own {
     /// `obj[name]` if it is an own property and not `undefined`.
     pub fn get(self, name: &str) -> Result<Option<Value>> {
         if self.bare {
-            self.env.get_small(self.obj, name)
+            self.env.named_property(self.obj, name)
         } else {
             self.env.get_own(self.obj, name)
         }
