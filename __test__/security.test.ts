@@ -12,10 +12,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawn, type CapspawnChildProcess, type SpawnError } from '../dist/index.js';
-import { FIXTURES, requirePrivilege } from './helpers.js';
+import { FIXTURES, requirePrivilege, tempDir } from './helpers.js';
 
 const STORM_ID = 64_124;
 const asStormUid = { uid: STORM_ID, gid: STORM_ID, stdio: 'ignore', parentDeathSignal: 'SIGKILL' } as const;
@@ -99,7 +100,7 @@ describe('a workload stopping the next child before exec', () => {
 });
 
 describe('two copies of capspawn in one supervisor (two versions of the package, each its own addon)', () => {
-  it("neither copy's flag restore reaches the other's child while it drops, and the flag comes back", async (ctx) => {
+  it("neither copy's flag restore reaches the other's child while it drops, and the flag comes back", (ctx) => {
     requirePrivilege(ctx);
     // Each copy has its own gate state; they share the memory. Without the process-wide lock a
     // copy's restore of the dumpable flag (at its spawn's end, or its watchdog's, 10 ms later)
@@ -110,10 +111,8 @@ describe('two copies of capspawn in one supervisor (two versions of the package,
     // as nobody: nobody while dumpable, root while not. Batches of ten, as a supervisor using
     // each copy in turn would, leave each copy's last child pending; the owner is looked at after
     // each round, once both copies' watchdogs have settled.
-    const fs = await import('node:fs');
-    const os = await import('node:os');
     const root = path.resolve(FIXTURES, '..', '..');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'capspawn-two-copies-'));
+    const dir = tempDir('two-copies'); // mode 0777: nobody reads the copies below it
     try {
       const addon = fs.readdirSync(root).find((f) => /^capspawn\..*\.node$/.test(f));
       expect(addon, 'a local build of the addon').toBeDefined();
@@ -154,7 +153,6 @@ describe('two copies of capspawn in one supervisor (two versions of the package,
           console.log(JSON.stringify({ ran, failures, before, after: [...owners], lockFiles }));
         })();`,
       );
-      execFileSync('chmod', ['-R', 'a+rX', dir]);
       const env = { ...process.env };
       delete env.CAPSPAWN_NATIVE_LIBRARY_PATH;
       const asNobody = ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];

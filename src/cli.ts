@@ -398,7 +398,6 @@ function exec(args: string[]): Promise<number> | number {
   if (values.pty) return execPty(command, rest, options);
   // Forward from before the spawn: a signal that arrives while the child starts must reach it
   // (or stop us before it runs), never leave it running without us.
-  const forwarded = FORWARDED;
   let child: ReturnType<typeof spawn> | undefined;
   const pending: NodeJS.Signals[] = [];
   const forward = (signal: NodeJS.Signals) => {
@@ -408,8 +407,8 @@ function exec(args: string[]): Promise<number> | number {
     if (child) child.kill(signal);
     else pending.push(signal);
   };
-  forwarded.forEach((s) => process.on(s, forward));
-  const stopForwarding = () => forwarded.forEach((s) => process.off(s, forward));
+  FORWARDED.forEach((s) => process.on(s, forward));
+  const stopForwarding = () => FORWARDED.forEach((s) => process.off(s, forward));
   try {
     child = spawn(command, rest, options);
   } catch (error) {

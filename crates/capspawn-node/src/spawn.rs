@@ -9,17 +9,10 @@ use capspawn::{
 };
 use std::os::fd::{AsRawFd, IntoRawFd};
 
-/// A field of the spec, own properties only: TypeScript builds the spec, but a key it leaves out
-/// must not be read from a polluted `Object.prototype`.
-fn field(env: Env, spec: Own, name: &str) -> Result<Option<Value>> {
-    match spec.get(name)? {
-        Some(value) if env.value_type(value)? == ValueType::Null => Ok(None),
-        other => Ok(other),
-    }
-}
-
-fn required(env: Env, spec: Own, name: &str) -> Result<Value> {
-    field(env, spec, name)?
+/// A field the spec must have (own properties only: TypeScript builds the spec, but a key it
+/// leaves out must not be read from a polluted `Object.prototype`; see [`Own`]).
+fn required(spec: Own, name: &str) -> Result<Value> {
+    spec.field(name)?
         .ok_or_else(|| Error::new("ERR_INVALID_ARG_VALUE", format!("spec.{name} is missing")))
 }
 
@@ -57,42 +50,42 @@ fn stdio(env: Env, value: Value) -> Result<Stdio> {
 
 pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
     let spec = env.own(spec)?;
-    let mut command = Command::new(env.to_string(required(env, spec, "file")?)?);
-    let argv = strings(env, required(env, spec, "argv")?)?;
+    let mut command = Command::new(env.to_string(required(spec, "file")?)?);
+    let argv = strings(env, required(spec, "argv")?)?;
     if let Some((argv0, args)) = argv.split_first() {
         command.argv0(argv0).args(args);
     }
-    if let Some(vars) = field(env, spec, "env")? {
+    if let Some(vars) = spec.field("env")? {
         let env_flat = strings(env, vars)?;
         command.env_vars(env_flat.chunks_exact(2).map(|pair| (&pair[0], &pair[1])));
     }
-    if let Some(cwd) = field(env, spec, "cwd")? {
+    if let Some(cwd) = spec.field("cwd")? {
         command.cwd(env.to_string(cwd)?);
     }
-    let kinds = required(env, spec, "stdio")?;
+    let kinds = required(spec, "stdio")?;
     for target in 0..env.array_len(kinds)? {
         command.fd(target as usize, stdio(env, env.element(kinds, target)?)?);
     }
-    if let Some(peer) = field(env, spec, "terminal")? {
+    if let Some(peer) = spec.field("terminal")? {
         command.terminal(env.to_i32(peer)?);
     }
     command
-        .detached(env.to_bool(required(env, spec, "detached")?)?)
-        .no_new_privs(env.to_bool(required(env, spec, "noNewPrivs")?)?)
-        .require_procfs(env.to_bool(required(env, spec, "requireProcfs")?)?)
+        .detached(env.to_bool(required(spec, "detached")?)?)
+        .no_new_privs(env.to_bool(required(spec, "noNewPrivs")?)?)
+        .require_procfs(env.to_bool(required(spec, "requireProcfs")?)?)
         .bounding_set(
-            match env.to_string(required(env, spec, "boundingSet")?)?.as_str() {
+            match env.to_string(required(spec, "boundingSet")?)?.as_str() {
                 "inherit" => BoundingSetPolicy::Inherit,
                 _ => BoundingSetPolicy::Clear,
             },
         );
-    if let Some(user) = field(env, spec, "user")? {
+    if let Some(user) = spec.field("user")? {
         command.user(name_or_id(env, user, UserSpec::Name, UserSpec::Id)?);
     }
-    if let Some(group) = field(env, spec, "group")? {
+    if let Some(group) = spec.field("group")? {
         command.group(name_or_id(env, group, GroupSpec::Name, GroupSpec::Id)?);
     }
-    if let Some(groups) = field(env, spec, "supplementaryGroups")? {
+    if let Some(groups) = spec.field("supplementaryGroups")? {
         command.supplementary_groups(if env.is_array(groups)? {
             let gids = (0..env.array_len(groups)?).map(|i| id(env, env.element(groups, i)?));
             SupplementaryGroups::List(gids.collect::<Result<_>>()?)
@@ -102,7 +95,7 @@ pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
             SupplementaryGroups::Clear
         });
     }
-    if let Some(names) = field(env, spec, "capabilities")? {
+    if let Some(names) = spec.field("capabilities")? {
         let mut keep = CapMask::EMPTY;
         for name in strings(env, names)? {
             let cap = capspawn::capability::parse(&name).ok_or_else(|| {
@@ -116,17 +109,17 @@ pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
         }
         command.capabilities(keep);
     }
-    command.lock_securebits(env.to_bool(required(env, spec, "lockSecurebits")?)?);
-    if let Some(mask) = field(env, spec, "umask")? {
+    command.lock_securebits(env.to_bool(required(spec, "lockSecurebits")?)?);
+    if let Some(mask) = spec.field("umask")? {
         command.umask(env.to_u32(mask)?);
     }
-    if let Some(signal) = field(env, spec, "parentDeathSignal")? {
+    if let Some(signal) = spec.field("parentDeathSignal")? {
         command.parent_death_signal(env.to_i32(signal)?);
     }
-    if let Some(filesystem) = field(env, spec, "filesystem")? {
+    if let Some(filesystem) = spec.field("filesystem")? {
         let filesystem = env.own(filesystem)?;
         let paths = |name| -> Result<Vec<std::path::PathBuf>> {
-            Ok(strings(env, required(env, filesystem, name)?)?
+            Ok(strings(env, required(filesystem, name)?)?
                 .into_iter()
                 .map(Into::into)
                 .collect())
@@ -134,30 +127,30 @@ pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
         command.filesystem(FilesystemSpec {
             read_only: paths("readOnly")?,
             read_write: paths("readWrite")?,
-            compatibility: if env.to_bool(required(env, filesystem, "bestEffort")?)? {
+            compatibility: if env.to_bool(required(filesystem, "bestEffort")?)? {
                 Compatibility::BestEffort
             } else {
                 Compatibility::Hard
             },
-            unix_sockets: if env.to_bool(required(env, filesystem, "allowUnixSockets")?)? {
+            unix_sockets: if env.to_bool(required(filesystem, "allowUnixSockets")?)? {
                 capspawn::UnixSockets::Allow
             } else {
                 capspawn::UnixSockets::Deny
             },
         });
     }
-    if let Some(network) = field(env, spec, "network")? {
+    if let Some(network) = spec.field("network")? {
         command.network(if env.value_type(network)? == ValueType::String {
             NetworkSpec::None // 'none', the only string the spec holds
         } else {
             let network = env.own(network)?;
-            match field(env, network, "path")? {
+            match network.field("path")? {
                 Some(path) => NetworkSpec::Path(env.to_string(path)?.into()),
-                None => NetworkSpec::Fd(env.to_i32(required(env, network, "fd")?)?),
+                None => NetworkSpec::Fd(env.to_i32(required(network, "fd")?)?),
             }
         });
     }
-    if let Some(limits) = field(env, spec, "rlimits")? {
+    if let Some(limits) = spec.field("rlimits")? {
         for i in 0..env.array_len(limits)? {
             let entry = env.element(limits, i)?;
             let name = env.to_string(env.element(entry, 0)?)?;
@@ -178,10 +171,10 @@ pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
             command.rlimit(resource, limit(1)?, limit(2)?);
         }
     }
-    if let Some(seccomp) = field(env, spec, "seccomp")? {
+    if let Some(seccomp) = spec.field("seccomp")? {
         let seccomp = env.own(seccomp)?;
         let names = |name| -> Result<Vec<String>> {
-            Ok(match field(env, seccomp, name)? {
+            Ok(match seccomp.field(name)? {
                 Some(list) => strings(env, list)?,
                 None => Vec::new(),
             })
@@ -189,10 +182,12 @@ pub(crate) fn command(env: Env, spec: Value) -> Result<Command> {
         command.seccomp(capspawn::seccomp::Seccomp {
             deny_socket_families: names("denySocketFamilies")?,
             deny_syscalls: names("denySyscalls")?,
-            errno: field(env, seccomp, "errno")?
+            errno: seccomp
+                .field("errno")?
                 .map(|errno| env.to_string(errno))
                 .transpose()?,
-            program: field(env, seccomp, "program")?
+            program: seccomp
+                .field("program")?
                 .map(|program| env.buffer_bytes(program))
                 .transpose()?,
         });

@@ -9,12 +9,8 @@ use capspawn::{ExitStatus, RunOptions, SpawnError};
 use std::time::Duration;
 
 fn run_options(env: Env, run: Value) -> Result<RunOptions> {
-    let field = |name: &str| -> Result<Option<Value>> {
-        match env.get_own(run, name)? {
-            Some(value) if env.value_type(value)? != ValueType::Null => Ok(Some(value)),
-            _ => Ok(None),
-        }
-    };
+    let run = env.own(run)?;
+    let field = |name: &str| run.field(name);
     let input = field("input")?
         .map(|value| env.buffer_bytes(value))
         .transpose()?;

@@ -26,8 +26,8 @@ fn guard_size() -> usize {
 /// Why a spawn did not start the workload.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum StartError {
-    /// The supervisor could not create the child (`mmap`, `clone`).
-    Clone(Errno),
+    /// The supervisor could not set the child up or create it: which call failed, and how.
+    Setup(&'static str, Errno),
     /// The child stopped before `execve` succeeded; it has been reaped.
     Child(Failure),
 }
@@ -45,18 +45,19 @@ pub fn start(
     setup: &ProcessSetup,
     privileges: &Privileges,
 ) -> Result<(libc::pid_t, OwnedFd), StartError> {
-    pidfds_supported().map_err(StartError::Clone)?;
+    pidfds_supported().map_err(|e| StartError::Setup("clone", e))?;
     let mut shared = Shared {
         setup,
         privileges,
         failure: None,
     };
-    let watch = ExitWatch::new(setup.stdio.len().max(3)).map_err(StartError::Clone)?;
+    let watch =
+        ExitWatch::new(setup.stdio.len().max(3)).map_err(|e| StartError::Setup("pipe2", e))?;
     setup.exit_watch.set(watch.write_fd());
     // One child on the supervisor's memory at a time, until its exit watch reports (see
     // memory_gate): a sibling's credential change must never make that memory dumpable while
     // a child that has dropped its capabilities is still on it.
-    let gate = Gate::enter().map_err(StartError::Clone)?;
+    let gate = Gate::enter().map_err(|(call, e)| StartError::Setup(call, e))?;
     // Under the gate, so no other spawn uses the slots: the child starts from a small copy of
     // the descriptor table when everything it needs fits below the slots' limit.
     let lease = small_table(setup);
@@ -81,7 +82,7 @@ pub fn start(
     // the watch's write end would keep it open.
     drop(lease);
     gate.leave(watch, cloned.is_ok());
-    let (pid, pidfd, killed) = cloned.map_err(StartError::Clone)?;
+    let (pid, pidfd, killed) = cloned.map_err(|e| StartError::Setup("clone", e))?;
     let died = Failure::unconfirmed(Stage::Died);
     let held = Failure::unconfirmed(Stage::Held);
     let exec_reached = setup

@@ -27,10 +27,7 @@ pub enum SpawnError {
 impl From<StartError> for SpawnError {
     fn from(error: StartError) -> Self {
         match error {
-            StartError::Clone(errno) => SpawnError::Setup {
-                syscall: "clone",
-                errno,
-            },
+            StartError::Setup(syscall, errno) => SpawnError::Setup { syscall, errno },
             StartError::Child(failure) => SpawnError::Child(failure),
         }
     }

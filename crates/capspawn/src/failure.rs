@@ -122,7 +122,6 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// The failure of `stage` with the errno the closure is given.
     /// The failure of `stage` with no errno: the kernel answered success, but the state read
     /// back was not the one asked for.
     pub(crate) const fn unconfirmed(stage: Stage) -> Failure {
@@ -133,6 +132,7 @@ impl Failure {
         }
     }
 
+    /// The failure of `stage` with the errno the closure is given.
     pub(crate) fn at(stage: Stage) -> impl Fn(Errno) -> Failure {
         move |errno| Failure {
             stage,

@@ -157,6 +157,10 @@ struct ProcessLock {
 /// spawn is refused (`EAGAIN`) rather than waiting on without end.
 const OTHER_COPY_WAIT: Duration = Duration::from_secs(3);
 
+/// The calls a refused spawn names (`SpawnError::Setup`).
+const OPEN: &str = "open(/proc/self/auxv)";
+const FLOCK: &str = "flock(/proc/self/auxv)";
+
 impl ProcessLock {
     /// Opens the file if this process has not yet (the binding does it when it loads, before
     /// any child of this copy can have the flag cleared).
@@ -189,9 +193,10 @@ impl ProcessLock {
         Ok(())
     }
 
-    /// Takes the lock (waiting for another copy's spawn to settle) unless this copy holds it.
-    fn take(&mut self) -> Result<(), Errno> {
-        self.open()?;
+    /// Takes the lock (waiting for another copy's spawn to settle) unless this copy holds it;
+    /// on failure, the call that failed.
+    fn take(&mut self) -> Result<(), (&'static str, Errno)> {
+        self.open().map_err(|e| (OPEN, e))?;
         let Some((_, file)) = self.file.as_ref().filter(|_| !self.locked) else {
             return Ok(());
         };
@@ -207,8 +212,8 @@ impl ProcessLock {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(2));
                 }
-                Err(Errno::EWOULDBLOCK) => return Err(Errno::EAGAIN),
-                Err(errno) => return Err(errno),
+                Err(Errno::EWOULDBLOCK) => return Err((FLOCK, Errno::EAGAIN)),
+                Err(errno) => return Err((FLOCK, errno)),
             }
         }
         self.locked = true;
@@ -285,9 +290,10 @@ impl Drop for Gate {
 }
 
 impl Gate {
-    /// Waits for the gate and for the previous child to be off the memory. `EAGAIN` when another
-    /// copy of this library in the process held it for too long ([`OTHER_COPY_WAIT`]).
-    pub(crate) fn enter() -> Result<Gate, Errno> {
+    /// Waits for the gate and for the previous child to be off the memory. `EAGAIN` (from
+    /// `flock`) when another copy of this library in the process held it for too long
+    /// ([`OTHER_COPY_WAIT`]).
+    pub(crate) fn enter() -> Result<Gate, (&'static str, Errno)> {
         let mut state = STATE
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -327,27 +333,30 @@ impl Gate {
 }
 
 /// On the watchdog thread, [`SETTLE_DELAY`] after a spawn left its child pending: the flag back
-/// if that child (or a later one still pending) has left the memory; else another look later,
-/// until [`PREVIOUS_CHILD_WAIT`] has passed and it counts as gone for good. It must never wait
-/// for the gate (a spawner holding it may be waiting for the watchdog to kill its child), so a
-/// gate in use means that spawner settles the pending child itself.
-pub(crate) fn settle_pending() -> Option<Duration> {
+/// if that child (or a later one still pending) has left the memory; else true, for another
+/// look after [`SETTLE_DELAY`], until [`PREVIOUS_CHILD_WAIT`] has passed and it counts as gone
+/// for good. It must never wait for the gate (a spawner holding it may be waiting for the
+/// watchdog to kill its child), so a gate in use means that spawner settles the pending child
+/// itself.
+pub(crate) fn settle_pending() -> bool {
     let mut state = match STATE.try_lock() {
         Ok(state) => state,
         Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-        Err(TryLockError::WouldBlock) => return None,
+        Err(TryLockError::WouldBlock) => return false,
     };
-    let pending = state.pending.as_ref()?;
+    let Some(pending) = state.pending.as_ref() else {
+        return false;
+    };
     if hung_up(pending.read.as_raw_fd(), Duration::ZERO) {
         state.pending = None;
         state.let_go();
-        return None;
+        return false;
     }
     if pending.since.elapsed() >= PREVIOUS_CHILD_WAIT {
         state.pending = None;
         state.never_restore = true;
         state.process.release();
-        return None;
+        return false;
     }
-    Some(SETTLE_DELAY)
+    true
 }

@@ -302,9 +302,9 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     //    while they were blocked (SIGTSTP, SIGTTIN, SIGTTOU from a same-uid process) are
     //    discarded first, or the child would stop the moment they are unblocked; one that comes
     //    after is the watchdog's (clone.rs) to end. Only those rt_sigpending lists, unless a
-    //    filter was loaded (a user's need not let rt_sigpending through). A PATH search tries each candidate the
-    //    parent resolved, as glibc's execvp does: EACCES is remembered, the errors of a missing
-    //    or unreachable file move on, any other stops.
+    //    filter was loaded (a user's need not let rt_sigpending through). A PATH search tries
+    //    each candidate the parent resolved, as glibc's execvp does: EACCES is remembered, the
+    //    errors of a missing or unreachable file move on, any other stops.
     raw::discard_pending_stop_signals(privileges.seccomp.is_empty());
     raw::set_signal_mask(setup.signal_mask).map_err(Failure::at(Stage::SignalMask))?;
     setup.exec_reached.store(true, Ordering::Relaxed);

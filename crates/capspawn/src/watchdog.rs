@@ -165,20 +165,7 @@ fn watchdog() -> Result<Arc<Watchdog>, Errno> {
     // SAFETY: epoll_create1 just returned this descriptor; nothing else owns it.
     let epoll = unsafe { OwnedFd::from_raw_fd(epoll) };
     let settle = new_timer()?;
-    let mut event = libc::epoll_event {
-        events: libc::EPOLLIN as u32,
-        u64: SETTLE,
-    };
-    // SAFETY: our epoll, our timerfd, a valid event.
-    let added = unsafe {
-        libc::epoll_ctl(
-            epoll.as_raw_fd(),
-            libc::EPOLL_CTL_ADD,
-            settle.as_raw_fd(),
-            &mut event,
-        )
-    };
-    Errno::result(added)?;
+    watch(&epoll, settle.as_raw_fd(), SETTLE)?;
     let watchdog = Arc::new(Watchdog {
         pid: std::process::id(),
         epoll,
@@ -212,8 +199,8 @@ impl Watchdog {
             for event in events.iter().take(n) {
                 if event.u64 == SETTLE {
                     consume(self.settle.as_raw_fd());
-                    if let Some(again) = crate::memory_gate::settle_pending() {
-                        let _ = set_timer_once(&self.settle, again);
+                    if crate::memory_gate::settle_pending() {
+                        let _ = set_timer_once(&self.settle, crate::memory_gate::SETTLE_DELAY);
                     }
                     continue;
                 }
@@ -237,24 +224,13 @@ impl Watchdog {
         });
         let timer = slot.timer.as_raw_fd();
         lock(&self.slots).insert(timer, slot.clone());
-        let mut event = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: timer as u64,
-        };
-        // SAFETY: our epoll, our timerfd, a valid event.
-        let added = unsafe {
-            libc::epoll_ctl(
-                self.epoll.as_raw_fd(),
-                libc::EPOLL_CTL_ADD,
-                timer,
-                &mut event,
-            )
-        };
+        let added = watch(&self.epoll, timer, timer as u64);
+        // Built first, so that a failed add still takes the slot out of the map again.
         let registered = Registered {
             slot,
             watchdog: self.clone(),
         };
-        Errno::result(added)?;
+        added?;
         Ok(registered)
     }
 }
@@ -362,6 +338,17 @@ impl Drop for Armed {
 /// again before (each call pushes it back). False when the watchdog cannot be started or armed.
 pub(crate) fn settle_later(delay: Duration) -> bool {
     watchdog().is_ok_and(|watchdog| set_timer_once(&watchdog.settle, delay).is_ok())
+}
+
+/// `epoll_ctl(EPOLL_CTL_ADD)`: `fd`'s readability reported to the watchdog as `tag`.
+fn watch(epoll: &OwnedFd, fd: RawFd, tag: u64) -> Result<(), Errno> {
+    let mut event = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: tag,
+    };
+    // SAFETY: our epoll, an open descriptor of ours, a valid event.
+    let added = unsafe { libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut event) };
+    Errno::result(added).map(drop)
 }
 
 /// A new non-blocking, close-on-exec timerfd on the monotonic clock.

@@ -334,3 +334,38 @@ fn the_pre_exec_drop_runs_no_supervisor_handler_in_the_fork() {
     let got = unsafe { libc::read(read_end.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
     assert_eq!(got, -1, "the supervisor's handler ran in the forked child");
 }
+
+#[test]
+fn a_gate_held_elsewhere_in_the_process_refuses_the_spawn_in_bounded_time() {
+    // Another copy of capspawn in this process (or a process that may ptrace it) holding the
+    // memory gate's lock: the spawn waits for it, but not without end, and runs nothing.
+    const TEST: &str = "a_gate_held_elsewhere_in_the_process_refuses_the_spawn_in_bounded_time";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    let other = std::fs::File::open("/proc/self/auxv").unwrap();
+    // SAFETY: a descriptor we own; integer flags.
+    let locked = unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    assert_eq!(locked, 0, "{}", std::io::Error::last_os_error());
+    let marker = common::fresh_path("gate-held");
+    let started = std::time::Instant::now();
+    let spawned = Command::new("touch").arg(&marker).spawn();
+    let waited = started.elapsed();
+    assert!(
+        matches!(
+            spawned,
+            Err(capspawn::SpawnError::Setup {
+                syscall: "flock(/proc/self/auxv)",
+                errno: nix::errno::Errno::EAGAIN,
+            })
+        ),
+        "{spawned:?}"
+    );
+    assert!(waited >= Duration::from_secs(3), "gave up after {waited:?}");
+    assert!(!marker.exists(), "the workload ran");
+    // Let go, and the next spawn goes in.
+    drop(other);
+    let child = Command::new("true").spawn().unwrap();
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
+}

@@ -124,11 +124,13 @@ impl Env {
     /// `ERR_INVALID_ARG_TYPE`. May run JS getters.
     pub fn get(self, obj: Value, name: &str) -> Result<Option<Value>> {
         self.expect_object(obj)?;
-        self.named_property(obj, name)
+        let (v, t) = self.named_property(obj, name)?;
+        Ok((t != ValueType::Undefined).then_some(v))
     }
 
-    /// `napi_get_named_property` on an object: the name from the stack when it is short.
-    fn named_property(self, obj: Value, name: &str) -> Result<Option<Value>> {
+    /// `napi_get_named_property` on an object, and the value's type: the name from the stack
+    /// when it is short.
+    fn named_property(self, obj: Value, name: &str) -> Result<(Value, ValueType)> {
         let mut small = [0u8; SMALL_NAME];
         let owned;
         let name_ptr = if name.len() < SMALL_NAME && !name.bytes().any(|b| b == 0) {
@@ -142,22 +144,16 @@ impl Env {
         // `name`; `owned` is a CString), valid out-slot.
         let v =
             self.make(|r| unsafe { sys::napi_get_named_property(self.0, obj.0, name_ptr, r) })?;
-        Ok((self.value_type(v)? != ValueType::Undefined).then_some(v))
+        Ok((v, self.value_type(v)?))
     }
 
-    /// `obj[name]` only if it is `obj`'s own property (`napi_has_own_property`), so that nothing
-    /// on a prototype (a polluted `Object.prototype`) is read for a key the object lacks.
-    pub fn get_own(self, obj: Value, name: &str) -> Result<Option<Value>> {
-        self.expect_object(obj)?;
+    /// `napi_has_own_property` on an object.
+    fn has_own(self, obj: Value, name: &str) -> Result<bool> {
         let key = self.string(name)?;
         // SAFETY: live env, handles of this env, valid out-slot.
-        let own = self.out(false, |r| unsafe {
+        self.out(false, |r| unsafe {
             sys::napi_has_own_property(self.0, obj.0, key.0, r)
-        })?;
-        if !own {
-            return Ok(None);
-        }
-        self.get(obj, name)
+        })
     }
 
     /// A reader of `obj`'s own properties (see [`Own`]). Rejects non-objects with
@@ -404,10 +400,10 @@ const SMALL_STRING: usize = 256;
 /// Property names shorter than this are passed from the stack.
 const SMALL_NAME: usize = 64;
 
-/// Reads an object's own properties only, so that nothing on a prototype (a polluted
-/// `Object.prototype`) is read for a key the object lacks. An object without a prototype (as
-/// `src/options.ts` builds the spec) has nothing to inherit: its properties are read with one
-/// `napi_get_named_property` each, instead of asking `napi_has_own_property` first.
+/// Reads an object's own properties only (`napi_has_own_property`), so that nothing on a
+/// prototype (a polluted `Object.prototype`) is read for a key the object lacks. An object
+/// without a prototype (as `src/options.ts` builds the spec) has nothing to inherit: its
+/// properties are read with one `napi_get_named_property` each, without asking first.
 #[derive(Copy, Clone)]
 pub struct Own {
     env: Env,
@@ -416,12 +412,13 @@ pub struct Own {
 }
 
 impl Own {
-    /// `obj[name]` if it is an own property and not `undefined`.
-    pub fn get(self, name: &str) -> Result<Option<Value>> {
-        if self.bare {
-            self.env.named_property(self.obj, name)
-        } else {
-            self.env.get_own(self.obj, name)
+    /// `obj[name]` if it is an own property and neither `undefined` nor `null` (the spec's
+    /// "not set").
+    pub fn field(self, name: &str) -> Result<Option<Value>> {
+        if !self.bare && !self.env.has_own(self.obj, name)? {
+            return Ok(None);
         }
+        let (v, t) = self.env.named_property(self.obj, name)?;
+        Ok((t != ValueType::Undefined && t != ValueType::Null).then_some(v))
     }
 }
