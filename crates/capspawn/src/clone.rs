@@ -94,7 +94,15 @@ pub fn start(
         None => (!exec_reached).then_some(died),
     };
     match failure {
-        None => Ok((pid, pidfd)),
+        None => {
+            // The pidfd stays open while the child runs, so not at 0, 1 or 2 (see
+            // above_stdio), where a later spawn's Stdio::Inherit would pass it on. Out of
+            // descriptors it stays: another child's pidfd gives a workload nothing that
+            // pidfd_open would not (the kernel checks the right to signal or ptrace on use).
+            let mut pidfd = pidfd;
+            let _ = descriptor_table::above_stdio(&mut pidfd);
+            Ok((pid, pidfd))
+        }
         Some(failure) => {
             // The child has exited (CLONE_VFORK returned, or it was killed); reap it so no
             // zombie is left.

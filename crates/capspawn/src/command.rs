@@ -392,6 +392,9 @@ impl Command {
     /// step of the child's sequence failed, the child has been reaped and the workload never ran.
     pub fn spawn(&self) -> Result<Child, SpawnError> {
         // Everything that allocates or looks something up happens here, before clone.
+        // Stdio first: which of the supervisor's 0, 1 and 2 `Inherit` passes is decided before
+        // anything below (a layer's ruleset or namespace, a user lookup) may take a closed one.
+        let mut stdio = StdioFds::open(&self.stdio)?;
         let privileges = self.resolved_privileges()?;
         let (landlock, netns) = self.layers(&privileges)?;
         let inherited: Vec<(OsString, OsString)>;
@@ -418,7 +421,6 @@ impl Command {
             .as_ref()
             .map(|dir| resolve::c_string("cwd", dir.as_os_str().as_bytes()))
             .transpose()?;
-        let mut stdio = StdioFds::open(&self.stdio)?;
 
         let program_ptrs: Vec<_> = programs.iter().map(|p| p.as_ptr()).collect();
         let argv_ptrs = resolve::pointer_array(&argv);

@@ -21,6 +21,23 @@ use nix::errno::Errno;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 
+/// A descriptor capspawn keeps for itself (a lock, an epoll, a timer, a pidfd), renumbered to 3
+/// or above if it took 0, 1 or 2, which a supervisor that closed its stdio leaves free. The
+/// kernel gives the lowest free number, and `Stdio::Inherit` of 0, 1 or 2 passes whatever is
+/// open there: it must find the number as the supervisor left it, not one of capspawn's own
+/// (the memory gate's lock, say, whose `LOCK_UN` in the workload would release the gate).
+/// `fcntl(F_DUPFD_CLOEXEC, 3)` takes the lowest free number from 3, and the low one is closed;
+/// on failure (`EMFILE`) `fd` is left as it was.
+pub(crate) fn above_stdio(fd: &mut OwnedFd) -> Result<(), Errno> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(());
+    }
+    let moved = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::F_DUPFD_CLOEXEC(3))?;
+    // SAFETY: fcntl just returned this descriptor; nothing else owns it.
+    *fd = unsafe { OwnedFd::from_raw_fd(moved) };
+    Ok(())
+}
+
 /// Slots to lease: the child's stdio sources (three, one per standard stream, more with extra
 /// `stdio` entries), the exit watch and a few more. A spawn that needs more copies the table.
 const SLOTS: usize = 8;
@@ -53,8 +70,9 @@ pub fn reserve() {
 
 impl Reserved {
     fn new() -> Result<Reserved, Errno> {
-        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let (mut read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         drop(write);
+        above_stdio(&mut read)?;
         let stat = nix::sys::stat::fstat(read.as_raw_fd())?;
         let mut copies = Vec::with_capacity(SLOTS + 1);
         for _ in 0..=SLOTS {

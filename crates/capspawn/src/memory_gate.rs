@@ -23,6 +23,7 @@
 //! other thread. Other copies of this library in the process are kept out for as long by a
 //! [`ProcessLock`].
 
+use crate::descriptor_table::above_stdio;
 use nix::errno::Errno;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, MutexGuard, TryLockError};
@@ -54,7 +55,9 @@ impl ExitWatch {
     /// The pipe, with its write end at `lowest` or above, so that no stdio target the child
     /// `dup2`s onto can close it early.
     pub(crate) fn new(lowest: usize) -> Result<Self, Errno> {
-        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let (mut read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        // The read end outlives the spawn while the child is still exec'ing (pending).
+        above_stdio(&mut read)?;
         let lowest = lowest as libc::c_int;
         if write.as_raw_fd() >= lowest {
             return Ok(ExitWatch { read, write });
@@ -177,8 +180,12 @@ impl ProcessLock {
         }
         let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC;
         match nix::fcntl::open("/proc/self/auxv", flags, nix::sys::stat::Mode::empty()) {
-            // SAFETY: open just returned this descriptor; nothing else owns it.
-            Ok(fd) => self.file = Some((pid, unsafe { OwnedFd::from_raw_fd(fd) })),
+            Ok(fd) => {
+                // SAFETY: open just returned this descriptor; nothing else owns it.
+                let mut file = unsafe { OwnedFd::from_raw_fd(fd) };
+                above_stdio(&mut file)?;
+                self.file = Some((pid, file));
+            }
             Err(Errno::ENOENT | Errno::ENOTDIR) => self.unavailable_in = pid,
             // Refused while dumpable: an LSM, for good. Refused while not: procfs gives the file
             // to root then, and another copy's child may have the flag cleared just now: the next

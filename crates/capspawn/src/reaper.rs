@@ -8,6 +8,7 @@
 //! event loop for instance, so an exit costs no thread hop.
 
 use crate::child::{self, Child, ExitStatus};
+use crate::descriptor_table::above_stdio;
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use std::collections::HashMap;
@@ -57,8 +58,10 @@ impl Reaper {
     /// A reaper with no thread: its owner calls [`Reaper::reap_ready`] whenever
     /// [`Reaper::as_fd`] is readable.
     pub fn new() -> Result<Reaper, Errno> {
+        let mut epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        above_stdio(&mut epoll.0)?;
         Ok(Reaper {
-            epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
+            epoll,
             watched: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
         })

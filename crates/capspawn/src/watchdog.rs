@@ -19,6 +19,7 @@
 //! returned, once nothing else has spawned for a while ([`settle_later`]): one more timerfd,
 //! re-armed by each such spawn, so a run of spawns wakes it once, after the last.
 
+use crate::descriptor_table::above_stdio;
 use nix::errno::Errno;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -163,7 +164,8 @@ fn watchdog() -> Result<Arc<Watchdog>, Errno> {
     // SAFETY: epoll_create1 returns a new descriptor or -1.
     let epoll = Errno::result(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
     // SAFETY: epoll_create1 just returned this descriptor; nothing else owns it.
-    let epoll = unsafe { OwnedFd::from_raw_fd(epoll) };
+    let mut epoll = unsafe { OwnedFd::from_raw_fd(epoll) };
+    above_stdio(&mut epoll)?;
     let settle = new_timer()?;
     watch(&epoll, settle.as_raw_fd(), SETTLE)?;
     let watchdog = Arc::new(Watchdog {
@@ -357,7 +359,9 @@ fn new_timer() -> Result<OwnedFd, Errno> {
     // SAFETY: timerfd_create returns a new descriptor or -1.
     let timer = Errno::result(unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, flags) })?;
     // SAFETY: timerfd_create just returned this descriptor; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(timer) })
+    let mut timer = unsafe { OwnedFd::from_raw_fd(timer) };
+    above_stdio(&mut timer)?;
+    Ok(timer)
 }
 
 /// Reads (and so clears) the 8-byte expiration count of one of our non-blocking timerfds.

@@ -341,6 +341,84 @@ fn a_supervisor_with_closed_stdio_gives_the_child_none_of_its_new_pipes_by_mista
 }
 
 #[test]
+fn a_supervisor_with_closed_stdio_hands_none_of_capspawns_own_descriptors_to_a_workload() {
+    // A Rust supervisor that closed 0 and 2 before it first spawned: every descriptor capspawn
+    // opens for itself would take those numbers (the gate's lock, the watchdog's epoll and
+    // timers, a reaper's epoll, a running child's pidfd, a spawn's Landlock ruleset and exit
+    // watch), and `Stdio::Inherit` would hand it to the workload: the lock's open file, say,
+    // whose LOCK_UN would release the memory gate another copy of capspawn relies on.
+    const TEST: &str =
+        "a_supervisor_with_closed_stdio_hands_none_of_capspawns_own_descriptors_to_a_workload";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    // As in the test above: Rust's runtime reopened 0 and 2, so close them here.
+    // SAFETY: a copy of stderr, then closing 0 and 2, which nothing else in this process uses.
+    let saved_stderr = unsafe {
+        let saved = libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 10);
+        libc::close(0);
+        libc::close(2);
+        saved
+    };
+    // SAFETY: F_GETFD only reads descriptor flags.
+    let is_open = |fd: i32| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1;
+    let closed_before = !is_open(0) && !is_open(2);
+    capspawn::prepare();
+    let reaper = capspawn::Reaper::new().unwrap();
+    let null = [Stdio::Null, Stdio::Null, Stdio::Null];
+    let quiet = |command: &mut Command| {
+        for (target, stdio) in null.iter().enumerate() {
+            command.fd(target, *stdio);
+        }
+    };
+    let mut first = Command::new("true");
+    quiet(&mut first);
+    let first_exit = first.spawn().unwrap().wait().unwrap();
+    let mut running = Command::new("sleep");
+    quiet(running.arg("30"));
+    let running = running.spawn().unwrap();
+    let everything = capspawn::FilesystemSpec {
+        read_only: vec!["/".into()],
+        ..Default::default()
+    };
+    let (out, exit) = output(
+        Command::new("readlink")
+            .args(["/proc/self/fd/0", "/proc/self/fd/2"])
+            .filesystem(everything)
+            .stdin(Stdio::Inherit)
+            .stderr(Stdio::Inherit),
+    );
+    let mut own = String::new();
+    for fd in 0..3 {
+        if let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{fd}")) {
+            own += &format!("{fd} -> {} ", target.display());
+        }
+    }
+    // SAFETY: puts the saved stderr back at 2 for the assertions' messages.
+    unsafe { libc::dup2(saved_stderr, 2) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(running.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = running.wait();
+    drop(reaper);
+    assert!(closed_before);
+    assert_eq!(first_exit, ExitStatus::Exited(0));
+    // And in the supervisor, the numbers are still free after all that (the streams of
+    // `output` were closed): capspawn holds none of them.
+    assert!(
+        !own.contains("0 ->") && !own.contains("2 ->"),
+        "the supervisor's 0-2: {own}"
+    );
+    // Both closed in the workload, as in the supervisor: readlink prints nothing and fails.
+    assert_eq!(
+        (out.as_str(), exit),
+        ("", ExitStatus::Exited(1)),
+        "the workload got {out:?}; the supervisor's 0-2: {own}"
+    );
+}
+
+#[test]
 fn without_procfs_the_cross_check_refuses_unless_the_caller_opted_out() {
     // Step 6 cross-checks the kernel's own account in /proc/thread-self/status: no procfs, or
     // something else mounted there, refuses, unless `require_procfs(false)`.
