@@ -283,6 +283,30 @@ fn before_close_range_and_without_procfs_every_spawn_is_refused() {
     );
 }
 
+/// Closes 0 and 2, as a daemon started without them has them, and returns a copy of stderr for
+/// [`restore_stderr`]. Rust's runtime opens /dev/null on a closed 0, 1 or 2 at startup, so a
+/// test closes them itself, alone in its process (under `rerun_under`).
+fn close_stdin_and_stderr() -> i32 {
+    // SAFETY: a copy of stderr, then closing 0 and 2, which nothing else in this process uses.
+    unsafe {
+        let saved = libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 10);
+        libc::close(0);
+        libc::close(2);
+        saved
+    }
+}
+
+/// Puts the stderr `close_stdin_and_stderr` saved back at 2, for the assertions' messages.
+fn restore_stderr(saved: i32) {
+    // SAFETY: dup2 of our own saved copy onto 2, which nothing else in this process uses.
+    unsafe { libc::dup2(saved, 2) };
+}
+
+fn is_open(fd: i32) -> bool {
+    // SAFETY: F_GETFD only reads descriptor flags.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
 #[test]
 fn a_supervisor_with_closed_stdio_gives_the_child_none_of_its_new_pipes_by_mistake() {
     // A daemon started with 0 and 2 closed: the stdin pipe made for the child takes numbers 0
@@ -292,17 +316,7 @@ fn a_supervisor_with_closed_stdio_gives_the_child_none_of_its_new_pipes_by_mista
     if !rerun_under(&["env"], TEST) {
         return;
     }
-    // Rust's runtime opens /dev/null on a closed 0, 1 or 2 at startup, so close them here
-    // (alone in this process), keeping stderr for the assertions' messages.
-    // SAFETY: a copy of stderr, then closing 0 and 2, which nothing else in this process uses.
-    let saved_stderr = unsafe {
-        let saved = libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 10);
-        libc::close(0);
-        libc::close(2);
-        saved
-    };
-    // SAFETY: F_GETFD only reads descriptor flags.
-    let is_open = |fd: i32| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1;
+    let saved_stderr = close_stdin_and_stderr();
     let closed = !is_open(0) && !is_open(2);
     let (out, exit) = output(
         Command::new("readlink")
@@ -310,8 +324,7 @@ fn a_supervisor_with_closed_stdio_gives_the_child_none_of_its_new_pipes_by_mista
             .stdin(Stdio::Pipe)
             .stderr(Stdio::Inherit),
     );
-    // SAFETY: puts the saved stderr back at 2 (0 may now be the pipe end just dropped: free).
-    unsafe { libc::dup2(saved_stderr, 2) };
+    restore_stderr(saved_stderr); // 0 may now be the pipe end just dropped: free
     assert!(closed);
     // Descriptor 0 is the stdin pipe; 2 is closed, as in the supervisor (readlink fails on it).
     assert_eq!(exit, ExitStatus::Exited(1));
@@ -352,31 +365,20 @@ fn a_supervisor_with_closed_stdio_hands_none_of_capspawns_own_descriptors_to_a_w
     if !rerun_under(&["env"], TEST) {
         return;
     }
-    // As in the test above: Rust's runtime reopened 0 and 2, so close them here.
-    // SAFETY: a copy of stderr, then closing 0 and 2, which nothing else in this process uses.
-    let saved_stderr = unsafe {
-        let saved = libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 10);
-        libc::close(0);
-        libc::close(2);
-        saved
-    };
-    // SAFETY: F_GETFD only reads descriptor flags.
-    let is_open = |fd: i32| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1;
+    let saved_stderr = close_stdin_and_stderr();
     let closed_before = !is_open(0) && !is_open(2);
     capspawn::prepare();
     let reaper = capspawn::Reaper::new().unwrap();
-    let null = [Stdio::Null, Stdio::Null, Stdio::Null];
     let quiet = |command: &mut Command| {
-        for (target, stdio) in null.iter().enumerate() {
-            command.fd(target, *stdio);
-        }
+        command
+            .stdin(Stdio::Null)
+            .stdout(Stdio::Null)
+            .stderr(Stdio::Null)
+            .spawn()
+            .unwrap()
     };
-    let mut first = Command::new("true");
-    quiet(&mut first);
-    let first_exit = first.spawn().unwrap().wait().unwrap();
-    let mut running = Command::new("sleep");
-    quiet(running.arg("30"));
-    let running = running.spawn().unwrap();
+    let first_exit = quiet(&mut Command::new("true")).wait().unwrap();
+    let running = quiet(Command::new("sleep").arg("30"));
     let everything = capspawn::FilesystemSpec {
         read_only: vec!["/".into()],
         ..Default::default()
@@ -394,8 +396,7 @@ fn a_supervisor_with_closed_stdio_hands_none_of_capspawns_own_descriptors_to_a_w
             own += &format!("{fd} -> {} ", target.display());
         }
     }
-    // SAFETY: puts the saved stderr back at 2 for the assertions' messages.
-    unsafe { libc::dup2(saved_stderr, 2) };
+    restore_stderr(saved_stderr);
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(running.pid),
         nix::sys::signal::Signal::SIGKILL,
