@@ -169,43 +169,59 @@ impl ProcessSetup<'_> {
 ///
 /// In a `clone` child every signal is blocked on entry (the parent blocked them around `clone`).
 pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), Failure> {
-    let keep = privileges.capabilities;
-
-    // 1. Before anything is dropped, the memory non-dumpable: it is the supervisor's (CLONE_VM)
+    // 1. The memory non-dumpable before anything is dropped: it is the supervisor's (CLONE_VM)
     //    or a copy of it (fork), and once this child holds fewer capabilities than the
-    //    supervisor, a process with the same uid and those fewer capabilities could ptrace it
-    //    and write there. The parent gives the supervisor its flag back after execve.
-    //    Then the process around the workload: it needs no privilege we are about to drop
-    //    (chdir keeps the supervisor's access rights, setrlimit may still raise a hard limit).
-    //    Handlers go back to the default before anything can unblock a signal, since a
-    //    supervisor handler would run on the supervisor's memory. Descriptors: stdio into place,
-    //    every other one close-on-exec (or closed, but for the exit watch), so the workload
-    //    inherits nothing by accident.
+    //    supervisor, a same-uid process with those fewer could ptrace it and write there. The
+    //    parent gives the supervisor its flag back after execve.
     raw::set_dumpable(false).map_err(Failure::at(Stage::Dumpable))?;
+    //    Then the process around the workload, which needs no privilege about to be dropped:
+    //    handlers, session, stdio and close-on-exec before anything could unblock a signal or
+    //    leak a descriptor; the terminal once it is fd 0, so a refusal precedes any drop.
     if let Some(setup) = setup {
         signals_and_descriptors(setup)?;
-        // The terminal after setsid (only a session leader without one may take it) and stdio
-        // (it is fd 0 now), before the credentials change so that a refusal comes before
-        // anything was dropped; it needs no privilege (the terminal is no other session's).
         crate::terminal::attach(setup)?;
     }
-    // The kernel's own account of this thread, for step 6: opened after stdio is in place (so
-    // it takes no stdio target) and before setrlimit may lower RLIMIT_NOFILE below the
-    // descriptors the supervisor has open.
+    //    The kernel's account of this thread for step 6: after stdio (it takes no stdio
+    //    target), before setrlimit may lower RLIMIT_NOFILE below the supervisor's descriptors.
     let account = proc_status::Account::open();
     if let Some(setup) = setup {
         directory_and_limits(setup)?;
     }
-    // The network namespace now, while CAP_SYS_ADMIN is still held (setns needs it in our user
-    // namespace and in the one that owns the target) and before any credential change; checked
-    // at once against the nsfs inode the parent opened, so a faked setns is caught.
+    //    The network namespace while CAP_SYS_ADMIN is held, before any credential change.
     crate::netns::join(setup.and_then(|s| s.netns.as_ref()))?;
-
     // 2. Groups before the uid: setgroups and setresgid need CAP_SETGID, which setresuid to a
-    //    non-root uid takes away. Supplementary groups first, so no window runs with the new
-    //    gid and the supervisor's groups. A gid change makes the memory dumpable again when
-    //    fs.suid_dumpable is 1; the permitted set is still whole, so no process with fewer
-    //    capabilities may ptrace it meanwhile, and the flag is cleared again at once.
+    //    non-root uid takes away.
+    groups(privileges)?;
+    // 3. The bounding set and the securebits while CAP_SETPCAP is held (setresuid drops it).
+    bounding_set_and_securebits(privileges, &account)?;
+    // 4. The uid, then the capability sets: dropping CAP_SETUID first would fail setresuid.
+    uid_and_capabilities(privileges)?;
+    // 5. no_new_privs last among the privilege changes (from here execve grants none), then
+    //    the parent-death signal, which every credential change would reset.
+    no_new_privs_and_parent_death(setup, privileges)?;
+    //    Landlock after no_new_privs, which restrict_self needs (CAP_SYS_ADMIN is gone), and
+    //    before step 6, whose reads use descriptors opened in step 1 and catch a faked one.
+    crate::landlock::restrict(setup.and_then(|s| s.landlock.as_ref()))?;
+    // 6. Verify by reading the state back, trusting no return value: a filter or LSM that
+    //    fakes success must not get a workload through. Then every signal at its default
+    //    before the filter could forbid rt_sigaction, and the seccomp filter as the last
+    //    layer, so it cannot break a step before it (only its read-back, the signal mask and
+    //    execve are left for it to let through).
+    let status = verify(privileges, &account)?;
+    default_ignored_signals(setup, status.as_ref())?;
+    crate::seccomp::apply(&privileges.seccomp, &account, status.as_ref())?;
+    // 7. Unblock signals only now, with default handlers, then exec.
+    match setup {
+        Some(setup) => Err(unblock_and_exec(setup, privileges)),
+        None => Ok(()),
+    }
+}
+
+/// Step 2: supplementary groups, then the gid, so no window runs with the new gid and the
+/// supervisor's groups. A gid change makes the memory dumpable again when fs.suid_dumpable is
+/// 1; the permitted set is still whole, so no process with fewer capabilities may ptrace it
+/// meanwhile, and the flag is cleared again at once.
+fn groups(privileges: &Privileges) -> Result<(), Failure> {
     if let Some(groups) = &privileges.groups {
         raw::setgroups(groups).map_err(Failure::at(Stage::Setgroups))?;
     }
@@ -213,14 +229,21 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
         raw::setresgid(gid).map_err(Failure::at(Stage::Setgid))?;
         raw::set_dumpable(false).map_err(Failure::at(Stage::Dumpable))?;
     }
+    Ok(())
+}
 
-    // 3. The bounding set while we may still hold CAP_SETPCAP (setresuid drops it for a
-    //    non-root uid), fail-closed: EPERM is accepted only if nothing outside `keep` is left.
-    //    Then the securebits, which need CAP_SETPCAP too; KEEP_CAPS (or keepcaps) before
-    //    setresuid, so the permitted set survives the uid change: with fs.suid_dumpable=1 the
-    //    kernel makes the memory dumpable at setresuid, and a permitted set that the new uid's
-    //    other processes do not hold keeps them from ptracing it until step 4 clears the flag.
-    //    A clear the kernel answered with success is confirmed by step 6, from procfs.
+/// Step 3: the bounding set, fail-closed: EPERM is accepted only if nothing outside the kept
+/// capabilities is left; a clear the kernel answered with success is confirmed by step 6, from
+/// procfs (read back here only when that account could not be opened). Then the securebits,
+/// which need CAP_SETPCAP too; KEEP_CAPS (or keepcaps) before setresuid, so the permitted set
+/// survives the uid change: with fs.suid_dumpable=1 the kernel makes the memory dumpable at
+/// setresuid, and a permitted set that the new uid's other processes do not hold keeps them
+/// from ptracing it until step 4 clears the flag.
+fn bounding_set_and_securebits(
+    privileges: &Privileges,
+    account: &proc_status::Account,
+) -> Result<(), Failure> {
+    let keep = privileges.capabilities;
     if privileges.bounding_set == BoundingSetPolicy::Clear {
         bounding_set::clear_except_with(keep, !account.is_open()).map_err(|e| Failure {
             stage: Stage::BoundingSet,
@@ -240,14 +263,17 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
             Err(errno) => return Err(Failure::at(Stage::Securebits)(errno)),
         }
     }
+    Ok(())
+}
 
-    // 4. The uid, then the capability sets: after the uid change, because dropping CAP_SETUID
-    //    first would make setresuid fail. Ambient is emptied before capset (the kernel keeps it
-    //    a subset of permitted and inheritable) and refilled after it, since raising a
-    //    capability there needs it in both.
-    //    The uid change makes the memory dumpable again when the fs.suid_dumpable sysctl is 1:
-    //    undo it at once, before capset empties the permitted set (which, being a shrink,
-    //    leaves the flag alone) and so before the new uid's processes could ptrace it.
+/// Step 4: the uid, then the capability sets. Ambient is emptied before capset (the kernel
+/// keeps it a subset of permitted and inheritable) and refilled after it, since raising a
+/// capability there needs it in both. The uid change makes the memory dumpable again when the
+/// fs.suid_dumpable sysctl is 1: undone at once, before capset empties the permitted set
+/// (which, being a shrink, leaves the flag alone) and so before the new uid's processes could
+/// ptrace it.
+fn uid_and_capabilities(privileges: &Privileges) -> Result<(), Failure> {
+    let keep = privileges.capabilities;
     if let Some(uid) = privileges.uid {
         raw::setresuid(uid).map_err(Failure::at(Stage::Setuid))?;
         raw::set_dumpable(false).map_err(Failure::at(Stage::Dumpable))?;
@@ -262,10 +288,15 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     for cap in keep.numbers() {
         thread_caps::raise_ambient(cap).map_err(Failure::at(Stage::Ambient))?;
     }
+    Ok(())
+}
 
-    // 5. no_new_privs last among the privilege changes: it needs no privilege, and from here on
-    //    execve cannot grant any. The parent-death signal after every credential change, which
-    //    would reset it; then make sure the supervisor did not exit before it was armed.
+/// Step 5: `no_new_privs` (it needs no privilege), then the parent-death signal, and a check
+/// that the supervisor did not exit before the signal was armed.
+fn no_new_privs_and_parent_death(
+    setup: Option<&ProcessSetup>,
+    privileges: &Privileges,
+) -> Result<(), Failure> {
     if privileges.no_new_privs {
         thread_caps::set_no_new_privs().map_err(Failure::at(Stage::NoNewPrivs))?;
     }
@@ -275,40 +306,36 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
             return Err(Failure::at(Stage::ParentDeathSignal)(Errno::ESRCH));
         }
     }
+    Ok(())
+}
 
-    // Landlock after no_new_privs, which landlock_restrict_self needs (or CAP_SYS_ADMIN, gone
-    // by now), and before the verification, whose reads use descriptors opened in step 1; an
-    // access the rules deny must then fail (EACCES), so a faked restrict_self is caught.
-    crate::landlock::restrict(setup.and_then(|s| s.landlock.as_ref()))?;
-
-    // 6. Verify by reading the state back, trusting no return value: a filter or LSM that fakes
-    //    success must not get a workload through.
-    let status = verify(privileges, &account)?;
-    // CLONE_CLEAR_SIGHAND left ignored signals ignored (SIGPIPE, in Node): the workload starts
-    // with every signal at its default, as child_process's does. Before the filter, which could
-    // otherwise keep rt_sigaction from it.
+/// After step 6: CLONE_CLEAR_SIGHAND left ignored signals ignored (SIGPIPE, in Node), so the
+/// signals procfs lists as ignored go back to their default (all of them when procfs was
+/// skipped): the workload starts with every signal at its default, as child_process's does.
+fn default_ignored_signals(
+    setup: Option<&ProcessSetup>,
+    status: Option<&proc_status::Status>,
+) -> Result<(), Failure> {
     if setup.is_some_and(|s| s.handlers_cleared.get()) {
         raw::default_signals(status.and_then(|s| s.ignored_signals).unwrap_or(u64::MAX))
             .map_err(Failure::at(Stage::SignalMask))?;
     }
-    // The seccomp filter after the verification, as the last layer: it cannot break a step
-    // before it, and only the read-back of the filter itself, the signal mask and execve are
-    // left for it to let through (seccomp.rs); no_new_privs, which loading it needs, is set.
-    crate::seccomp::apply(&privileges.seccomp, &account, status.as_ref())?;
+    Ok(())
+}
 
-    let Some(setup) = setup else { return Ok(()) };
-
-    // 7. Unblock signals only now, with default handlers, then exec. Stop signals that arrived
-    //    while they were blocked (SIGTSTP, SIGTTIN, SIGTTOU from a same-uid process) are
-    //    discarded first, or the child would stop the moment they are unblocked; one that comes
-    //    after is the watchdog's (clone.rs) to end. Only those rt_sigpending lists, unless a
-    //    filter was loaded (a user's need not let rt_sigpending through). A PATH search tries
-    //    each candidate the parent resolved, as glibc's execvp does: EACCES is remembered, the
-    //    errors of a missing or unreachable file move on, any other stops.
+/// Step 7: stop signals that arrived while they were blocked (SIGTSTP, SIGTTIN, SIGTTOU from a
+/// same-uid process) are discarded first, or the child would stop the moment they are
+/// unblocked; one that comes after is the watchdog's (clone.rs) to end. Only those
+/// rt_sigpending lists, unless a filter was loaded (a user's need not let rt_sigpending
+/// through). Then the workload's signal mask, and the exec: a PATH search tries each candidate
+/// the parent resolved, as glibc's execvp does ([`exec_candidates`]). Returns only the failure.
+fn unblock_and_exec(setup: &ProcessSetup, privileges: &Privileges) -> Failure {
     raw::discard_pending_stop_signals(privileges.seccomp.is_empty());
-    raw::set_signal_mask(setup.signal_mask).map_err(Failure::at(Stage::SignalMask))?;
+    if let Err(errno) = raw::set_signal_mask(setup.signal_mask) {
+        return Failure::at(Stage::SignalMask)(errno);
+    }
     setup.exec_reached.store(true, Ordering::Relaxed);
-    Err(Failure::at(Stage::Exec)(exec_candidates(setup)))
+    Failure::at(Stage::Exec)(exec_candidates(setup))
 }
 
 /// Step 1's first half: a descriptor table of the child's own before any descriptor is touched
@@ -355,7 +382,9 @@ fn directory_and_limits(setup: &ProcessSetup) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Step 7's exec: each candidate the parent resolved, in turn. Returns only the errno to report.
+/// Step 7's exec: each candidate the parent resolved, in turn, as glibc's `execvp` tries them:
+/// `EACCES` is remembered, the errors of a missing or unreachable file move on, any other stops.
+/// Returns only the errno to report.
 fn exec_candidates(setup: &ProcessSetup) -> Errno {
     let mut errno = Errno::ENOENT;
     for &program in setup.programs {
