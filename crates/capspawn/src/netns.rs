@@ -233,7 +233,12 @@ mod maker {
                     return;
                 }
                 // SAFETY: open just returned this descriptor; nothing else owns it.
-                let home = unsafe { OwnedFd::from_raw_fd(home) };
+                let mut home = unsafe { OwnedFd::from_raw_fd(home) };
+                // Kept for the life of the process: never at 0, 1 or 2, where a spawn's
+                // `Inherit` would hand the supervisor's namespace to a workload.
+                if crate::descriptor_table::above_stdio(&mut home).is_err() {
+                    return;
+                }
                 let Ok(home_stat) = crate::raw::fstat(home.as_raw_fd()) else {
                     return;
                 };

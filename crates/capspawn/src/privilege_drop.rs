@@ -142,7 +142,8 @@ pub struct ProcessSetup<'a> {
     /// lease `clone::start` holds, and the count), for the child to check after the unshare.
     pub(crate) table_slots: std::cell::Cell<(*const descriptor_table::Placed, usize)>,
     /// Whether the kernel gave the child default handlers (`CLONE_CLEAR_SIGHAND`; `clone::start`
-    /// sets it): then step 1 resets none, and step 7 resets the signals procfs lists as ignored.
+    /// sets it): then step 1 resets none, and the signals procfs lists as ignored are reset after
+    /// step 6 (`default_ignored_signals`).
     pub(crate) handlers_cleared: std::cell::Cell<bool>,
     /// The network namespace to join (`network`), opened and checked by the parent.
     pub(crate) netns: Option<crate::netns::Joining>,
@@ -174,9 +175,11 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     //    supervisor, a same-uid process with those fewer could ptrace it and write there. The
     //    parent gives the supervisor its flag back after execve.
     raw::set_dumpable(false).map_err(Failure::at(Stage::Dumpable))?;
-    //    Then the process around the workload, which needs no privilege about to be dropped:
-    //    handlers, session, stdio and close-on-exec before anything could unblock a signal or
-    //    leak a descriptor; the terminal once it is fd 0, so a refusal precedes any drop.
+    //    Then the process around the workload, which needs no privilege about to be dropped
+    //    (chdir keeps the supervisor's access rights, setrlimit may still raise a hard limit):
+    //    handlers to the default before anything could unblock a signal (a supervisor handler
+    //    would run on the supervisor's memory), stdio into place and every other descriptor
+    //    close-on-exec; the terminal once it is fd 0, so that a refusal precedes any drop.
     if let Some(setup) = setup {
         signals_and_descriptors(setup)?;
         crate::terminal::attach(setup)?;
@@ -187,12 +190,14 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     if let Some(setup) = setup {
         directory_and_limits(setup)?;
     }
-    //    The network namespace while CAP_SYS_ADMIN is held, before any credential change.
+    //    The network namespace while CAP_SYS_ADMIN is held (setns needs it in our user
+    //    namespace and in the target's), before any credential change; netns checks it at once.
     crate::netns::join(setup.and_then(|s| s.netns.as_ref()))?;
     // 2. Groups before the uid: setgroups and setresgid need CAP_SETGID, which setresuid to a
     //    non-root uid takes away.
     groups(privileges)?;
-    // 3. The bounding set and the securebits while CAP_SETPCAP is held (setresuid drops it).
+    // 3. The bounding set and the securebits while CAP_SETPCAP is held (setresuid to a non-root
+    //    uid drops it).
     bounding_set_and_securebits(privileges, &account)?;
     // 4. The uid, then the capability sets: dropping CAP_SETUID first would fail setresuid.
     uid_and_capabilities(privileges)?;
@@ -200,13 +205,14 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     //    the parent-death signal, which every credential change would reset.
     no_new_privs_and_parent_death(setup, privileges)?;
     //    Landlock after no_new_privs, which restrict_self needs (CAP_SYS_ADMIN is gone), and
-    //    before step 6, whose reads use descriptors opened in step 1 and catch a faked one.
+    //    before step 6, whose reads use descriptors opened in step 1; its own probe, an access
+    //    the rules deny, must then fail (EACCES), so a faked restrict_self is caught.
     crate::landlock::restrict(setup.and_then(|s| s.landlock.as_ref()))?;
     // 6. Verify by reading the state back, trusting no return value: a filter or LSM that
     //    fakes success must not get a workload through. Then every signal at its default
     //    before the filter could forbid rt_sigaction, and the seccomp filter as the last
     //    layer, so it cannot break a step before it (only its read-back, the signal mask and
-    //    execve are left for it to let through).
+    //    execve are left for it to let through; no_new_privs, which loading it needs, is set).
     let status = verify(privileges, &account)?;
     default_ignored_signals(setup, status.as_ref())?;
     crate::seccomp::apply(&privileges.seccomp, &account, status.as_ref())?;
@@ -341,7 +347,7 @@ fn unblock_and_exec(setup: &ProcessSetup, privileges: &Privileges) -> Failure {
 /// Step 1's first half: a descriptor table of the child's own before any descriptor is touched
 /// (it may still be the supervisor's), the supervisor's handlers back to the default (blocked
 /// signals cannot run them meanwhile), the session, stdio into place and every other descriptor
-/// close-on-exec.
+/// close-on-exec (but the exit watch, kept open), so the workload inherits nothing by accident.
 fn signals_and_descriptors(setup: &ProcessSetup) -> Result<(), Failure> {
     if setup.table_limit.get() >= 0 {
         let placed = setup.table_slots.get();

@@ -63,11 +63,15 @@ impl StdioFds {
                     fds.sources[target] = null;
                 }
                 (Stdio::Pipe, _) => {
-                    let (child, parent) = if target < 3 {
+                    let (child, mut parent) = if target < 3 {
                         pipe(target)?
                     } else {
                         socket_pair()?
                     };
+                    // Ours lives as long as the child: not where a later spawn's `Inherit`
+                    // of 0, 1 or 2 would pass it (see above_stdio).
+                    crate::descriptor_table::above_stdio(&mut parent)
+                        .map_err(setup_error("fcntl"))?;
                     fds.parent_ends[target] = Some(parent);
                     fds.sources[target] = fds.keep(child);
                 }

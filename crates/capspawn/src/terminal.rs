@@ -5,6 +5,7 @@
 //! supervisor (close-on-exec, so it never reaches a workload); the peer is the workload's 0, 1
 //! and 2 (see [`crate::Command::terminal`]).
 
+use crate::descriptor_table::above_stdio;
 use nix::errno::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -30,10 +31,14 @@ impl Pty {
     /// [`close_node`]d, so that no other workload can open it by name.
     pub fn open(size: WindowSize) -> Result<Pty, PtyError> {
         let at = |syscall| move |errno| PtyError { syscall, errno };
-        let master = open_master().map_err(at("open(/dev/ptmx)"))?;
+        let mut master = open_master().map_err(at("open(/dev/ptmx)"))?;
+        // Both live as long as the workload: not where a later spawn's `Inherit` of 0, 1 or 2
+        // would pass them (see descriptor_table::above_stdio).
+        above_stdio(&mut master).map_err(at("fcntl"))?;
         unlock(master.as_fd()).map_err(at("ioctl(TIOCSPTLCK)"))?;
         set_window_size(master.as_fd(), size).map_err(at("ioctl(TIOCSWINSZ)"))?;
-        let peer = open_peer(master.as_fd()).map_err(at("ioctl(TIOCGPTPEER)"))?;
+        let mut peer = open_peer(master.as_fd()).map_err(at("ioctl(TIOCGPTPEER)"))?;
+        above_stdio(&mut peer).map_err(at("fcntl"))?;
         close_node(peer.as_fd()).map_err(at("fchmod(/dev/pts/N)"))?;
         Ok(Pty { master, peer })
     }

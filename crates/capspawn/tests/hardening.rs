@@ -356,10 +356,11 @@ fn a_supervisor_with_closed_stdio_gives_the_child_none_of_its_new_pipes_by_mista
 #[test]
 fn a_supervisor_with_closed_stdio_hands_none_of_capspawns_own_descriptors_to_a_workload() {
     // A Rust supervisor that closed 0 and 2 before it first spawned: every descriptor capspawn
-    // opens for itself would take those numbers (the gate's lock, the watchdog's epoll and
-    // timers, a reaper's epoll, a running child's pidfd, a spawn's Landlock ruleset and exit
-    // watch), and `Stdio::Inherit` would hand it to the workload: the lock's open file, say,
-    // whose LOCK_UN would release the memory gate another copy of capspawn relies on.
+    // opens would take those numbers (the gate's lock, the watchdog's epoll and timers, a
+    // reaper's epoll, a running child's pidfd and stdin pipe, a pseudo-terminal, the netns
+    // thread's handle on the supervisor's own namespace, a spawn's Landlock ruleset), and
+    // `Stdio::Inherit` would hand it to the workload: the lock's open file, say, whose LOCK_UN
+    // would release the memory gate another copy of capspawn relies on.
     const TEST: &str =
         "a_supervisor_with_closed_stdio_hands_none_of_capspawns_own_descriptors_to_a_workload";
     if !rerun_under(&["env"], TEST) {
@@ -378,15 +379,22 @@ fn a_supervisor_with_closed_stdio_hands_none_of_capspawns_own_descriptors_to_a_w
             .unwrap()
     };
     let first_exit = quiet(&mut Command::new("true")).wait().unwrap();
-    let running = quiet(Command::new("sleep").arg("30"));
+    let mut running = Command::new("sleep");
+    let mut running = running.arg("30").stdin(Stdio::Pipe).spawn().unwrap();
+    let running_stdin = running.stdin.take();
+    let terminal =
+        capspawn::terminal::Pty::open(capspawn::terminal::WindowSize { cols: 80, rows: 24 });
+    // Hard: without Landlock the spawn is refused rather than run without a ruleset to test.
     let everything = capspawn::FilesystemSpec {
         read_only: vec!["/".into()],
+        compatibility: capspawn::Compatibility::Hard,
         ..Default::default()
     };
     let (out, exit) = output(
         Command::new("readlink")
             .args(["/proc/self/fd/0", "/proc/self/fd/2"])
             .filesystem(everything)
+            .network(capspawn::NetworkSpec::None)
             .stdin(Stdio::Inherit)
             .stderr(Stdio::Inherit),
     );
@@ -402,8 +410,9 @@ fn a_supervisor_with_closed_stdio_hands_none_of_capspawns_own_descriptors_to_a_w
         nix::sys::signal::Signal::SIGKILL,
     );
     let _ = running.wait();
-    drop(reaper);
+    drop((reaper, running_stdin));
     assert!(closed_before);
+    assert!(terminal.is_ok(), "{terminal:?}");
     assert_eq!(first_exit, ExitStatus::Exited(0));
     // And in the supervisor, the numbers are still free after all that (the streams of
     // `output` were closed): capspawn holds none of them.
