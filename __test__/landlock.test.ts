@@ -137,6 +137,20 @@ describe('a workload under filesystem rules', () => {
     expect(fs.existsSync(path.join(outside, 'new'))).toBe(false);
   });
 
+  it('a low rlimits.nofile still runs the workload under the layers, and one that leaves no number to check them is refused as EMFILE, the fix first', async () => {
+    // The child holds the supervisor's descriptors until exec: the layers' checks need a number below the limit.
+    const layers = { filesystem: { readOnly: ['/'] }, network: 'none' } as const;
+    const ran = await outcome(spawn('/bin/sh', ['-c', 'ulimit -n; echo ran'], { ...layers, rlimits: { nofile: 8 } }));
+    expect([ran.error, ran.stdout.toString(), ran.exit]).toEqual([undefined, '8\nran\n', [0, null]]);
+    const marker = path.join(rw, 'low-nofile');
+    const refused = await outcome(spawn('/usr/bin/touch', [marker], { filesystem: { readOnly: ['/'], readWrite: [rw] }, rlimits: { nofile: 3 } }));
+    // As child_process reports EMFILE: an 'error' event with Node's code; the step and the fix in the message.
+    expect(refused.error).toMatchObject({ code: 'EMFILE', stage: 'rlimit', syscall: 'spawn /usr/bin/touch', path: '/usr/bin/touch' });
+    expect(refused.error?.message).toMatch(/^spawn \/usr\/bin\/touch EMFILE: raise rlimits\.nofile above the workload's stdio descriptors/);
+    expect(refused.events).toEqual(['error', 'close']);
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
   it('every layer together: nobody, a kept capability, the bounding set dropped but for it, no network, Landlock', async () => {
     const cat = `cat /proc/self/status; echo --; cat /proc/net/dev; echo --; cat ${outside}/file 2>&1 || true; echo --; ls /proc/self/fd`;
     const result = await outcome(

@@ -188,6 +188,13 @@ function fix(facts: FailureFacts, dialect: Dialect): string | null {
       `or pass ${inherit} to run the workload with the set raised`
     );
   }
+  if (facts.stage === 'rlimit' && facts.code === 'EMFILE') {
+    const nofile = cli ? '--rlimit nofile=N' : 'rlimits.nofile';
+    return (
+      `raise ${nofile} above the workload's stdio descriptors: with filesystem or network, the child opens one more ` +
+      'descriptor before exec to check the layer, and the limit leaves it no number to take'
+    );
+  }
   if (facts.stage === 'landlock') {
     const bestEffort = cli ? '--landlock best-effort' : "filesystem.compatibility: 'best-effort'";
     if (facts.code === 'ENOSYS' || facts.code === 'EOPNOTSUPP') {
@@ -258,6 +265,7 @@ export function failureMessage(facts: FailureFacts, dialect: Dialect): string {
       `controlling terminal: ${facts.detail}.`
     );
   }
+  if (facts.stage === 'rlimit' && remedy !== null) return `${head}: ${remedy}; the workload did not run (${facts.detail})`;
   if (facts.stage === 'held' || facts.stage === 'died') return `spawn ${facts.file}: ${facts.detail}; the workload did not run`;
   // Any other step that failed with an errno: Node's words, then which step it was.
   if (isErrnoFailure(facts)) return `${head} (${facts.stage} failed before exec: ${facts.detail})`;

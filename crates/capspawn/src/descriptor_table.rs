@@ -324,3 +324,29 @@ pub(crate) fn unshare_below(limit: RawFd, placed: &[Placed]) -> Result<(), Optio
     }
     Ok(())
 }
+
+/// In the child, after `setrlimit(RLIMIT_NOFILE)` lowered the soft limit to `limit`: makes
+/// sure one number below it is free. The kernel gives a new descriptor only a number below the
+/// soft limit (`EMFILE`); the layers' checks after step 1 each need one (the namespace's
+/// `/proc/thread-self/ns/net`, and Landlock's probe, whose open takes a number before it is
+/// refused); and until `execve` the child's table still holds the supervisor's descriptors,
+/// close-on-exec. So when every number from `first` (past the stdio targets) to `limit` is
+/// taken, the lowest one not in `keep` is closed now, as `execve` would close it anyway.
+/// `EMFILE` when none can be: the limit leaves no number past the workload's stdio.
+/// Async-signal-safe: raw `fcntl` and `close`.
+pub(crate) fn free_one_below(limit: RawFd, first: RawFd, keep: &[RawFd]) -> Result<(), Errno> {
+    let mut spare = None;
+    for fd in first..limit {
+        // SAFETY: F_GETFD on a number only reads its flags (a raw syscall: this runs in the child).
+        if unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFD) } < 0 {
+            return Ok(()); // free already
+        }
+        if spare.is_none() && !keep.contains(&fd) {
+            spare = Some(fd);
+        }
+    }
+    let spare = spare.ok_or(Errno::EMFILE)?;
+    // SAFETY: closes a close-on-exec descriptor of the child's own table that it does not use;
+    // the supervisor's table is not shared any more (see unshare_below).
+    crate::raw::check(unsafe { libc::syscall(libc::SYS_close, spare) }).map(drop)
+}

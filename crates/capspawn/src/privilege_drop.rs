@@ -188,7 +188,7 @@ pub fn run(setup: Option<&ProcessSetup>, privileges: &Privileges) -> Result<(), 
     //    target), before setrlimit may lower RLIMIT_NOFILE below the supervisor's descriptors.
     let account = proc_status::Account::open();
     if let Some(setup) = setup {
-        directory_and_limits(setup)?;
+        directory_and_limits(setup, &account)?;
     }
     //    The network namespace while CAP_SYS_ADMIN is held (setns needs it in our user
     //    namespace and in the target's), before any credential change; netns checks it at once.
@@ -375,7 +375,10 @@ fn signals_and_descriptors(setup: &ProcessSetup) -> Result<(), Failure> {
 
 /// Step 1's second half: the directory, the umask and the resource limits, while the child may
 /// still raise a hard limit.
-fn directory_and_limits(setup: &ProcessSetup) -> Result<(), Failure> {
+fn directory_and_limits(
+    setup: &ProcessSetup,
+    account: &proc_status::Account,
+) -> Result<(), Failure> {
     if let Some(cwd) = setup.cwd {
         raw::chdir(cwd).map_err(Failure::at(Stage::Chdir))?;
     }
@@ -384,6 +387,22 @@ fn directory_and_limits(setup: &ProcessSetup) -> Result<(), Failure> {
     }
     for (resource, limit) in setup.rlimits {
         raw::setrlimit(*resource, limit).map_err(Failure::at(Stage::Rlimit))?;
+    }
+    // A lowered descriptor limit must leave the layers' checks a number to open; one that
+    // cannot (below the workload's stdio) is refused here, as the limit's fault.
+    let netns = setup.netns.as_ref().map_or(-1, |joining| joining.fd.get());
+    let ruleset = setup.landlock.as_ref().map_or(-1, |r| r.ruleset.get());
+    let nofile = setup
+        .rlimits
+        .iter()
+        .rev()
+        .find(|(resource, _)| *resource == libc::RLIMIT_NOFILE);
+    if let (Some((_, limit)), true) = (nofile, netns >= 0 || ruleset >= 0) {
+        let keep = [setup.exit_watch.get(), account.fd(), netns, ruleset];
+        let first = setup.stdio.len().max(3) as RawFd;
+        let limit = RawFd::try_from(limit.rlim_cur).unwrap_or(RawFd::MAX);
+        descriptor_table::free_one_below(limit, first, &keep)
+            .map_err(Failure::at(Stage::Rlimit))?;
     }
     Ok(())
 }

@@ -354,6 +354,11 @@ impl Account {
         self.0.is_ok()
     }
 
+    /// The descriptor, or -1 when the file is not open.
+    pub(crate) fn fd(&self) -> RawFd {
+        self.0.unwrap_or(-1)
+    }
+
     pub fn open() -> Account {
         // SAFETY: a NUL-terminated path; the new descriptor is closed on drop (and on exec).
         let fd = unsafe {

@@ -452,3 +452,46 @@ fn a_rule_path_through_a_symbolic_link_is_refused_before_anything_is_cloned() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_low_descriptor_limit_leaves_the_layers_checks_a_number_and_the_workload_runs() {
+    // The child's table holds the supervisor's descriptors until execve closes them, so with
+    // rlimits.nofile below them the namespace check and the Landlock probe would find no number
+    // to open (EMFILE) and refuse the spawn, the probe's as a faked restrict_self.
+    const TEST: &str =
+        "a_low_descriptor_limit_leaves_the_layers_checks_a_number_and_the_workload_runs";
+    // Alone in a process of its own: `refused` asserts that no child is left, of any test.
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    // Descriptors enough that none below 8 is free in the child.
+    let held: Vec<_> = (0..16)
+        .map(|_| std::fs::File::open("/dev/null").unwrap())
+        .collect();
+    let all_read_only = || FilesystemSpec {
+        read_only: vec!["/".into()],
+        compatibility: Compatibility::Hard,
+        ..Default::default()
+    };
+    let (out, status) = output(
+        Command::new("/bin/sh")
+            .args(["-c", "ulimit -n; echo ran"])
+            .rlimit(libc::RLIMIT_NOFILE, 8, 8)
+            .filesystem(all_read_only())
+            .network(NetworkSpec::None),
+    );
+    assert_eq!((out.as_str(), status), ("8\nran\n", ExitStatus::Exited(0)));
+    // A limit that leaves no number past stdio cannot be checked: refused at the limit, as
+    // EMFILE (not as a faked restrict_self).
+    let failure = refused(TEST, |command| {
+        command
+            .rlimit(libc::RLIMIT_NOFILE, 3, 3)
+            .filesystem(all_read_only())
+    });
+    assert_eq!(
+        (failure.stage, failure.errno),
+        (Stage::Rlimit, Some(capspawn::Errno::EMFILE)),
+        "{failure:?}"
+    );
+    drop(held);
+}
