@@ -325,28 +325,148 @@ pub(crate) fn unshare_below(limit: RawFd, placed: &[Placed]) -> Result<(), Optio
     Ok(())
 }
 
-/// In the child, after `setrlimit(RLIMIT_NOFILE)` lowered the soft limit to `limit`: makes
-/// sure one number below it is free. The kernel gives a new descriptor only a number below the
-/// soft limit (`EMFILE`); the layers' checks after step 1 each need one (the namespace's
+/// In the child, after `setrlimit(RLIMIT_NOFILE)` lowered the soft limit: makes sure one
+/// number below it is free. The kernel gives a new descriptor only a number below the soft
+/// limit (`EMFILE`); the layers' checks after step 1 each need one (the namespace's
 /// `/proc/thread-self/ns/net`, and Landlock's probe, whose open takes a number before it is
 /// refused); and until `execve` the child's table still holds the supervisor's descriptors,
-/// close-on-exec. So when every number from `first` (past the stdio targets) to `limit` is
-/// taken, the lowest one not in `keep` is closed now, as `execve` would close it anyway.
-/// `EMFILE` when none can be: the limit leaves no number past the workload's stdio.
+/// close-on-exec. `fcntl(probe, F_DUPFD_CLOEXEC, 0)` takes the lowest free number under the
+/// same limit, so it tells (and the copy of `probe`, one of ours, is closed again). When none
+/// is free, one descriptor from `first` (past the stdio targets) up to `limit` is closed, as
+/// `execve` would close it: preferably one of `placed` (a stdio source, already copied onto its
+/// target: a pipe or `/dev/null` of ours, or the caller's own), else the lowest not in `keep`.
+/// `EMFILE` when there is none: the limit leaves no number past the workload's stdio.
 /// Async-signal-safe: raw `fcntl` and `close`.
-pub(crate) fn free_one_below(limit: RawFd, first: RawFd, keep: &[RawFd]) -> Result<(), Errno> {
-    let mut spare = None;
-    for fd in first..limit {
-        // SAFETY: F_GETFD on a number only reads its flags (a raw syscall: this runs in the child).
-        if unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFD) } < 0 {
-            return Ok(()); // free already
-        }
-        if spare.is_none() && !keep.contains(&fd) {
-            spare = Some(fd);
+pub(crate) fn free_one_below(
+    probe: RawFd,
+    (first, limit): (RawFd, RawFd),
+    placed: &[std::cell::Cell<RawFd>],
+    keep: &[RawFd],
+) -> Result<(), Errno> {
+    // SAFETY: integer arguments only; a copy it makes is closed below (raw syscalls: this runs
+    // in the child).
+    let copy = unsafe { libc::syscall(libc::SYS_fcntl, probe, libc::F_DUPFD_CLOEXEC, 0) };
+    if copy >= 0 {
+        // SAFETY: closes the copy just made, which nothing else uses.
+        unsafe { libc::syscall(libc::SYS_close, copy) };
+        return Ok(());
+    }
+    let closable = |fd: RawFd| (first..limit).contains(&fd) && !keep.contains(&fd);
+    let source = placed
+        .iter()
+        .map(std::cell::Cell::get)
+        .find(|&fd| closable(fd));
+    // Every number below the limit is taken: among the first `keep.len() + 1` past stdio, one
+    // is not kept.
+    let lowest = || (first..limit).take(keep.len() + 1).find(|&fd| closable(fd));
+    let spare = source.or_else(lowest).ok_or(Errno::EMFILE)?;
+    // SAFETY: closes a close-on-exec descriptor of the child's own table that it does not use
+    // any more; the supervisor's table is not shared (see unshare_below). Its result does not
+    // matter: Linux frees the number even when close reports a flush error.
+    unsafe { libc::syscall(libc::SYS_close, spare) };
+    // The number below the limit that is free now, or still none: then refuse.
+    // SAFETY: as above.
+    let copy = unsafe { libc::syscall(libc::SYS_fcntl, probe, libc::F_DUPFD_CLOEXEC, 0) };
+    if copy < 0 {
+        return Err(Errno::EMFILE);
+    }
+    // SAFETY: closes the copy just made, which nothing else uses.
+    unsafe { libc::syscall(libc::SYS_close, copy) };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// Runs `body` in a forked child, whose descriptor table is its own, with 3 to 7 taken
+    /// (copies of 0) and `RLIMIT_NOFILE` at 8: its exit code is the test's outcome (0 passes).
+    fn in_child_at_limit_8(body: fn() -> i32) {
+        // SAFETY: the child runs only raw syscalls and async-signal-safe libc wrappers, then
+        // _exit; the parent only waits.
+        match unsafe { libc::fork() } {
+            0 => {
+                for fd in 3..8 {
+                    // SAFETY: integer arguments only, in the child's own table.
+                    if unsafe { libc::dup2(0, fd) } != fd {
+                        // SAFETY: ends only the child.
+                        unsafe { libc::_exit(100) };
+                    }
+                }
+                let limit = libc::rlimit {
+                    rlim_cur: 8,
+                    rlim_max: 8,
+                };
+                // SAFETY: a valid rlimit; lowers the child's own limit.
+                let code = if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+                    101
+                } else {
+                    body()
+                };
+                // SAFETY: ends only the child.
+                unsafe { libc::_exit(code) }
+            }
+            pid => {
+                let mut status = 0;
+                // SAFETY: our own child; a valid out-pointer.
+                assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+                assert!(libc::WIFEXITED(status), "status {status}");
+                assert_eq!(libc::WEXITSTATUS(status), 0, "the child's failed check");
+            }
         }
     }
-    let spare = spare.ok_or(Errno::EMFILE)?;
-    // SAFETY: closes a close-on-exec descriptor of the child's own table that it does not use;
-    // the supervisor's table is not shared any more (see unshare_below).
-    crate::raw::check(unsafe { libc::syscall(libc::SYS_close, spare) }).map(drop)
+
+    fn is_open(fd: RawFd) -> bool {
+        // SAFETY: F_GETFD only reads descriptor flags.
+        unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+    }
+
+    #[test]
+    fn with_no_number_free_below_the_limit_the_lowest_unkept_descriptor_is_closed() {
+        in_child_at_limit_8(
+            || match free_one_below(3, (3, 8), &[Cell::new(-1)], &[3, 4]) {
+                Ok(()) if is_open(3) && is_open(4) && !is_open(5) && is_open(6) => 0,
+                _ => 1,
+            },
+        );
+    }
+
+    #[test]
+    fn a_stdio_source_past_the_targets_is_closed_first() {
+        in_child_at_limit_8(|| {
+            match free_one_below(3, (3, 8), &[Cell::new(1), Cell::new(6)], &[3]) {
+                Ok(()) if is_open(3) && is_open(4) && !is_open(6) => 0,
+                _ => 1,
+            }
+        });
+    }
+
+    #[test]
+    fn with_every_number_kept_or_below_the_targets_it_is_emfile_and_nothing_is_closed() {
+        in_child_at_limit_8(|| {
+            let keep = [3, 4, 5, 6, 7];
+            match free_one_below(3, (3, 8), &[Cell::new(-1)], &keep) {
+                Err(Errno::EMFILE) if keep.iter().all(|&fd| is_open(fd)) => 0,
+                _ => 1,
+            }
+        });
+        // Targets up to the limit (stdio.len() 8): nothing past them to close.
+        in_child_at_limit_8(|| match free_one_below(3, (8, 8), &[], &[]) {
+            Err(Errno::EMFILE) if (3..8).all(is_open) => 0,
+            _ => 1,
+        });
+    }
+
+    #[test]
+    fn a_free_number_below_the_limit_is_enough_and_nothing_is_closed() {
+        in_child_at_limit_8(|| {
+            // SAFETY: closes a copy of 0 made for the test, in the child's own table.
+            unsafe { libc::close(6) };
+            match free_one_below(3, (3, 8), &[Cell::new(4)], &[]) {
+                Ok(()) if [3, 4, 5, 7].iter().all(|&fd| is_open(fd)) && !is_open(6) => 0,
+                _ => 1,
+            }
+        });
+    }
 }

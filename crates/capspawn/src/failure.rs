@@ -184,6 +184,13 @@ impl std::fmt::Display for Failure {
                      (truncate: ABI 3, ioctl_dev: ABI 5)"
                 )
             }
+            (Stage::Rlimit, Some(Errno::EMFILE)) => {
+                return write!(
+                    f,
+                    "RLIMIT_NOFILE leaves no descriptor number past the workload's stdio for \
+                     the check of a layer (EMFILE)"
+                )
+            }
             (Stage::Netns, None) => {
                 return write!(
                     f,

@@ -392,16 +392,15 @@ fn directory_and_limits(
     // cannot (below the workload's stdio) is refused here, as the limit's fault.
     let netns = setup.netns.as_ref().map_or(-1, |joining| joining.fd.get());
     let ruleset = setup.landlock.as_ref().map_or(-1, |r| r.ruleset.get());
-    let nofile = setup
-        .rlimits
-        .iter()
-        .rev()
-        .find(|(resource, _)| *resource == libc::RLIMIT_NOFILE);
+    let is_nofile =
+        |(resource, _): &&(raw::Resource, libc::rlimit)| *resource == libc::RLIMIT_NOFILE;
+    let nofile = setup.rlimits.iter().rev().find(is_nofile);
     if let (Some((_, limit)), true) = (nofile, netns >= 0 || ruleset >= 0) {
         let keep = [setup.exit_watch.get(), account.fd(), netns, ruleset];
         let first = setup.stdio.len().max(3) as RawFd;
         let limit = RawFd::try_from(limit.rlim_cur).unwrap_or(RawFd::MAX);
-        descriptor_table::free_one_below(limit, first, &keep)
+        let probe = setup.exit_watch.get();
+        descriptor_table::free_one_below(probe, (first, limit), setup.stdio, &keep)
             .map_err(Failure::at(Stage::Rlimit))?;
     }
     Ok(())
