@@ -265,10 +265,10 @@ export function failureMessage(facts: FailureFacts, dialect: Dialect): string {
       `controlling terminal: ${facts.detail}.`
     );
   }
-  if (facts.stage === 'rlimit' && remedy !== null) return `${head}: ${remedy}; the workload did not run (${facts.detail})`;
   if (facts.stage === 'held' || facts.stage === 'died') return `spawn ${facts.file}: ${facts.detail}; the workload did not run`;
-  // Any other step that failed with an errno: Node's words, then which step it was.
-  if (isErrnoFailure(facts)) return `${head} (${facts.stage} failed before exec: ${facts.detail})`;
+  // Any other step that failed with an errno: Node's words, the fix when there is one, then
+  // which step it was.
+  if (isErrnoFailure(facts)) return `${head}${remedy === null ? '' : `: ${remedy}`} (${facts.stage} failed before exec: ${facts.detail})`;
   return `spawn ${facts.file}: ${facts.stage} failed before exec: ${facts.detail}`;
 }
 

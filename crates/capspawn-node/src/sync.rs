@@ -10,15 +10,16 @@ use std::time::Duration;
 
 fn run_options(env: Env, run: Value) -> Result<RunOptions> {
     let run = env.own(run)?;
-    let field = |name: &str| run.field(name);
-    let input = field("input")?
+    let input = run
+        .field("input")?
         .map(|value| env.buffer_bytes(value))
         .transpose()?;
-    let timeout = match field("timeout")? {
+    let timeout = match run.field("timeout")? {
         Some(ms) => env.to_i64(ms)?,
         None => 0,
     };
-    let max_buffer = field("maxBuffer")?
+    let max_buffer = run
+        .field("maxBuffer")?
         .map(|bytes| env.to_f64(bytes))
         .transpose()?
         // Fractions and sizes past usize round down, as the byte count is compared with `>`.
@@ -26,7 +27,7 @@ fn run_options(env: Env, run: Value) -> Result<RunOptions> {
     Ok(RunOptions {
         input,
         timeout: (timeout > 0).then(|| Duration::from_millis(timeout as u64)),
-        kill_signal: match field("killSignal")? {
+        kill_signal: match run.field("killSignal")? {
             Some(signal) => env.to_i32(signal)?,
             None => libc::SIGTERM,
         },

@@ -330,12 +330,14 @@ pub(crate) fn unshare_below(limit: RawFd, placed: &[Placed]) -> Result<(), Optio
 /// limit (`EMFILE`); the layers' checks after step 1 each need one (the namespace's
 /// `/proc/thread-self/ns/net`, and Landlock's probe, whose open takes a number before it is
 /// refused); and until `execve` the child's table still holds the supervisor's descriptors,
-/// close-on-exec. `fcntl(probe, F_DUPFD_CLOEXEC, 0)` takes the lowest free number under the
-/// same limit, so it tells (and the copy of `probe`, one of ours, is closed again). When none
-/// is free, one descriptor from `first` (past the stdio targets) up to `limit` is closed, as
-/// `execve` would close it: preferably one of `placed` (a stdio source, already copied onto its
-/// target: a pipe or `/dev/null` of ours, or the caller's own), else the lowest not in `keep`.
-/// `EMFILE` when there is none: the limit leaves no number past the workload's stdio.
+/// close-on-exec. `fcntl(probe, F_DUPFD_CLOEXEC, first)` takes the lowest free number from
+/// `first` (past the stdio targets) under the same limit, so it tells; the copy of `probe`, one
+/// of ours, is closed again, unless the answer cannot be the kernel's (below `first`, or one of
+/// `keep`: a filter's lie, which must not make the child close its stdio or its exit watch).
+/// When none is free, one descriptor from `first` up to `limit` is closed, as `execve` would
+/// close it: preferably one of `placed` (a stdio source, already copied onto its target: a pipe
+/// or `/dev/null` of ours, or the caller's own), else the lowest not in `keep`. `EMFILE` when
+/// there is none, or still no room: the limit leaves no number past the workload's stdio.
 /// Async-signal-safe: raw `fcntl` and `close`.
 pub(crate) fn free_one_below(
     probe: RawFd,
@@ -343,12 +345,23 @@ pub(crate) fn free_one_below(
     placed: &[std::cell::Cell<RawFd>],
     keep: &[RawFd],
 ) -> Result<(), Errno> {
-    // SAFETY: integer arguments only; a copy it makes is closed below (raw syscalls: this runs
-    // in the child).
-    let copy = unsafe { libc::syscall(libc::SYS_fcntl, probe, libc::F_DUPFD_CLOEXEC, 0) };
-    if copy >= 0 {
-        // SAFETY: closes the copy just made, which nothing else uses.
-        unsafe { libc::syscall(libc::SYS_close, copy) };
+    let close = |fd: RawFd| {
+        // SAFETY: closes a close-on-exec descriptor of the child's own table that it does not
+        // use (the supervisor's table is not shared any more, see unshare_below); the result
+        // does not matter: Linux frees the number even when close reports a flush error.
+        unsafe { libc::syscall(libc::SYS_close, fd) };
+    };
+    let room = || {
+        // SAFETY: integer arguments only (a raw syscall: this runs in the child).
+        let copy = unsafe { libc::syscall(libc::SYS_fcntl, probe, libc::F_DUPFD_CLOEXEC, first) };
+        let copy = RawFd::try_from(copy).unwrap_or(-1);
+        let real = copy >= first && !keep.contains(&copy);
+        if real {
+            close(copy);
+        }
+        real
+    };
+    if room() {
         return Ok(());
     }
     let closable = |fd: RawFd| (first..limit).contains(&fd) && !keep.contains(&fd);
@@ -356,23 +369,15 @@ pub(crate) fn free_one_below(
         .iter()
         .map(std::cell::Cell::get)
         .find(|&fd| closable(fd));
-    // Every number below the limit is taken: among the first `keep.len() + 1` past stdio, one
-    // is not kept.
+    // Every number from `first` below the limit is taken: among the first `keep.len() + 1`,
+    // one is not kept.
     let lowest = || (first..limit).take(keep.len() + 1).find(|&fd| closable(fd));
-    let spare = source.or_else(lowest).ok_or(Errno::EMFILE)?;
-    // SAFETY: closes a close-on-exec descriptor of the child's own table that it does not use
-    // any more; the supervisor's table is not shared (see unshare_below). Its result does not
-    // matter: Linux frees the number even when close reports a flush error.
-    unsafe { libc::syscall(libc::SYS_close, spare) };
-    // The number below the limit that is free now, or still none: then refuse.
-    // SAFETY: as above.
-    let copy = unsafe { libc::syscall(libc::SYS_fcntl, probe, libc::F_DUPFD_CLOEXEC, 0) };
-    if copy < 0 {
-        return Err(Errno::EMFILE);
+    close(source.or_else(lowest).ok_or(Errno::EMFILE)?);
+    if room() {
+        Ok(())
+    } else {
+        Err(Errno::EMFILE)
     }
-    // SAFETY: closes the copy just made, which nothing else uses.
-    unsafe { libc::syscall(libc::SYS_close, copy) };
-    Ok(())
 }
 
 #[cfg(test)]

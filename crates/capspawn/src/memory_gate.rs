@@ -252,11 +252,26 @@ pub fn prepare() {
 impl State {
     /// Waits for the previous child to leave the memory.
     fn settle(&mut self) {
-        if let Some(previous) = self.pending.take() {
-            if !hung_up(previous.read.as_raw_fd(), PREVIOUS_CHILD_WAIT) {
-                self.never_restore = true;
+        self.settle_within(PREVIOUS_CHILD_WAIT);
+    }
+
+    /// Settles the pending child, if any, waiting at most `wait` for its exit watch: it is off
+    /// the memory, or it has been pending for [`PREVIOUS_CHILD_WAIT`] since its spawn and counts
+    /// as gone for good (the flag is then never set back). False while it is still within that
+    /// time.
+    fn settle_within(&mut self, wait: Duration) -> bool {
+        let Some(pending) = &self.pending else {
+            return true;
+        };
+        let left = PREVIOUS_CHILD_WAIT.saturating_sub(pending.since.elapsed());
+        if !hung_up(pending.read.as_raw_fd(), wait.min(left)) {
+            if wait < left {
+                return false;
             }
+            self.never_restore = true;
         }
+        self.pending = None;
+        true
     }
 
     /// No child is on the memory: the supervisor's flag back, to 1 if it was 1 (other values
@@ -351,19 +366,12 @@ pub(crate) fn settle_pending() -> bool {
         Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
         Err(TryLockError::WouldBlock) => return false,
     };
-    let Some(pending) = state.pending.as_ref() else {
-        return false;
-    };
-    if hung_up(pending.read.as_raw_fd(), Duration::ZERO) {
-        state.pending = None;
-        state.let_go();
+    if state.pending.is_none() {
         return false;
     }
-    if pending.since.elapsed() >= PREVIOUS_CHILD_WAIT {
-        state.pending = None;
-        state.never_restore = true;
-        state.process.release();
-        return false;
+    if !state.settle_within(Duration::ZERO) {
+        return true;
     }
-    true
+    state.let_go();
+    false
 }

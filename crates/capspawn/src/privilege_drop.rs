@@ -392,9 +392,11 @@ fn directory_and_limits(
     // cannot (below the workload's stdio) is refused here, as the limit's fault.
     let netns = setup.netns.as_ref().map_or(-1, |joining| joining.fd.get());
     let ruleset = setup.landlock.as_ref().map_or(-1, |r| r.ruleset.get());
-    let is_nofile =
-        |(resource, _): &&(raw::Resource, libc::rlimit)| *resource == libc::RLIMIT_NOFILE;
-    let nofile = setup.rlimits.iter().rev().find(is_nofile);
+    // The last RLIMIT_NOFILE given is the one in force.
+    let nofile = setup
+        .rlimits
+        .iter()
+        .rfind(|(r, _)| *r == libc::RLIMIT_NOFILE);
     if let (Some((_, limit)), true) = (nofile, netns >= 0 || ruleset >= 0) {
         let keep = [setup.exit_watch.get(), account.fd(), netns, ruleset];
         let first = setup.stdio.len().max(3) as RawFd;

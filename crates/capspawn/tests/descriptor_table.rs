@@ -6,33 +6,8 @@ mod common;
 
 use capspawn::{Command, ExitStatus, SpawnError, Stage, Stdio};
 use common::notify::lie;
-use common::{children, fresh_path, output, rerun_under};
-use std::os::fd::{AsRawFd, OwnedFd};
-
-/// Opens `count` more descriptors (copies of /dev/null), kept open while the result lives. The
-/// soft descriptor limit is raised to the hard one first (a machine's default soft limit, 1024,
-/// would not hold 10,000).
-fn hold_descriptors(count: usize) -> Vec<OwnedFd> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: a valid out-pointer, then the same structure back.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        limit.rlim_cur = limit.rlim_max;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-    }
-    assert!(
-        limit.rlim_cur as usize > count + 100,
-        "the hard descriptor limit {} cannot hold {count}",
-        limit.rlim_cur
-    );
-    let null = std::fs::File::open("/dev/null").unwrap();
-    (0..count)
-        .map(|_| OwnedFd::from(null.try_clone().unwrap()))
-        .collect()
-}
+use common::{children, fresh_path, hold_descriptors, output, rerun_under};
+use std::os::fd::AsRawFd;
 
 /// The capacity of the workload's own descriptor table (`FDSize:` in its /proc/self/status):
 /// `execve` does not shrink the table the child had, so this says how much of the supervisor's

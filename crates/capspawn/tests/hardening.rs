@@ -404,6 +404,13 @@ fn a_supervisor_with_closed_stdio_hands_none_of_capspawns_own_descriptors_to_a_w
             own += &format!("{fd} -> {} ", target.display());
         }
     }
+    // What std::process::Command gives the same program from the same supervisor.
+    let std_run = std::process::Command::new("readlink")
+        .args(["/proc/self/fd/0", "/proc/self/fd/2"])
+        .stdin(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap();
     restore_stderr(saved_stderr);
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(running.pid),
@@ -420,7 +427,16 @@ fn a_supervisor_with_closed_stdio_hands_none_of_capspawns_own_descriptors_to_a_w
         !own.contains("0 ->") && !own.contains("2 ->"),
         "the supervisor's 0-2: {own}"
     );
-    // Both closed in the workload, as in the supervisor: readlink prints nothing and fails.
+    // Both closed in the workload, as in the supervisor and as std::process::Command leaves
+    // them: readlink prints nothing and fails, through both.
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&std_run.stdout).into_owned(),
+            std_run.status.code()
+        ),
+        (String::new(), Some(1)),
+        "std::process::Command's run"
+    );
     assert_eq!(
         (out.as_str(), exit),
         ("", ExitStatus::Exited(1)),
@@ -521,9 +537,7 @@ fn a_descriptor_limit_below_the_supervisors_descriptors_does_not_refuse_the_spaw
     ) {
         return;
     }
-    let held: Vec<std::fs::File> = (0..32)
-        .map(|_| std::fs::File::open("/dev/null").unwrap())
-        .collect();
+    let held = common::hold_descriptors(32);
     let (limits, status) = common::output(
         Command::new("/bin/cat")
             .arg("/proc/self/limits")

@@ -465,9 +465,7 @@ fn a_low_descriptor_limit_leaves_the_layers_checks_a_number_and_the_workload_run
         return;
     }
     // Descriptors enough that none below 8 is free in the child.
-    let held: Vec<_> = (0..16)
-        .map(|_| std::fs::File::open("/dev/null").unwrap())
-        .collect();
+    let held = common::hold_descriptors(16);
     let all_read_only = || FilesystemSpec {
         read_only: vec!["/".into()],
         compatibility: Compatibility::Hard,

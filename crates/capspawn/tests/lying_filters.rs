@@ -356,3 +356,47 @@ fn a_status_read_cut_short_is_refused() {
         .expect("the whole status text, as the kernel printed it");
     assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
 }
+
+#[test]
+fn a_filter_faking_the_free_descriptor_check_below_a_low_limit_closes_nothing_the_child_needs() {
+    // Below a lowered RLIMIT_NOFILE the child asks fcntl(F_DUPFD_CLOEXEC) whether its layers'
+    // checks have a number, and closes the copy it gets. An answer naming stdin (0, what a
+    // RET_ERRNO(0) filter answers) or the exit watch itself (the descriptor asked about) must
+    // not make it close that: the spawn is refused, and the workload never runs.
+    const TEST: &str =
+        "a_filter_faking_the_free_descriptor_check_below_a_low_limit_closes_nothing_the_child_needs";
+    if !rerun_under(&["env"], TEST) {
+        return;
+    }
+    // Descriptors enough that none from 3 below 8 is free in the child.
+    let held = common::hold_descriptors(16);
+    let dupfd = libc::F_DUPFD_CLOEXEC as u64;
+    let liar = lie(&[libc::SYS_fcntl], Box::new(|_| None));
+    let stdin: fn(u64) -> i64 = |_| 0;
+    let asked_about: fn(u64) -> i64 = |fd| fd as i64;
+    for (name, answer) in [("stdin", stdin), ("the exit watch", asked_about)] {
+        *liar.lock().unwrap() =
+            Box::new(move |call| (call.args[1] == dupfd).then(|| answer(call.args[0])));
+        let marker = fresh_path(TEST);
+        let spawned = Command::new("touch")
+            .arg(&marker)
+            .rlimit(libc::RLIMIT_NOFILE, 8, 8)
+            .filesystem(capspawn::FilesystemSpec {
+                read_only: vec!["/".into()],
+                compatibility: capspawn::Compatibility::Hard,
+                ..Default::default()
+            })
+            .spawn();
+        let Err(SpawnError::Child(failure)) = spawned else {
+            panic!("{name}: the lie got a workload through: {spawned:?}");
+        };
+        assert_eq!(
+            (failure.stage, failure.errno),
+            (Stage::Rlimit, Some(capspawn::Errno::EMFILE)),
+            "{name}: {failure:?}"
+        );
+        assert!(!marker.exists(), "{name}: a workload ran");
+        assert_eq!(children(), Vec::<String>::new(), "{name}: a child was left");
+    }
+    drop(held);
+}

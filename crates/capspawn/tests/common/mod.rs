@@ -262,3 +262,28 @@ pub fn build_fixture(name: &str) -> std::path::PathBuf {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     binary
 }
+
+/// Opens `count` more descriptors (copies of /dev/null), kept open while the result lives. The
+/// soft descriptor limit is raised to the hard one first (a machine's default soft limit, 1024,
+/// would not hold 10,000).
+pub fn hold_descriptors(count: usize) -> Vec<std::os::fd::OwnedFd> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid out-pointer, then the same structure back.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+    }
+    assert!(
+        limit.rlim_cur as usize > count + 100,
+        "the hard descriptor limit {} cannot hold {count}",
+        limit.rlim_cur
+    );
+    let null = std::fs::File::open("/dev/null").unwrap();
+    (0..count)
+        .map(|_| std::os::fd::OwnedFd::from(null.try_clone().unwrap()))
+        .collect()
+}
